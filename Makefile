@@ -1,0 +1,46 @@
+# stockpred: `make run` runs the main job on the embedded default; `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test check lint typecheck unit bench clean
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "stockpred needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-installed: $(VENV)/bin/python pyproject.toml
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
+	$(PIP) install -e '.[dev]'
+	@touch $@ $(VENV)/.run-installed
+
+## run: ingest the real sample data into the embedded store and print the data summary
+run: $(VENV)/.run-installed
+	$(VENV)/bin/stockpred ingest sample
+	$(VENV)/bin/stockpred data list
+
+## test: ruff, mypy --strict and the tests
+test: $(VENV)/.test-installed lint typecheck unit
+
+check: test
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: $(VENV)/.test-installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.test-installed
+	$(VENV)/bin/pytest
+
+## bench: the benchmarks (need ../shared/data)
+bench: $(VENV)/.test-installed
+	$(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

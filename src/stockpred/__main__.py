@@ -1,0 +1,7 @@
+"""``python -m stockpred``."""
+
+import sys
+
+from stockpred.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``stockpred`` command line."""

@@ -1,0 +1,82 @@
+"""The ``stockpred`` command: builds the settings once, then dispatches to a command group.
+
+Errors that stockpred raises on purpose print one line and exit 1; anything else is a bug and
+shows its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from stockpred import __version__
+from stockpred.cli.config import config_app
+from stockpred.cli.data import data_app
+from stockpred.cli.ingest import ingest_app
+from stockpred.cli.runtime import Runtime
+from stockpred.domain.errors import StockpredError
+from stockpred.settings import load_settings
+
+__all__ = ["app", "main", "run"]
+
+app = typer.Typer(
+    name="stockpred",
+    help="Stock-price prediction as a service: ingest, inspect and (soon) model market data.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+    epilog="Start with: stockpred ingest sample && stockpred data list",
+)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(data_app, name="data")
+app.add_typer(config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stockpred {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="TOML settings file (default: ./stockpred.toml or $STOCKPRED_CONFIG).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Build the settings once; every command gets them through the context."""
+    ctx.obj = Runtime(
+        settings=load_settings(config_file=config),
+        out=Console(),
+        err=Console(stderr=True),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 error, 2 usage)."""
+    try:
+        # Standalone mode: the framework prints usage errors and help and exits; only our own
+        # errors (and bugs) come out of it.
+        app(args=argv, prog_name="stockpred")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except StockpredError as exc:
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True
+        )
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

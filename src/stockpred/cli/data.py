@@ -1,0 +1,110 @@
+"""``stockpred data``: what the store holds."""
+
+from __future__ import annotations
+
+import pandas as pd
+import typer
+
+from stockpred.cli.render import frame_table, records
+from stockpred.cli.runtime import runtime_of
+from stockpred.compose import open_store
+from stockpred.domain.calendar import get_trading_calendar
+from stockpred.domain.errors import InvalidInputError, NotFoundError
+from stockpred.pipeline.summary import summarise_bars
+
+__all__ = ["data_app"]
+
+data_app = typer.Typer(help="Look at the stored data.", no_args_is_help=True)
+
+
+@data_app.command("list", epilog="Example: stockpred data list --json")
+def list_tickers(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Per ticker: first and last session, rows, missing sessions and sources."""
+    runtime = runtime_of(ctx)
+    with open_store(runtime.settings) as store:
+        summary = summarise_bars(store, calendar=runtime.settings.calendar)
+    if as_json:
+        runtime.print_json(records(summary))
+        return
+    if summary.empty:
+        runtime.err.print("The store holds no bars yet. Try: stockpred ingest sample")
+        return
+    title = (
+        f"{len(summary)} tickers, {int(summary['rows'].sum()):,} bars "
+        f"({runtime.settings.calendar} sessions) in {runtime.settings.store_path}"
+    )
+    runtime.out.print(frame_table(summary, title=title))
+
+
+def _day(text: str | None, option: str) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from exc
+    if day.tzinfo is not None or day != day.normalize():
+        raise InvalidInputError(f"{option} {text!r} should be a date without a time, YYYY-MM-DD")
+    return day
+
+
+@data_app.command(
+    "show", epilog="Example: stockpred data show AAPL --start 2012-01-01 --end 2012-03-31"
+)
+def show(
+    ctx: typer.Context,
+    ticker: str = typer.Argument(..., help="Ticker symbol, e.g. AAPL or ^GSPC."),
+    start: str | None = typer.Option(None, "--start", help="First session date, YYYY-MM-DD."),
+    end: str | None = typer.Option(None, "--end", help="Last session date, YYYY-MM-DD."),
+    limit: int = typer.Option(
+        20, "--limit", min=1, help="Rows to show in the table (the latest ones)."
+    ),
+    show_all: bool = typer.Option(False, "--all", help="Show every row in the range."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (every row in the range)."),
+) -> None:
+    """Show the stored daily bars of one ticker."""
+    runtime = runtime_of(ctx)
+    symbol = ticker.strip().upper()
+    first, last = _day(start, "--start"), _day(end, "--end")
+    if first is not None and last is not None and first > last:
+        raise InvalidInputError(f"--start {start} is after --end {end}")
+    with open_store(runtime.settings) as store:
+        held = store.bar_coverage()
+        if symbol not in set(held["ticker"]):
+            near = ", ".join(sorted(t for t in held["ticker"] if t.startswith(symbol[:1]))[:8])
+            hint = f" (stored tickers starting with {symbol[:1]!r}: {near})" if near else ""
+            raise NotFoundError(
+                f"no bars stored for {symbol!r}{hint}; `stockpred data list` shows every ticker"
+            )
+        bars = store.read_bars(
+            tickers=[symbol],
+            start=first.tz_localize("UTC") if first is not None else None,
+            end=(last + pd.Timedelta(days=1)).tz_localize("UTC") if last is not None else None,
+        )
+    if not bars.empty:
+        ts = pd.DatetimeIndex(bars["ts"])
+        cal = get_trading_calendar(
+            runtime.settings.calendar,
+            ts.min().tz_convert(None).normalize(),
+            ts.max().tz_convert(None).normalize(),
+        )
+        bars.insert(1, "date", cal.session_dates(bars["ts"]))
+        if last is not None:
+            bars = bars[bars["date"] <= last]
+    columns = ["date", "open", "high", "low", "close", "adj_close", "volume", "source"]
+    if as_json:
+        runtime.print_json(records(bars.drop(columns=["ticker"])))
+        return
+    if bars.empty:
+        runtime.err.print(
+            f"{symbol} has no bars between {start or 'the start'} and {end or 'the end'}"
+        )
+        return
+    shown = bars if show_all else bars.tail(limit)
+    table = frame_table(shown, title=f"{symbol}: {len(bars):,} bars", columns=columns)
+    if len(shown) < len(bars):
+        table.caption = f"latest {len(shown)} of {len(bars):,}; use --all, --start/--end, --json"
+    runtime.out.print(table)

@@ -1,0 +1,1 @@
+"""Domain: records, errors, data contracts and trading calendars. Imports nothing of ours."""

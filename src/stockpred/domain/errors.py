@@ -1,0 +1,94 @@
+"""The error families of stockpred.
+
+Every error states what failed, the value received and what to do. The CLI prints the message and
+exits 1; the API (a later issue) maps each family to a status code in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConfigurationError",
+    "DataQualityError",
+    "DataSourceError",
+    "FeatureError",
+    "InputFileError",
+    "InvalidInputError",
+    "MissingExtraError",
+    "ModelError",
+    "NotFoundError",
+    "StockpredError",
+    "StoreError",
+]
+
+
+class StockpredError(Exception):
+    """Root of every error stockpred raises on purpose."""
+
+    code = "stockpred_error"
+
+
+class InvalidInputError(StockpredError):
+    """A value given by the user (an option, a parameter) is not valid."""
+
+    code = "invalid_input"
+
+
+class ConfigurationError(StockpredError):
+    """Settings are invalid or an optional dependency is missing."""
+
+    code = "configuration_error"
+
+
+class MissingExtraError(ConfigurationError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    code = "missing_extra"
+
+
+class DataSourceError(StockpredError):
+    """A data source (provider, file, package) could not deliver what was asked."""
+
+    code = "data_source_error"
+
+
+class InputFileError(DataSourceError):
+    """An input file cannot be read as a whole (missing, empty, binary, no date column ...)."""
+
+    code = "input_file_error"
+
+
+class DataQualityError(StockpredError):
+    """Data was read but breaks a rule of the data contract."""
+
+    code = "data_quality_error"
+
+
+class StoreError(StockpredError):
+    """The store could not be opened, migrated, read or written."""
+
+    code = "store_error"
+
+
+class NotFoundError(StockpredError):
+    """What was asked for does not exist (an unknown ticker, model, series)."""
+
+    code = "not_found"
+
+
+class FeatureError(StockpredError):
+    """A feature could not be computed or its specification is invalid."""
+
+    code = "feature_error"
+
+
+class ModelError(StockpredError):
+    """A model could not be trained, loaded or evaluated."""
+
+    code = "model_error"
+
+
+class AuthError(StockpredError):
+    """Authentication or authorisation failed."""
+
+    code = "auth_error"

@@ -1,0 +1,118 @@
+"""Records and the column contracts of the stored tables (DESIGN.md, "Data contracts").
+
+Column names here are stable API: the store, the API and exported files use them verbatim.
+Frames are the bulk currency between layers; the record classes are for single items (a stream
+tick, an API response) and carry the same fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+__all__ = [
+    "BAR_COLUMNS",
+    "FEATURE_COLUMNS",
+    "HEADLINE_COLUMNS",
+    "MACRO_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "Bar",
+    "Headline",
+    "MacroPoint",
+    "Prediction",
+]
+
+BAR_COLUMNS: tuple[str, ...] = (
+    "ticker",
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "source",
+    "ingested_at",
+)
+HEADLINE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "ticker",
+    "published_at",
+    "source",
+    "title",
+    "url",
+    "sentiment",
+)
+MACRO_COLUMNS: tuple[str, ...] = ("series_id", "period", "released_at", "value", "source")
+FEATURE_COLUMNS: tuple[str, ...] = ("ticker", "ts", "feature_set", "name", "value")
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "ticker",
+    "as_of",
+    "horizon",
+    "target",
+    "value",
+    "lower",
+    "upper",
+    "direction_prob",
+    "model",
+    "model_version",
+    "created_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One daily (or intraday) bar. ``ts`` is the UTC close of the bar; prices in quote currency."""
+
+    ticker: str
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    adj_close: float | None
+    volume: float
+    source: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """A news item or post mapped to one ticker; ``published_at`` is UTC."""
+
+    id: str
+    ticker: str
+    published_at: datetime
+    source: str
+    title: str
+    url: str | None
+    sentiment: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MacroPoint:
+    """One value of a macro series: ``period`` is the reference date, ``released_at`` when it
+    became known (UTC). A revision is a new point with a later ``released_at``."""
+
+    series_id: str
+    period: date
+    released_at: datetime
+    value: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A served prediction, traceable to its model version and the feature timestamp it used."""
+
+    ticker: str
+    as_of: datetime
+    horizon: int
+    target: str
+    value: float
+    lower: float | None
+    upper: float | None
+    direction_prob: float | None
+    model: str
+    model_version: str
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Use cases that tie sources, quality checks and the store together."""

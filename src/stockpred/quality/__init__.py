@@ -1,0 +1,1 @@
+"""Data quality: validation, cleaning and checks of incoming data. Pure: frames in, frames out."""

@@ -1,0 +1,266 @@
+"""Validation and cleaning of daily bars against the data contract and a trading calendar.
+
+Input is a frame with the canonical columns (``ticker, date, open, high, low, close, volume`` and
+optionally ``adj_close``) holding values as they were read, plus ``file`` and ``row`` naming where
+each row came from. Output is the clean rows, typed, with ``ts`` set to the UTC close of the
+exchange session, and a report of every rejected row: file, row, field, value and reason. A bad
+row never takes good rows down with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from stockpred.domain.calendar import get_trading_calendar
+
+__all__ = [
+    "PRICE_COLUMNS",
+    "REJECT_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "TICKER_PATTERN",
+    "BarValidation",
+    "validate_bars",
+]
+
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+REQUIRED_COLUMNS: tuple[str, ...] = ("ticker", "date", *PRICE_COLUMNS, "volume")
+REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "ticker", "date", "field", "value", "reason")
+# Exchange symbols as written by data vendors: BRK.B, BRK-B, ^GSPC, EURUSD=X, RDS/A.
+TICKER_PATTERN = r"^[A-Z0-9^][A-Z0-9.^=_/\-]{0,19}$"
+
+_HIGH_CHECK = "high_below_open_or_close"
+_LOW_CHECK = "low_above_open_or_close"
+# pandera check name -> (field it concerns or None for "the check's column", reason)
+_REASONS: dict[str, tuple[str | None, str]] = {
+    "not_nullable": (None, "missing value"),
+    "greater_than(0)": (None, "must be greater than 0"),
+    "greater_than_or_equal_to(0)": (None, "must not be negative"),
+    f"str_matches('{TICKER_PATTERN}')": (None, "not a valid ticker symbol"),
+    _HIGH_CHECK: ("high", "high is below max(open, close)"),
+    _LOW_CHECK: ("low", "low is above min(open, close)"),
+}
+
+
+def _high_covers_body(frame: pd.DataFrame) -> pd.Series:
+    # A missing value is reported once, as missing, not again as a failed range check.
+    body = np.fmax(frame["open"].to_numpy(), frame["close"].to_numpy())
+    high = frame["high"].to_numpy()
+    return pd.Series((high >= body) | np.isnan(high) | np.isnan(body), index=frame.index)
+
+
+def _low_covers_body(frame: pd.DataFrame) -> pd.Series:
+    body = np.fmin(frame["open"].to_numpy(), frame["close"].to_numpy())
+    low = frame["low"].to_numpy()
+    return pd.Series((low <= body) | np.isnan(low) | np.isnan(body), index=frame.index)
+
+
+def _bar_schema() -> pa.DataFrameSchema:
+    positive = [pa.Check.gt(0)]
+    return pa.DataFrameSchema(
+        {
+            "ticker": pa.Column(str, pa.Check.str_matches(TICKER_PATTERN)),
+            "date": pa.Column("datetime64[ns]"),
+            **{name: pa.Column(float, positive) for name in PRICE_COLUMNS},
+            "adj_close": pa.Column(float, positive, nullable=True, required=False),
+            "volume": pa.Column(float, pa.Check.ge(0)),
+        },
+        checks=[
+            pa.Check(_high_covers_body, name=_HIGH_CHECK),
+            pa.Check(_low_covers_body, name=_LOW_CHECK),
+        ],
+        strict=False,
+        coerce=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BarValidation:
+    """Result of :func:`validate_bars`.
+
+    ``clean``: ticker, date (naive session date), ts (UTC close), open, high, low, close,
+    adj_close, volume, file, row; sorted by ticker and ts.
+    ``rejects``: one line per (row, field) problem, columns :data:`REJECT_COLUMNS`.
+    ``rejected_rows``: how many input rows were rejected (a row may have several problems).
+    """
+
+    clean: pd.DataFrame
+    rejects: pd.DataFrame
+    rejected_rows: int
+    input_rows: int
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as the strings shown in a report; missing values as ""."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """Whether a raw cell holds something (not missing, not blank text)."""
+    present = values.notna()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        present &= values.astype("string").str.strip().fillna("") != ""
+    return present
+
+
+def _parse_dates(raw: pd.Series) -> pd.Series:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = raw
+    else:
+        text = raw.astype("string").str.strip()
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        # Not ISO: let pandas infer one format (e.g. 1/4/1999) from the first value.
+        retry = parsed.isna() & text.notna() & (text != "")
+        if bool(retry.any()):
+            parsed.loc[retry] = pd.to_datetime(text[retry], errors="coerce")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    parsed = pd.to_datetime(parsed).astype("datetime64[ns]")
+    return parsed.dt.normalize()
+
+
+def _problems(index: pd.Index, field: str, reason: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"position": np.asarray(index, dtype=np.int64), "field": field, "reason": reason}
+    )
+
+
+def validate_bars(raw: pd.DataFrame, *, calendar: str) -> BarValidation:
+    """Split ``raw`` bars into clean rows and a reject report.
+
+    Rules: dates parse and are sessions of ``calendar``; prices are numbers > 0; volume >= 0;
+    high >= max(open, close); low <= min(open, close); ticker is a symbol; no two rows share
+    (ticker, date) unless identical (then the first is kept and the repeat reported).
+    """
+    frame = raw.reset_index(drop=True)
+    n = len(frame)
+    problems: list[pd.DataFrame] = []
+
+    typed = pd.DataFrame(index=frame.index)
+    typed["ticker"] = frame["ticker"].astype("string").str.strip().str.upper().astype(object)
+    typed["date"] = _parse_dates(frame["date"])
+    bad_date = typed["date"].isna() & _present(frame["date"])
+    problems.append(_problems(frame.index[bad_date], "date", "not a date"))
+
+    numeric = [*PRICE_COLUMNS, "volume"] + (["adj_close"] if "adj_close" in frame else [])
+    for name in numeric:
+        column = frame[name]
+        values = pd.to_numeric(column, errors="coerce").astype(float)
+        not_number = values.isna() & _present(column)
+        problems.append(_problems(frame.index[not_number], name, "not a number"))
+        typed[name] = values
+
+    try:
+        _bar_schema().validate(typed, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna()]
+        for check, group in cases.groupby("check", sort=False):
+            field, reason = _REASONS.get(str(check), (None, str(check)))
+            if field is not None:
+                rows = group.drop_duplicates("index")["index"].astype(np.int64)
+                problems.append(_problems(pd.Index(rows), field, reason))
+            else:
+                for column, sub in group.groupby("column", sort=False):
+                    index = pd.Index(sub["index"].astype(np.int64))
+                    problems.append(_problems(index, str(column), reason))
+
+    valid_date = typed["date"].notna()
+    if bool(valid_date.any()):
+        dates = pd.DatetimeIndex(typed.loc[valid_date, "date"])
+        cal = get_trading_calendar(calendar, dates.min(), dates.max())
+        off = valid_date.copy()
+        off.loc[valid_date] = ~cal.is_session(dates).to_numpy()
+        problems.append(_problems(frame.index[off], "date", f"not a {cal.name} trading session"))
+    else:
+        cal = None
+
+    found = pd.concat(problems, ignore_index=True)
+    found = found.drop_duplicates(["position", "field"], keep="first")
+    bad = np.zeros(n, dtype=bool)
+    bad[found["position"].to_numpy()] = True
+
+    # Duplicates among the rows that passed every other rule: an identical repeat is dropped
+    # (the first copy kept); rows that disagree on the same (ticker, date) are all rejected,
+    # since nothing says which one is right.
+    key_cols = ["ticker", "date"]
+    candidates = typed[~bad].copy()
+    candidates["row"] = frame.loc[~bad, "row"]
+    value_cols = [c for c in typed.columns if c not in key_cols]
+    identical = candidates.duplicated([*key_cols, *value_cols], keep="first")
+    if bool(identical.any()):
+        first_row = candidates.groupby([*key_cols, *value_cols], dropna=False)["row"].transform(
+            "first"
+        )
+        repeats = candidates.index[identical]
+        reasons = "duplicate of row " + first_row[identical].astype(str) + " (identical; kept once)"
+        found = pd.concat(
+            [
+                found,
+                pd.DataFrame({"position": repeats, "field": "date", "reason": reasons.to_numpy()}),
+            ],
+            ignore_index=True,
+        )
+        bad[repeats.to_numpy()] = True
+        candidates = candidates[~identical]
+    conflicting = candidates.duplicated(key_cols, keep=False)
+    if bool(conflicting.any()):
+        clash = candidates[conflicting]
+        rows = clash.groupby(key_cols)["row"].transform(lambda r: ", ".join(map(str, r)))
+        reasons = "conflicting values for the same ticker and date in rows " + rows
+        found = pd.concat(
+            [
+                found,
+                pd.DataFrame(
+                    {"position": clash.index, "field": "date", "reason": reasons.to_numpy()}
+                ),
+            ],
+            ignore_index=True,
+        )
+        bad[clash.index.to_numpy()] = True
+
+    clean = typed[~bad].copy()
+    clean["file"] = frame.loc[~bad, "file"]
+    clean["row"] = frame.loc[~bad, "row"]
+    if "adj_close" not in clean:
+        clean["adj_close"] = np.nan
+    if cal is not None and len(clean):
+        clean["ts"] = cal.session_closes(pd.DatetimeIndex(clean["date"])).to_numpy()
+    else:
+        clean["ts"] = pd.Series(pd.DatetimeIndex([], tz="UTC"))
+    clean = clean.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    columns = ["ticker", "date", "ts", "open", "high", "low", "close", "adj_close", "volume"]
+    clean = clean[[*columns, "file", "row"]]
+
+    return BarValidation(
+        clean=clean,
+        rejects=_reject_report(frame, found),
+        rejected_rows=int(bad.sum()),
+        input_rows=n,
+    )
+
+
+def _reject_report(frame: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
+    if found.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in REJECT_COLUMNS})
+    positions = found["position"].to_numpy()
+    rows = frame.iloc[positions].reset_index(drop=True)
+    values = [
+        rows[field].iat[i] if field in rows else None for i, field in enumerate(found["field"])
+    ]
+    report = pd.DataFrame(
+        {
+            "file": rows["file"].to_numpy(),
+            "row": rows["row"].to_numpy(),
+            "ticker": _as_text(rows["ticker"]).to_numpy(),
+            "date": _as_text(rows["date"]).to_numpy(),
+            "field": found["field"].to_numpy(),
+            "value": _as_text(pd.Series(values, dtype=object)).to_numpy(),
+            "reason": found["reason"].to_numpy(),
+        }
+    )
+    return report.sort_values(["file", "row", "field"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,201 @@
+"""The one settings object, validated and frozen, built once at start-up and passed down.
+
+Values come from, in order of precedence: environment variables ``STOCKPRED_*``, a TOML file
+(``stockpred.toml`` in the working directory, or the path in ``STOCKPRED_CONFIG``), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from stockpred.domain.errors import ConfigurationError
+
+__all__ = ["SettingOrigin", "Settings", "describe_settings", "load_settings"]
+
+ENV_PREFIX = "STOCKPRED_"
+CONFIG_ENV = "STOCKPRED_CONFIG"
+DEFAULT_CONFIG_FILE = "stockpred.toml"
+# Environment variables with this prefix belong to the test suite, not to the settings.
+_TEST_ENV_PREFIX = "STOCKPRED_TEST_"
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("stockpred", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one stockpred process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        toml_file=None,
+    )
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", description="deployment environment"
+    )
+    home: Path = Field(
+        default_factory=_default_home,
+        description="data home: the embedded store, reports and caches live here",
+    )
+    store: Literal["duckdb"] = Field(default="duckdb", description="store backend")
+    duckdb_path: Path | None = Field(
+        default=None,
+        description="DuckDB file of the embedded store (default: HOME/stockpred.duckdb)",
+    )
+    reports_dir: Path | None = Field(
+        default=None, description="where reports such as rejected rows go (default: HOME/reports)"
+    )
+    calendar: str = Field(default="XNYS", description="default exchange calendar (ISO MIC)")
+    alpha_vantage_api_key: SecretStr | None = Field(default=None, description="Alpha Vantage key")
+    nasdaq_data_link_api_key: SecretStr | None = Field(
+        default=None, description="Nasdaq Data Link (Quandl) key"
+    )
+    newsapi_api_key: SecretStr | None = Field(default=None, description="NewsAPI key")
+    fred_api_key: SecretStr | None = Field(default=None, description="FRED key")
+    x_bearer_token: SecretStr | None = Field(default=None, description="X API v2 bearer token")
+
+    @field_validator("calendar")
+    @classmethod
+    def _upper_calendar(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("home", "duckdb_path", "reports_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def store_path(self) -> Path:
+        """The DuckDB file in use."""
+        return self.duckdb_path or self.home / "stockpred.duckdb"
+
+    @property
+    def reports_path(self) -> Path:
+        """The folder reports are written to."""
+        return self.reports_dir or self.home / "reports"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+@dataclass(frozen=True, slots=True)
+class SettingOrigin:
+    """One effective setting for display: name, masked value, and where it came from."""
+
+    name: str
+    value: str
+    origin: str
+    description: str
+
+
+def _config_file(environ: Mapping[str, str], config_file: Path | None) -> Path | None:
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigurationError(f"config file {str(config_file)!r} does not exist")
+        return config_file
+    named = environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"{CONFIG_ENV} names {named!r}, which does not exist; fix or unset it"
+            )
+        return path
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def _bound_class(toml_file: Path | None) -> type[Settings]:
+    # A subclass per call binds the TOML path without any module-level state.
+    config = SettingsConfigDict(**{**Settings.model_config, "toml_file": toml_file})
+    return type("Settings", (Settings,), {"model_config": config, "__module__": __name__})
+
+
+def _check_unknown_env(environ: Mapping[str, str]) -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {CONFIG_ENV}
+    unknown = sorted(
+        key
+        for key in environ
+        if key.upper().startswith(ENV_PREFIX)
+        and not key.upper().startswith(_TEST_ENV_PREFIX)
+        and key.upper() not in known
+    )
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting {unknown[0]} in the environment; known settings: "
+            f"{', '.join(sorted(known))}"
+        )
+
+
+def load_settings(*, config_file: Path | None = None) -> Settings:
+    """Build the settings from the environment, the TOML file and defaults.
+
+    ``config_file`` overrides ``STOCKPRED_CONFIG`` and ``./stockpred.toml``.
+    """
+    _check_unknown_env(os.environ)
+    cls = _bound_class(_config_file(os.environ, config_file))
+    try:
+        return cls()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(
+            f"invalid setting {where!r}: {first['msg']} (got {first.get('input')!r}); "
+            f"set {ENV_PREFIX}{where.upper()} or fix it in the config file"
+        ) from exc
+
+
+def describe_settings(settings: Settings) -> list[SettingOrigin]:
+    """Every setting with its value (secrets masked) and origin: env, config file or default."""
+    cls = type(settings)
+    env_values = EnvSettingsSource(cls)()
+    toml_file = cls.model_config.get("toml_file")
+    toml_values = TomlConfigSettingsSource(cls)() if toml_file else {}
+    rows: list[SettingOrigin] = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if name in env_values:
+            origin = f"env {ENV_PREFIX}{name.upper()}"
+        elif name in toml_values:
+            origin = f"file {toml_file}"
+        else:
+            origin = "default"
+        if isinstance(value, SecretStr):
+            shown = "********" if value.get_secret_value() else "(empty)"
+        elif value is None:
+            shown = "(unset)"
+        else:
+            shown = str(value)
+        rows.append(SettingOrigin(name, shown, origin, field.description or ""))
+    for name, value, base in (
+        ("store_path", settings.store_path, "duckdb_path"),
+        ("reports_path", settings.reports_path, "reports_dir"),
+    ):
+        if getattr(settings, base) is None:
+            rows.append(SettingOrigin(name, str(value), "derived from home", "effective path"))
+    return rows

@@ -1,0 +1,256 @@
+"""Bar files as people have them: CSV (optionally gzipped) or Parquet, in three layouts.
+
+* Yahoo downloads: ``Date,Open,High,Low,Close,Adj Close,Volume``; one ticker per file, taken from
+  ``--ticker`` or the file name (``AAPL.csv`` -> AAPL).
+* Kaggle-style long files: ``date,open,high,low,close,volume,Name``.
+* Any long file with a ticker column; ``columns`` maps its names onto ours.
+
+Reading never judges values: it returns them as read, under canonical column names, with ``file``
+and ``row`` (the line number in a CSV file, header = 1; the 1-based row in a Parquet file), so
+validation can name exactly where each bad value is.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from stockpred.domain.errors import InputFileError
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "BarFile",
+    "expand_paths",
+    "parse_column_mapping",
+    "read_bar_file",
+]
+
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "ticker",
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+)
+_REQUIRED = ("date", "open", "high", "low", "close", "volume")
+_ALIASES: dict[str, str] = {
+    "date": "date",
+    "datetime": "date",
+    "timestamp": "date",
+    "time": "date",
+    "day": "date",
+    "trade_date": "date",
+    "ticker": "ticker",
+    "symbol": "ticker",
+    "name": "ticker",
+    "ticker_symbol": "ticker",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adj_close": "adj_close",
+    "adjclose": "adj_close",
+    "adjusted_close": "adj_close",
+    "volume": "volume",
+    "vol": "volume",
+}
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class BarFile:
+    """One file read into canonical columns plus ``file`` and ``row``.
+
+    ``ticker_from``: "column <name>", "--ticker" or "file name".
+    """
+
+    path: Path
+    frame: pd.DataFrame
+    layout: str
+    ticker_from: str
+
+
+def expand_paths(patterns: Iterable[str]) -> list[Path]:
+    """Paths and globs to existing files, in the order given, each once."""
+    found: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise InputFileError(f"no files match {pattern!r}")
+            paths = [Path(m) for m in matches]
+        else:
+            paths = [Path(pattern)]
+        for path in paths:
+            if not path.exists():
+                raise InputFileError(f"{str(path)!r} does not exist; check the path")
+            if path.is_dir():
+                raise InputFileError(
+                    f"{str(path)!r} is a directory; pass files or a glob such as '{path}/*.csv'"
+                )
+            if path not in found:
+                found.append(path)
+    return found
+
+
+def parse_column_mapping(text: str | None) -> dict[str, str]:
+    """``"Sym=ticker,Dt=date"`` -> ``{"Sym": "ticker", "Dt": "date"}``, targets checked."""
+    if not text:
+        return {}
+    mapping: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        source, sep, target = item.partition("=")
+        source, target = source.strip(), target.strip().lower()
+        if not sep or not source or not target:
+            raise InputFileError(
+                f"--columns item {item.strip()!r} is not FILE_COLUMN=OUR_COLUMN, "
+                "e.g. --columns 'Sym=ticker,Dt=date'"
+            )
+        if target not in CANONICAL_COLUMNS:
+            raise InputFileError(
+                f"--columns maps {source!r} to {target!r}, which is not one of ours; "
+                f"use one of: {', '.join(CANONICAL_COLUMNS)}"
+            )
+        mapping[source] = target
+    return mapping
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s\-_.]+", "_", name.strip().lower()).strip("_")
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".csv", ".parquet", ".pq", ".txt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _kind(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF)
+    if not head:
+        raise InputFileError(f"{path} is empty (0 bytes); nothing to ingest")
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(_GZIP_MAGIC):
+        return "csv"
+    if b"\x00" in head:
+        raise InputFileError(
+            f"{path} is binary, not CSV text or Parquet; stockpred reads .csv, .csv.gz and .parquet"
+        )
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A cut multi-byte character at the end of the sniffed block is fine.
+        if exc.start < len(head) - 4:
+            raise InputFileError(
+                f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+            ) from exc
+    return "csv"
+
+
+def _read(path: Path, kind: str) -> pd.DataFrame:
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):
+                frame = frame.reset_index()
+            frame["row"] = range(1, len(frame) + 1)
+            return frame
+        frame = pd.read_csv(path, skip_blank_lines=False, low_memory=False)
+    except pd.errors.EmptyDataError as exc:
+        raise InputFileError(f"{path} has no header and no rows; nothing to ingest") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{path} could not be parsed as {kind.upper()}: {first}") from exc
+    frame["row"] = range(2, len(frame) + 2)
+    # Blank lines keep their line numbers but are not rows.
+    values = frame.drop(columns="row")
+    return frame[values.notna().any(axis=1)]
+
+
+def read_bar_file(
+    path: Path, *, ticker: str | None = None, columns: Mapping[str, str] | None = None
+) -> BarFile:
+    """Read one file of daily bars into canonical columns; whole-file problems raise
+    :class:`InputFileError` (nothing of the file is used), row problems are left to validation."""
+    kind = _kind(path)
+    frame = _read(path, kind)
+    original = [str(c) for c in frame.columns if c != "row"]
+    if not original:
+        raise InputFileError(f"{path} has no columns; nothing to ingest")
+
+    renames: dict[str, str] = {}
+    for source, target in (columns or {}).items():
+        match = source if source in original else None
+        if match is None:
+            folded = [c for c in original if c.lower() == source.lower()]
+            match = folded[0] if folded else None
+        if match is None:
+            raise InputFileError(
+                f"--columns names {source!r}, which {path.name} does not have; "
+                f"its columns are: {', '.join(original)}"
+            )
+        renames[match] = target
+    for name in original:
+        if name not in renames:
+            alias = _ALIASES.get(_normalise(name))
+            if alias is not None and alias not in renames.values():
+                renames[name] = alias
+    frame = frame.rename(columns=renames)
+    if len(set(renames.values())) != len(renames):
+        clash = sorted({t for t in renames.values() if list(renames.values()).count(t) > 1})
+        raise InputFileError(
+            f"{path.name}: several columns map to {clash[0]!r}; name one with --columns"
+        )
+
+    missing = [c for c in _REQUIRED if c not in frame.columns]
+    if "date" in missing:
+        raise InputFileError(
+            f"{path.name} has no date column (looked for Date, date, timestamp, datetime); "
+            f"its columns are: {', '.join(original)}; map one with --columns 'YourDate=date'"
+        )
+    if missing:
+        raise InputFileError(
+            f"{path.name} lacks the column(s) {', '.join(missing)}; its columns are: "
+            f"{', '.join(original)}; map them with --columns 'Theirs=ours'"
+        )
+    if frame.empty:
+        raise InputFileError(f"{path.name} has a header but no data rows; nothing to ingest")
+
+    if "ticker" in frame.columns:
+        if ticker is not None:
+            raise InputFileError(
+                f"{path.name} has a ticker column ({_source_of(renames, 'ticker')}); "
+                "--ticker is for single-ticker files such as Yahoo downloads"
+            )
+        ticker_from = f"column {_source_of(renames, 'ticker')}"
+        layout = "long"
+    else:
+        frame["ticker"] = ticker if ticker is not None else _stem(path)
+        ticker_from = "--ticker" if ticker is not None else "file name"
+        layout = "single-ticker"
+
+    keep = [c for c in CANONICAL_COLUMNS if c in frame.columns]
+    out = frame[[*keep, "row"]].copy()
+    out.insert(0, "file", path.name)
+    return BarFile(
+        path=path, frame=out.reset_index(drop=True), layout=layout, ticker_from=ticker_from
+    )
+
+
+def _source_of(renames: Mapping[str, str], target: str) -> str:
+    return next((s for s, t in renames.items() if t == target), target)

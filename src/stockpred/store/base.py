@@ -1,0 +1,124 @@
+"""The store protocol: what every backend (DuckDB embedded, PostgreSQL) provides.
+
+Frames in and out use the data-contract columns; timestamps are UTC-aware. Writes are upserts by
+natural key, all-or-nothing per call. Reads that could see the future take ``as_of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+__all__ = ["Store", "WriteResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What an upsert did: rows new to the table, rows whose values changed, rows already there."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Tables of DESIGN.md behind one interface. Implementations must pass tests/contract."""
+
+    def schema_version(self) -> int:
+        """The migration version the store is at."""
+        ...
+
+    def write_bars(self, bars: pd.DataFrame) -> WriteResult:
+        """Upsert bars keyed by (ticker, ts); all rows or none."""
+        ...
+
+    def read_bars(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Bars with ``start <= ts <= end`` and ``ts <= as_of``, sorted by ticker and ts."""
+        ...
+
+    def bar_coverage(self) -> pd.DataFrame:
+        """Per ticker: first (ts), last (ts), rows, sources (comma-separated)."""
+        ...
+
+    def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:
+        """Upsert headlines keyed by (id, ticker)."""
+        ...
+
+    def read_headlines(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Headlines published in [start, end] and no later than ``as_of``."""
+        ...
+
+    def write_macro(self, points: pd.DataFrame) -> WriteResult:
+        """Upsert macro points keyed by (series_id, period, released_at); revisions are rows."""
+        ...
+
+    def read_macro(
+        self,
+        *,
+        series_ids: Sequence[str] | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """For each (series_id, period) the latest value released no later than ``as_of``."""
+        ...
+
+    def write_features(self, features: pd.DataFrame) -> WriteResult:
+        """Upsert feature values keyed by (ticker, ts, feature_set, name)."""
+        ...
+
+    def read_features(
+        self,
+        *,
+        feature_set: str,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Feature values of one set, long format."""
+        ...
+
+    def write_predictions(self, predictions: pd.DataFrame) -> WriteResult:
+        """Upsert predictions keyed by (ticker, as_of, horizon, target, model, model_version)."""
+        ...
+
+    def read_predictions(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Stored predictions with ``start <= as_of <= end``."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; the store is unusable afterwards."""
+        ...

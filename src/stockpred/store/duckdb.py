@@ -1,0 +1,329 @@
+"""The embedded store: one DuckDB file, tables exportable to Parquet.
+
+DuckDB is a single-writer database: one process holds the file at a time; a second one gets a
+clear error rather than a corrupted file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import pandas as pd
+
+from stockpred.domain.errors import StoreError
+from stockpred.store.base import WriteResult
+from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, TableSpec
+
+__all__ = ["DuckDBStore"]
+
+_SCHEMA_TABLE = "stockpred_schema"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DuckDBStore:
+    """Store on a DuckDB file (or ``":memory:"``). Migrates forward on open."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._path = str(path)
+        self._clock = clock
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self._path)
+        except duckdb.IOException as exc:
+            raise StoreError(
+                f"cannot open the store {self._path}: {str(exc).splitlines()[0]}; if another "
+                "stockpred process is using it, wait for it to finish"
+            ) from exc
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self._path} is not a usable DuckDB store: {str(exc).splitlines()[0]}; "
+                "point STOCKPRED_DUCKDB_PATH elsewhere or move the file aside"
+            ) from exc
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def _migrate(self) -> None:
+        self._con.execute(
+            f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} "
+            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self._path} is at schema version {current}, newer than this "
+                f"stockpred knows ({SCHEMA_VERSION}); upgrade stockpred"
+            )
+        for version in sorted(v for v in MIGRATIONS if v > current):
+            try:
+                self._con.execute("BEGIN TRANSACTION")
+                for statement in MIGRATIONS[version]:
+                    self._con.execute(statement)
+                self._con.execute(
+                    f"INSERT INTO {_SCHEMA_TABLE} VALUES (?, ?)", [version, self._clock()]
+                )
+                self._con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self._con.execute("ROLLBACK")
+                raise StoreError(
+                    f"migration to schema version {version} failed on {self._path}: {exc}"
+                ) from exc
+
+    def schema_version(self) -> int:
+        # fetchall: DuckDB refuses new work on a connection with a half-read result.
+        rows = self._con.execute(
+            f"SELECT coalesce(max(version), 0) FROM {_SCHEMA_TABLE}"
+        ).fetchall()
+        return int(rows[0][0])
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _upsert(self, spec: TableSpec, frame: pd.DataFrame) -> WriteResult:
+        missing = [c for c in spec.names if c not in frame.columns]
+        if missing:
+            raise StoreError(f"cannot write {spec.name}: columns {missing} are missing")
+        if frame.empty:
+            return WriteResult()
+        data = frame.loc[:, list(spec.names)]
+        required = [c for c in spec.names if c not in spec.nullable]
+        nulls = data[required].isna().any()
+        if bool(nulls.any()):
+            raise StoreError(
+                f"cannot write {spec.name}: column(s) {list(nulls[nulls].index)} hold missing "
+                "values; nothing was written"
+            )
+        if bool(data.duplicated(list(spec.key)).any()):
+            raise StoreError(
+                f"cannot write {spec.name}: several rows share a key {spec.key}; "
+                "nothing was written"
+            )
+        keys = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in spec.compared) or "FALSE"
+        differs_excluded = (
+            " OR ".join(f"{spec.name}.{c} IS DISTINCT FROM excluded.{c}" for c in spec.compared)
+            or "FALSE"
+        )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in spec.names if c not in spec.key)
+        cols = ", ".join(spec.names)
+        view = f"_staged_{spec.name}"
+        con = self._con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.register(view, data)
+            counted = con.execute(
+                f"SELECT count(*) FILTER (WHERE t.{spec.key[0]} IS NULL), "
+                f"count(*) FILTER (WHERE t.{spec.key[0]} IS NOT NULL AND ({differs})) "
+                f"FROM {view} s LEFT JOIN {spec.name} t ON {keys}"
+            ).fetchall()[0]
+            inserted, updated = int(counted[0]), int(counted[1])
+            con.execute(
+                f"INSERT INTO {spec.name} ({cols}) SELECT {cols} FROM {view} "
+                f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates} "
+                f"WHERE {differs_excluded}"
+            )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(
+                f"writing {len(data)} rows to {spec.name} failed and nothing was written: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        finally:
+            con.unregister(view)
+        return WriteResult(inserted, updated, len(data) - inserted - updated)
+
+    def write_bars(self, bars: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["bars"], bars)
+
+    def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["headlines"], headlines)
+
+    def write_macro(self, points: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["macro"], points)
+
+    def write_features(self, features: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["features"], features)
+
+    def write_predictions(self, predictions: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["predictions"], predictions)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _select(self, sql: str, params: dict[str, object]) -> pd.DataFrame:
+        try:
+            table = self._con.sql(sql, params=params or None).to_arrow_table()
+        except duckdb.Error as exc:
+            raise StoreError(f"reading the store failed: {str(exc).splitlines()[0]}") from exc
+        frame: pd.DataFrame = table.to_pandas()
+        return frame
+
+    def _read(
+        self,
+        spec: TableSpec,
+        *,
+        where: list[str],
+        params: dict[str, object],
+        order: Sequence[str],
+    ) -> pd.DataFrame:
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = (
+            f"SELECT {', '.join(spec.names)} FROM {spec.name} {clause} ORDER BY {', '.join(order)}"
+        )
+        return self._select(sql, params)
+
+    @staticmethod
+    def _range(
+        column: str,
+        *,
+        tickers: Sequence[str] | None,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        as_of: pd.Timestamp | None,
+    ) -> tuple[list[str], dict[str, object]]:
+        where: list[str] = []
+        params: dict[str, object] = {}
+        if tickers is not None:
+            where.append("list_contains($tickers, ticker)")
+            params["tickers"] = [t.upper() for t in tickers]
+        for name, op, value in (("start", ">=", start), ("end", "<=", end), ("as_of", "<=", as_of)):
+            if value is not None:
+                where.append(f"{column} {op} ${name}")
+                params[name] = _utc(value, name)
+        return where, params
+
+    def read_bars(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=as_of)
+        return self._read(TABLES["bars"], where=where, params=params, order=("ticker", "ts"))
+
+    def bar_coverage(self) -> pd.DataFrame:
+        return self._select(
+            "SELECT ticker, min(ts) AS first, max(ts) AS last, count(*) AS rows, "
+            "string_agg(DISTINCT source, ',' ORDER BY source) AS sources "
+            "FROM bars GROUP BY ticker ORDER BY ticker",
+            {},
+        )
+
+    def read_headlines(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range(
+            "published_at", tickers=tickers, start=start, end=end, as_of=as_of
+        )
+        return self._read(
+            TABLES["headlines"], where=where, params=params, order=("ticker", "published_at", "id")
+        )
+
+    def read_macro(
+        self,
+        *,
+        series_ids: Sequence[str] | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where: list[str] = []
+        params: dict[str, object] = {}
+        if series_ids is not None:
+            where.append("list_contains($series, series_id)")
+            params["series"] = list(series_ids)
+        if as_of is not None:
+            where.append("released_at <= $as_of")
+            params["as_of"] = _utc(as_of, "as_of")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        spec = TABLES["macro"]
+        return self._select(
+            f"SELECT {', '.join(spec.names)} FROM macro {clause} "
+            "QUALIFY row_number() OVER (PARTITION BY series_id, period "
+            "ORDER BY released_at DESC) = 1 ORDER BY series_id, period",
+            params,
+        )
+
+    def read_features(
+        self,
+        *,
+        feature_set: str,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
+        where.append("feature_set = $feature_set")
+        params["feature_set"] = feature_set
+        return self._read(
+            TABLES["features"], where=where, params=params, order=("ticker", "ts", "name")
+        )
+
+    def read_predictions(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("as_of", tickers=tickers, start=start, end=end, as_of=None)
+        return self._read(
+            TABLES["predictions"],
+            where=where,
+            params=params,
+            order=("ticker", "as_of", "horizon", "model"),
+        )
+
+    # -- files -----------------------------------------------------------------------------
+
+    def export_parquet(
+        self, table: str, directory: Path, *, partition_by: str | None = None
+    ) -> Path:
+        """Write a whole table as Parquet under ``directory`` (hive-partitioned if asked)."""
+        if table not in TABLES:
+            raise StoreError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / (table if partition_by else f"{table}.parquet")
+        options = "FORMAT parquet"
+        if partition_by:
+            options += f", PARTITION_BY ({partition_by}), OVERWRITE_OR_IGNORE true"
+        self._con.execute(f"COPY (SELECT * FROM {table}) TO '{target}' ({options})")
+        return target
+
+
+def _utc(value: pd.Timestamp, name: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise StoreError(f"{name}={stamp} has no time zone; pass a UTC-aware timestamp")
+    return stamp.tz_convert("UTC")

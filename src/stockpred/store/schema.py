@@ -1,0 +1,150 @@
+"""The stored tables: columns, natural keys and migrations, shared by every backend.
+
+Column names follow DESIGN.md's data contracts. Types are portable SQL understood by DuckDB and
+PostgreSQL alike. Migrations only run forward; each is a list of statements applied in one
+transaction, and the store records the version it reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stockpred.domain.records import (
+    BAR_COLUMNS,
+    FEATURE_COLUMNS,
+    HEADLINE_COLUMNS,
+    MACRO_COLUMNS,
+    PREDICTION_COLUMNS,
+)
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TABLES", "TableSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A table: its columns with SQL types, natural key, and bookkeeping columns.
+
+    Bookkeeping columns (when a row was ingested or created) do not make a row "changed": an
+    upsert of identical values leaves the stored row, bookkeeping included, as it was.
+    """
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    bookkeeping: tuple[str, ...] = ()
+    nullable: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """Columns whose change makes an upsert an update."""
+        return tuple(n for n in self.names if n not in self.key and n not in self.bookkeeping)
+
+    def create_sql(self) -> str:
+        cols = ",\n  ".join(
+            f"{name} {kind}{'' if name in self.nullable else ' NOT NULL'}"
+            for name, kind in self.columns
+        )
+        return f"CREATE TABLE {self.name} (\n  {cols},\n  PRIMARY KEY ({', '.join(self.key)})\n)"
+
+
+_TS = "TIMESTAMPTZ"
+_F = "DOUBLE PRECISION"
+_S = "VARCHAR"
+
+BARS = TableSpec(
+    name="bars",
+    columns=(
+        ("ticker", _S),
+        ("ts", _TS),
+        ("open", _F),
+        ("high", _F),
+        ("low", _F),
+        ("close", _F),
+        ("adj_close", _F),
+        ("volume", _F),
+        ("source", _S),
+        ("ingested_at", _TS),
+    ),
+    key=("ticker", "ts"),
+    bookkeeping=("ingested_at",),
+    nullable=("adj_close",),
+)
+HEADLINES = TableSpec(
+    name="headlines",
+    columns=(
+        ("id", _S),
+        ("ticker", _S),
+        ("published_at", _TS),
+        ("source", _S),
+        ("title", _S),
+        ("url", _S),
+        ("sentiment", _F),
+    ),
+    key=("id", "ticker"),
+    nullable=("url", "sentiment"),
+)
+MACRO = TableSpec(
+    name="macro",
+    columns=(
+        ("series_id", _S),
+        ("period", "DATE"),
+        ("released_at", _TS),
+        ("value", _F),
+        ("source", _S),
+    ),
+    key=("series_id", "period", "released_at"),
+)
+FEATURES = TableSpec(
+    name="features",
+    columns=(
+        ("ticker", _S),
+        ("ts", _TS),
+        ("feature_set", _S),
+        ("name", _S),
+        ("value", _F),
+    ),
+    key=("ticker", "ts", "feature_set", "name"),
+    nullable=("value",),
+)
+PREDICTIONS = TableSpec(
+    name="predictions",
+    columns=(
+        ("ticker", _S),
+        ("as_of", _TS),
+        ("horizon", "INTEGER"),
+        ("target", _S),
+        ("value", _F),
+        ("lower", _F),
+        ("upper", _F),
+        ("direction_prob", _F),
+        ("model", _S),
+        ("model_version", _S),
+        ("created_at", _TS),
+    ),
+    key=("ticker", "as_of", "horizon", "target", "model", "model_version"),
+    bookkeeping=("created_at",),
+    nullable=("lower", "upper", "direction_prob"),
+)
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec for spec in (BARS, HEADLINES, MACRO, FEATURES, PREDICTIONS)
+}
+
+for _spec, _contract in (
+    (BARS, BAR_COLUMNS),
+    (HEADLINES, HEADLINE_COLUMNS),
+    (MACRO, MACRO_COLUMNS),
+    (FEATURES, FEATURE_COLUMNS),
+    (PREDICTIONS, PREDICTION_COLUMNS),
+):
+    assert _spec.names == _contract, f"{_spec.name} drifted from its data contract"
+
+# version -> statements; append, never edit a released one.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: tuple(spec.create_sql() for spec in TABLES.values()),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
