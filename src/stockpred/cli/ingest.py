@@ -59,9 +59,7 @@ def _payload(result: BarIngest, rejects_file: Path | None) -> dict[str, Any]:
 
 def _report(runtime: Runtime, result: BarIngest, rejects_file: Path | None) -> None:
     out = runtime.out
-    inputs = pd.DataFrame(
-        [vars(f) if hasattr(f, "__dict__") else _as_dict(f) for f in result.inputs]
-    )
+    inputs = pd.DataFrame([dataclasses.asdict(f) for f in result.inputs])
     out.print(frame_table(inputs, title="Inputs"))
     w = result.written
     out.print(

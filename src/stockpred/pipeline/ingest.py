@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stockpred.domain.calendar import get_trading_calendar
 from stockpred.quality.bars import validate_bars
 from stockpred.quality.sessions import summarise_coverage
 from stockpred.quality.splits import detect_splits
@@ -91,14 +92,9 @@ def ingest_bars(
     """
     raw = raw.reset_index(drop=True)
     raw["source"] = source
-    validation = validate_bars(raw, calendar=calendar)
+    validation = validate_bars(raw, calendar=calendar, carry=("source",))
     clean = validation.clean
-    # Source by (file, row), since validation reorders the rows.
-    source_of = raw.set_index(["file", "row"])["source"]
-    bars = clean.assign(
-        source=source_of.reindex(pd.MultiIndex.from_frame(clean[["file", "row"]])).to_numpy(),
-        ingested_at=pd.Timestamp(now).tz_convert("UTC"),
-    )
+    bars = clean.assign(ingested_at=pd.Timestamp(now).tz_convert("UTC"))
     written = store.write_bars(bars)
 
     rejected_rows = validation.rejects.groupby("file")["row"].nunique()
@@ -122,8 +118,30 @@ def ingest_bars(
         rejects=validation.rejects,
         rejected_rows=validation.rejected_rows,
         coverage=summarise_coverage(clean[["ticker", "date"]], calendar=calendar),
-        splits=detect_splits(clean),
+        splits=_splits_around(store, clean, calendar=calendar),
     )
+
+
+def _splits_around(store: Store, clean: pd.DataFrame, *, calendar: str) -> pd.DataFrame:
+    """Splits in the stored history of the tickers just written, around the new rows.
+
+    Looking at the store, not only the batch, also catches a jump where new bars meet stored
+    ones from another source with another adjustment basis.
+    """
+    if clean.empty:
+        return detect_splits(clean)
+    margin = pd.Timedelta(days=10)
+    stored = store.read_bars(
+        tickers=sorted(clean["ticker"].unique()),
+        start=clean["ts"].min() - margin,
+        end=clean["ts"].max() + margin,
+    )
+    ts = pd.DatetimeIndex(stored["ts"])
+    cal = get_trading_calendar(
+        calendar, ts.min().tz_convert(None).normalize(), ts.max().tz_convert(None).normalize()
+    )
+    stored["date"] = cal.session_dates(stored["ts"])
+    return detect_splits(stored)
 
 
 def ingest_files(

@@ -9,6 +9,8 @@ row never takes good rows down with it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "ticker", "date", "field", "va
 # Exchange symbols as written by data vendors: BRK.B, BRK-B, ^GSPC, EURUSD=X, RDS/A.
 TICKER_PATTERN = r"^[A-Z0-9^][A-Z0-9.^=_/\-]{0,19}$"
 
+_TICKER_CHECK = "ticker_symbol"
 _HIGH_CHECK = "high_below_open_or_close"
 _LOW_CHECK = "low_above_open_or_close"
 # pandera check name -> (field it concerns or None for "the check's column", reason)
@@ -40,10 +43,17 @@ _REASONS: dict[str, tuple[str | None, str]] = {
     "not_nullable": (None, "missing value"),
     "greater_than(0)": (None, "must be greater than 0"),
     "greater_than_or_equal_to(0)": (None, "must not be negative"),
-    f"str_matches('{TICKER_PATTERN}')": (None, "not a valid ticker symbol"),
+    _TICKER_CHECK: (None, "not a valid ticker symbol"),
     _HIGH_CHECK: ("high", "high is below max(open, close)"),
     _LOW_CHECK: ("low", "low is above min(open, close)"),
 }
+
+
+def _valid_symbols(tickers: pd.Series) -> pd.Series:
+    # A file holds few distinct symbols: match each once, not once per row.
+    pattern = re.compile(TICKER_PATTERN)
+    valid = [t for t in tickers.dropna().unique() if pattern.match(str(t))]
+    return tickers.isin(valid) | tickers.isna()
 
 
 def _high_covers_body(frame: pd.DataFrame) -> pd.Series:
@@ -63,7 +73,7 @@ def _bar_schema() -> pa.DataFrameSchema:
     positive = [pa.Check.gt(0)]
     return pa.DataFrameSchema(
         {
-            "ticker": pa.Column(str, pa.Check.str_matches(TICKER_PATTERN)),
+            "ticker": pa.Column("string", pa.Check(_valid_symbols, name=_TICKER_CHECK)),
             "date": pa.Column("datetime64[ns]"),
             **{name: pa.Column(float, positive) for name in PRICE_COLUMNS},
             "adj_close": pa.Column(float, positive, nullable=True, required=False),
@@ -129,19 +139,20 @@ def _problems(index: pd.Index, field: str, reason: str) -> pd.DataFrame:
     )
 
 
-def validate_bars(raw: pd.DataFrame, *, calendar: str) -> BarValidation:
+def validate_bars(raw: pd.DataFrame, *, calendar: str, carry: Sequence[str] = ()) -> BarValidation:
     """Split ``raw`` bars into clean rows and a reject report.
 
     Rules: dates parse and are sessions of ``calendar``; prices are numbers > 0; volume >= 0;
     high >= max(open, close); low <= min(open, close); ticker is a symbol; no two rows share
     (ticker, date) unless identical (then the first is kept and the repeat reported).
+    ``carry`` names extra columns of ``raw`` (e.g. provenance) copied to the clean rows.
     """
     frame = raw.reset_index(drop=True)
     n = len(frame)
     problems: list[pd.DataFrame] = []
 
     typed = pd.DataFrame(index=frame.index)
-    typed["ticker"] = frame["ticker"].astype("string").str.strip().str.upper().astype(object)
+    typed["ticker"] = frame["ticker"].astype("string").str.strip().str.upper()
     typed["date"] = _parse_dates(frame["date"])
     bad_date = typed["date"].isna() & _present(frame["date"])
     problems.append(_problems(frame.index[bad_date], "date", "not a date"))
@@ -224,17 +235,18 @@ def validate_bars(raw: pd.DataFrame, *, calendar: str) -> BarValidation:
         bad[clash.index.to_numpy()] = True
 
     clean = typed[~bad].copy()
-    clean["file"] = frame.loc[~bad, "file"]
-    clean["row"] = frame.loc[~bad, "row"]
+    for name in ("file", "row", *carry):
+        clean[name] = frame.loc[~bad, name]
     if "adj_close" not in clean:
         clean["adj_close"] = np.nan
     if cal is not None and len(clean):
-        clean["ts"] = cal.session_closes(pd.DatetimeIndex(clean["date"])).to_numpy()
+        closes = cal.session_closes(pd.DatetimeIndex(clean["date"]))
+        clean["ts"] = pd.Series(closes.array, index=clean.index)
     else:
         clean["ts"] = pd.Series(pd.DatetimeIndex([], tz="UTC"))
     clean = clean.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
     columns = ["ticker", "date", "ts", "open", "high", "low", "close", "adj_close", "volume"]
-    clean = clean[[*columns, "file", "row"]]
+    clean = clean[[*columns, "file", "row", *carry]]
 
     return BarValidation(
         clean=clean,

@@ -22,6 +22,7 @@ SPLIT_COLUMNS: tuple[str, ...] = (
     "close_before",
     "close_after",
     "confirmed_by_adj_close",
+    "note",
 )
 
 # Smallest factor treated as a split; 3:2 is the smallest split commonly seen, 4:3 occurs.
@@ -63,8 +64,9 @@ def _match(
 def detect_splits(bars: pd.DataFrame) -> pd.DataFrame:
     """Sessions where a split appears to take effect.
 
-    bars: ticker, date, close and optionally adj_close; any order. Returns :data:`SPLIT_COLUMNS`,
-    ``ratio`` as "new:old" shares (2:1 doubles the share count and halves the price).
+    bars: ticker, date, close and optionally adj_close and source; any order. Returns
+    :data:`SPLIT_COLUMNS`, ``ratio`` as "new:old" shares (2:1 doubles the share count and halves
+    the price); ``note`` says when the provider changes at the jump.
     """
     if bars.empty:
         return pd.DataFrame(columns=list(SPLIT_COLUMNS))
@@ -100,6 +102,15 @@ def detect_splits(bars: pd.DataFrame) -> pd.DataFrame:
             "close_before": prev_close[picked],
             "close_after": close[picked],
             "confirmed_by_adj_close": adj_known[picked],
+            "note": "",
         }
     )
+    if "source" in ordered:
+        # A jump where the provider changes is usually two adjustment bases meeting, not a split.
+        source = ordered["source"].astype(str).to_numpy()
+        before, after = source[picked - 1], source[picked]
+        result["note"] = [
+            f"source changes: {b} -> {a}" if a != b else ""
+            for b, a in zip(before, after, strict=True)
+        ]
     return result.sort_values(["ticker", "date"]).reset_index(drop=True)
