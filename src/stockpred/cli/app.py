@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except StockpredError as exc:
-        Console(stderr=True).print(
-            f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True
-        )
+        # One plain line, whatever the terminal width, so scripts and people read the same.
+        message = " ".join(str(exc).split())
+        sys.stderr.write(f"error: {message}\n")
         return 1
     return 0
 
