@@ -186,7 +186,9 @@ def validate_bars(raw: pd.DataFrame, *, calendar: str, carry: Sequence[str] = ()
         cal = get_trading_calendar(calendar, dates.min(), dates.max())
         off = valid_date.copy()
         off.loc[valid_date] = ~cal.is_session(dates).to_numpy()
-        problems.append(_problems(frame.index[off], "date", f"not a trading session of the {cal.name} calendar"))
+        problems.append(
+            _problems(frame.index[off], "date", f"not a trading session of the {cal.name} calendar")
+        )
     else:
         cal = None
 
