@@ -7,6 +7,7 @@ Values come from, in order of precedence: environment variables ``STOCKPRED_*``,
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +162,18 @@ def load_settings(*, config_file: Path | None = None) -> Settings:
     cls = _bound_class(_config_file(os.environ, config_file))
     try:
         return cls()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(
+            f"the config file {cls.model_config.get('toml_file')} is not valid TOML: {exc}"
+        ) from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        field = Settings.model_fields.get(where)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        shown = "********" if secret else repr(first.get("input"))
         raise ConfigurationError(
-            f"invalid setting {where!r}: {first['msg']} (got {first.get('input')!r}); "
+            f"invalid setting {where!r}: {first['msg']} (got {shown}); "
             f"set {ENV_PREFIX}{where.upper()} or fix it in the config file"
         ) from exc
 

@@ -21,7 +21,7 @@ _PAD = pd.Timedelta(days=7)
 
 def known_calendars() -> list[str]:
     """Names accepted by :func:`get_trading_calendar` (ISO MIC codes such as ``XNYS``)."""
-    return sorted(xcals.get_calendar_names(include_aliases=False))
+    return sorted(xcals.get_calendar_names(include_aliases=True))
 
 
 class TradingCalendar:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandas.tseries.api import guess_datetime_format
 from pandera.errors import SchemaErrors
 
 from stockpred.domain.calendar import get_trading_calendar
@@ -117,20 +118,40 @@ def _present(values: pd.Series) -> pd.Series:
     return present
 
 
+# Dates outside this range are typos (0213 for 2013), not market history.
+_EARLIEST = pd.Timestamp("1800-01-01")
+_LATEST = pd.Timestamp("2200-01-01")
+
+
+def _date_format(text: pd.Series) -> str | None:
+    """The format of the first values that pandas can read with one explicit format."""
+    for sample in text.dropna().head(50):
+        guessed = guess_datetime_format(str(sample))
+        if guessed is not None:
+            return guessed
+    return None
+
+
 def _parse_dates(raw: pd.Series) -> pd.Series:
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw.dtype):
         parsed = raw
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
     else:
         text = raw.astype("string").str.strip()
         parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        # Not ISO: let pandas infer one format (e.g. 1/4/1999) from the first value.
+        # Not ISO (e.g. 1/4/1999): one format for the whole column, guessed from its first
+        # readable value, so a day-first file is never read month-first row by row.
         retry = parsed.isna() & text.notna() & (text != "")
         if bool(retry.any()):
-            parsed.loc[retry] = pd.to_datetime(text[retry], errors="coerce")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_localize(None)
-    parsed = pd.to_datetime(parsed).astype("datetime64[ns]")
-    return parsed.dt.normalize()
+            fmt = _date_format(text[retry])
+            if fmt is not None:
+                parsed.loc[retry] = pd.to_datetime(text[retry], errors="coerce", format=fmt)
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    parsed = pd.to_datetime(parsed)
+    parsed = parsed.where((parsed >= _EARLIEST) & (parsed < _LATEST))
+    return parsed.astype("datetime64[ns]").dt.normalize()
 
 
 def _problems(index: pd.Index, field: str, reason: str) -> pd.DataFrame:
@@ -161,6 +182,8 @@ def validate_bars(raw: pd.DataFrame, *, calendar: str, carry: Sequence[str] = ()
     for name in numeric:
         column = frame[name]
         values = pd.to_numeric(column, errors="coerce").astype(float)
+        # inf and 1e400 parse as numbers but are none.
+        values = values.where(np.isfinite(values))
         not_number = values.isna() & _present(column)
         problems.append(_problems(frame.index[not_number], name, "not a number"))
         typed[name] = values

@@ -13,6 +13,7 @@ validation can name exactly where each bad value is.
 from __future__ import annotations
 
 import glob
+import gzip
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -146,7 +147,7 @@ def _kind(path: Path) -> str:
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
     if head.startswith(_GZIP_MAGIC):
-        return "csv"
+        return "csv.gz"
     if b"\x00" in head:
         raise InputFileError(
             f"{path} is binary, not CSV text or Parquet; stockpred reads .csv, .csv.gz and .parquet"
@@ -170,16 +171,42 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
                 frame = frame.reset_index()
             frame["row"] = range(1, len(frame) + 1)
             return frame
-        frame = pd.read_csv(path, skip_blank_lines=False, low_memory=False)
+        # index_col=False: a trailing comma on every line must not turn the dates into an index.
+        frame = pd.read_csv(
+            path,
+            skip_blank_lines=False,
+            low_memory=False,
+            index_col=False,
+            compression="gzip" if kind == "csv.gz" else None,
+        )
     except pd.errors.EmptyDataError as exc:
         raise InputFileError(f"{path} has no header and no rows; nothing to ingest") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputFileError(f"{path} could not be parsed as {kind.upper()}: {first}") from exc
     frame["row"] = range(2, len(frame) + 2)
-    # Blank lines keep their line numbers but are not rows.
-    values = frame.drop(columns="row")
-    return frame[values.notna().any(axis=1)]
+    # Blank lines keep their line numbers but are not rows; a line of empty fields (",,,,")
+    # is a row with missing values, left for validation to reject.
+    empty = frame.drop(columns="row").isna().all(axis=1)
+    if bool(empty.any()):
+        blank = _blank_lines(path, kind, set(frame.loc[empty, "row"]))
+        frame = frame[~frame["row"].isin(blank)]
+    return frame
+
+
+def _blank_lines(path: Path, kind: str, candidates: set[int]) -> set[int]:
+    """Which of the candidate line numbers (1-based) hold only whitespace."""
+    opener = gzip.open if kind == "csv.gz" else open
+    blank: set[int] = set()
+    last = max(candidates)
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number in candidates and not line.strip():
+                blank.add(number)
+            if number >= last:
+                break
+    # Lines past the end of the file (a final newline) are blank too.
+    return blank | {n for n in candidates if n > number}
 
 
 def read_bar_file(
