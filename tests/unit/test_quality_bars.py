@@ -547,3 +547,15 @@ def test_every_row_is_either_clean_or_rejected_never_both_never_neither(
     assert result.rejected_rows == len(rejected)
     assert result.rejected_rows + len(result.clean) == result.input_rows == len(raw)
     assert not result.clean.duplicated(["ticker", "date"]).any()
+
+
+def test_bar_of_a_session_that_has_not_closed_yet_is_rejected_and_neighbours_kept() -> None:
+    raw = frame(bar(2, "2013-12-02"), bar(3, "2013-12-03"), bar(4, "2013-12-04"))
+    # 2013-12-03 closes at 21:00 UTC; at 20:59 that bar cannot exist yet.
+    now = pd.Timestamp("2013-12-03 20:59", tz="UTC")
+
+    result = validate_bars(raw, calendar="XNYS", now=now)
+
+    assert list(result.clean["row"]) == [2]
+    assert set(result.rejects["row"]) == {3, 4}
+    assert result.rejects["reason"].str.contains("not closed yet").all()

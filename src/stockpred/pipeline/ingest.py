@@ -92,7 +92,9 @@ def ingest_bars(
     """
     raw = raw.reset_index(drop=True)
     raw["source"] = source
-    validation = validate_bars(raw, calendar=calendar, carry=("source",))
+    validation = validate_bars(
+        raw, calendar=calendar, carry=("source",), now=pd.Timestamp(now).tz_convert("UTC")
+    )
     clean = validation.clean
     bars = clean.assign(ingested_at=pd.Timestamp(now).tz_convert("UTC"))
     written = store.write_bars(bars)

@@ -160,13 +160,20 @@ def _problems(index: pd.Index, field: str, reason: str) -> pd.DataFrame:
     )
 
 
-def validate_bars(raw: pd.DataFrame, *, calendar: str, carry: Sequence[str] = ()) -> BarValidation:
+def validate_bars(
+    raw: pd.DataFrame,
+    *,
+    calendar: str,
+    carry: Sequence[str] = (),
+    now: pd.Timestamp | None = None,
+) -> BarValidation:
     """Split ``raw`` bars into clean rows and a reject report.
 
     Rules: dates parse and are sessions of ``calendar``; prices are numbers > 0; volume >= 0;
     high >= max(open, close); low <= min(open, close); ticker is a symbol; no two rows share
     (ticker, date) unless identical (then the first is kept and the repeat reported).
     ``carry`` names extra columns of ``raw`` (e.g. provenance) copied to the clean rows.
+    ``now`` (UTC-aware), when given, rejects bars of sessions that had not closed by then.
     """
     frame = raw.reset_index(drop=True)
     n = len(frame)
@@ -212,6 +219,18 @@ def validate_bars(raw: pd.DataFrame, *, calendar: str, carry: Sequence[str] = ()
         problems.append(
             _problems(frame.index[off], "date", f"not a trading session of the {cal.name} calendar")
         )
+        if now is not None:
+            sessions = valid_date & ~off
+            closes = cal.session_closes(pd.DatetimeIndex(typed.loc[sessions, "date"]))
+            future = pd.Series(False, index=frame.index)
+            future.loc[sessions] = closes > pd.Timestamp(now).tz_convert("UTC")
+            problems.append(
+                _problems(
+                    frame.index[future],
+                    "date",
+                    f"session not closed yet at {now:%Y-%m-%d %H:%M} UTC",
+                )
+            )
     else:
         cal = None
 
