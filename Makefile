@@ -34,6 +34,7 @@ lint: $(VENV)/.test-installed
 
 typecheck: $(VENV)/.test-installed
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 unit: $(VENV)/.test-installed
 	$(VENV)/bin/pytest

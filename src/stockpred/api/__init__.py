@@ -1,0 +1,1 @@
+"""The REST and websocket API (FastAPI), with OAuth2 tokens."""

@@ -1,0 +1,1 @@
+"""Bus: the in-process default and adapters to Redis Streams, NATS JetStream and Kafka."""

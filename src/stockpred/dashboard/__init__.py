@@ -1,0 +1,1 @@
+"""The analysts' dashboard (Streamlit, an optional extra)."""

@@ -1,0 +1,1 @@
+"""Monitoring: process metrics, data and model drift, realised accuracy."""

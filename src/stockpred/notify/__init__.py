@@ -1,0 +1,1 @@
+"""Notifications: alerts, reports and webhooks for trading platforms."""

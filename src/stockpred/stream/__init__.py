@@ -1,0 +1,1 @@
+"""Stream processing: incremental features and predictions on live or replayed ticks."""
