@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import typer
 
+from stockpred.cli.charts import render_price_chart
 from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_store
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InvalidInputError, NotFoundError
 from stockpred.pipeline.summary import summarise_bars
+from stockpred.quality.splits import detect_splits
 
 __all__ = ["data_app"]
 
@@ -52,7 +56,9 @@ def _day(text: str | None, option: str) -> pd.Timestamp | None:
 
 
 @data_app.command(
-    "show", epilog="Example: stockpred data show AAPL --start 2012-01-01 --end 2012-03-31"
+    "show",
+    epilog="Examples: stockpred data show AAPL --start 2012-01-01 --end 2012-03-31  |  "
+    "stockpred data show AAPL --all --plot aapl.png",
 )
 def show(
     ctx: typer.Context,
@@ -64,6 +70,12 @@ def show(
     ),
     show_all: bool = typer.Option(False, "--all", help="Show every row in the range."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (every row in the range)."),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Also save a PNG chart of the range: prices, volume, splits, missing sessions "
+        "(needs the 'plot' extra).",
+    ),
 ) -> None:
     """Show the stored daily bars of one ticker."""
     runtime = runtime_of(ctx)
@@ -103,6 +115,13 @@ def show(
             f"{symbol} has no bars between {start or 'the start'} and {end or 'the end'}"
         )
         return
+    if plot is not None:
+        dates = pd.DatetimeIndex(bars["date"])
+        missing = cal.missing_sessions(dates)
+        chart = render_price_chart(
+            bars, ticker=symbol, path=plot, splits=detect_splits(bars), missing=missing
+        )
+        runtime.err.print(f"chart saved to {chart}")
     shown = bars if show_all else bars.tail(limit)
     table = frame_table(shown, title=f"{symbol}: {len(bars):,} bars", columns=columns)
     if len(shown) < len(bars):
