@@ -1,0 +1,767 @@
+"""The Store contract: what every backend must do, run against each one in BACKENDS.
+
+A new backend (PostgreSQL next) joins the suite by adding one entry to BACKENDS: how to open a
+store at a location, whether reopening the location reaches the same data, and how to run raw
+SQL against it while no store is open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockpred.domain.errors import StoreError
+from stockpred.store.base import Store, WriteResult
+from stockpred.store.duckdb import DuckDBStore
+from stockpred.store.schema import SCHEMA_VERSION, TABLES, TableSpec
+
+Clock = Callable[[], dt.datetime]
+
+OPENED_AT = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
+REOPENED_AT = dt.datetime(2024, 6, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _clock(at: dt.datetime) -> Clock:
+    return lambda: at
+
+
+# -- backends --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How the suite reaches one backend.
+
+    ``open(location, clock)`` returns a migrated store; ``location`` is a fresh directory per
+    test. When ``persistent``, opening the same location again reaches the same data and
+    ``execute(location, sql)`` runs one statement against it while no store is open.
+    """
+
+    open: Callable[[Path, Clock], Store]
+    persistent: bool = False
+    execute: Callable[[Path, str], list[tuple[Any, ...]]] | None = None
+
+
+def _duckdb_file(location: Path) -> Path:
+    return location / "store.duckdb"
+
+
+def _duckdb_execute(location: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(_duckdb_file(location)))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        cursor = con.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+    finally:
+        con.close()
+
+
+BACKENDS: dict[str, Backend] = {
+    "duckdb-memory": Backend(open=lambda _location, clock: DuckDBStore(":memory:", clock=clock)),
+    "duckdb-file": Backend(
+        open=lambda location, clock: DuckDBStore(_duckdb_file(location), clock=clock),
+        persistent=True,
+        execute=_duckdb_execute,
+    ),
+}
+PERSISTENT = sorted(name for name, backend in BACKENDS.items() if backend.persistent)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture(params=PERSISTENT)
+def persistent_backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture
+def store(backend: Backend, tmp_path: Path) -> Iterator[Store]:
+    opened = backend.open(tmp_path / "store", _clock(OPENED_AT))
+    yield opened
+    opened.close()
+
+
+# -- rows of every table ---------------------------------------------------------------------
+
+TICKERS = ("AAA", "BBB")
+# Written in New York time on purpose: the store must hand back the same instants in UTC.
+DAYS = pd.DatetimeIndex(
+    ["2024-01-02 16:00", "2024-01-03 16:00", "2024-01-04 16:00"], tz="America/New_York"
+)
+SEEN = pd.Timestamp("2024-01-05 12:00", tz="UTC")
+SEEN_AGAIN = pd.Timestamp("2024-02-05 12:00", tz="UTC")
+FEATURE_SET = "momentum"
+
+
+def _bars() -> pd.DataFrame:
+    rows = []
+    for i, ticker in enumerate(TICKERS):
+        for j, ts in enumerate(DAYS):
+            base = 100.0 * (i + 1) + j
+            rows.append(
+                {
+                    "ticker": ticker,
+                    "ts": ts,
+                    "open": base,
+                    "high": base + 2.5,
+                    "low": base - 1.25,
+                    "close": base + 0.5,
+                    "adj_close": np.nan if j == 0 else base + 0.25,
+                    "volume": 1_000_000.0 + j,
+                    "source": "test",
+                    "ingested_at": SEEN,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _headlines() -> pd.DataFrame:
+    rows = []
+    for i, ticker in enumerate(TICKERS):
+        for j, ts in enumerate(DAYS):
+            rows.append(
+                {
+                    "id": f"n{j}",
+                    "ticker": ticker,
+                    "published_at": ts - pd.Timedelta(hours=3),
+                    "source": "wire",
+                    "title": f"{ticker} headline {j}",
+                    "url": None if j == 1 else f"https://news.example/{ticker}/{j}",
+                    "sentiment": np.nan if j == 2 else 0.25 * (j - i),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _macro() -> pd.DataFrame:
+    rows = []
+    for series_id in ("CPI", "VIX"):
+        for j in range(3):
+            period = dt.date(2023, 10 + j, 1)
+            rows.append(
+                {
+                    "series_id": series_id,
+                    "period": period,
+                    # Known about six weeks after the month it describes.
+                    "released_at": pd.Timestamp(period, tz="UTC")
+                    + pd.Timedelta(days=45, hours=13, minutes=30),
+                    "value": 300.0 + j if series_id == "CPI" else 15.5 - j,
+                    "source": "test",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _features() -> pd.DataFrame:
+    rows = []
+    for ticker in TICKERS:
+        for j, ts in enumerate(DAYS):
+            for name in ("rsi_14", "ret_5"):
+                rows.append(
+                    {
+                        "ticker": ticker,
+                        "ts": ts,
+                        "feature_set": FEATURE_SET,
+                        "name": name,
+                        # Warm-up values are missing, not zero.
+                        "value": np.nan if j == 0 and name == "rsi_14" else 50.0 + j,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _predictions() -> pd.DataFrame:
+    rows = []
+    for ticker in TICKERS:
+        for j, ts in enumerate(DAYS):
+            rows.append(
+                {
+                    "ticker": ticker,
+                    "as_of": ts,
+                    "horizon": 5,
+                    "target": "return",
+                    "value": 0.01 * j,
+                    "lower": None if j == 0 else -0.02,
+                    "upper": None if j == 0 else 0.04,
+                    "direction_prob": 0.55,
+                    "model": "ridge",
+                    "model_version": "1",
+                    "created_at": SEEN,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class TableCase:
+    """One table of the contract: sample rows and how to write and read them."""
+
+    name: str
+    make: Callable[[], pd.DataFrame]
+    write: Callable[[Store, pd.DataFrame], WriteResult]
+    read: Callable[..., pd.DataFrame]
+    # A value column that a correction changes, and a float column that a text can break.
+    corrected: str
+    numeric: str
+
+    @property
+    def spec(self) -> TableSpec:
+        return TABLES[self.name]
+
+
+CASES: dict[str, TableCase] = {
+    case.name: case
+    for case in (
+        TableCase(
+            "bars",
+            _bars,
+            lambda s, f: s.write_bars(f),
+            lambda s, **kw: s.read_bars(**kw),
+            corrected="close",
+            numeric="close",
+        ),
+        TableCase(
+            "headlines",
+            _headlines,
+            lambda s, f: s.write_headlines(f),
+            lambda s, **kw: s.read_headlines(**kw),
+            corrected="title",
+            numeric="sentiment",
+        ),
+        TableCase(
+            "macro",
+            _macro,
+            lambda s, f: s.write_macro(f),
+            lambda s, **kw: s.read_macro(**kw),
+            corrected="value",
+            numeric="value",
+        ),
+        TableCase(
+            "features",
+            _features,
+            lambda s, f: s.write_features(f),
+            lambda s, **kw: s.read_features(feature_set=FEATURE_SET, **kw),
+            corrected="value",
+            numeric="value",
+        ),
+        TableCase(
+            "predictions",
+            _predictions,
+            lambda s, f: s.write_predictions(f),
+            lambda s, **kw: s.read_predictions(**kw),
+            corrected="value",
+            numeric="value",
+        ),
+    )
+}
+assert set(CASES) == set(TABLES), "every table of the schema is covered by the contract"
+
+# (table, column) for every column a row cannot do without.
+REQUIRED = [
+    (name, column)
+    for name, spec in TABLES.items()
+    for column in spec.names
+    if column not in spec.nullable
+]
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest) -> TableCase:
+    return CASES[request.param]
+
+
+def _canonical(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """Contract columns in key order, timestamps in UTC microseconds, numbers as floats and
+    missing values as None, so frames from any backend compare by value."""
+    out = frame.loc[:, list(spec.names)].copy()
+    for column in out.columns:
+        values = out[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[column] = values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        elif pd.api.types.is_numeric_dtype(values.dtype):
+            out[column] = values.astype("float64")
+        else:
+            out[column] = values.astype(object).where(values.notna(), None)
+    return out.sort_values(list(spec.key), kind="stable").reset_index(drop=True)
+
+
+def assert_same_rows(actual: pd.DataFrame, expected: pd.DataFrame, spec: TableSpec) -> None:
+    pd.testing.assert_frame_equal(_canonical(actual, spec), _canonical(expected, spec))
+
+
+def _time_columns(spec: TableSpec) -> list[str]:
+    return [name for name, kind in spec.columns if kind == "TIMESTAMPTZ"]
+
+
+def _seed(store: Store, case: TableCase) -> pd.DataFrame:
+    rows = case.make()
+    assert case.write(store, rows) == WriteResult(inserted=len(rows))
+    return case.read(store)
+
+
+def _corrected(row: pd.DataFrame, column: str) -> pd.DataFrame:
+    out = row.copy()
+    value = out[column].iloc[0]
+    out[column] = f"{value} (corrected)" if isinstance(value, str) else float(value) + 1.5
+    return out
+
+
+def _new_key(row: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """``row`` moved to a key that is not stored yet."""
+    out = row.copy()
+    if spec.name == "macro":
+        out["period"] = [dt.date(2024, 6, 1)]
+    elif spec.name == "headlines":
+        out["id"] = out["id"] + "-new"
+    else:
+        time = next(c for c in spec.key if c in _time_columns(spec))
+        out[time] = out[time] + pd.Timedelta(days=365)
+    return out
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def test_written_rows_read_back_with_the_same_values_and_utc_timestamps(
+    store: Store, case: TableCase
+) -> None:
+    rows = case.make()
+
+    result = case.write(store, rows)
+    stored = case.read(store)
+
+    assert result == WriteResult(inserted=len(rows))
+    assert len(stored) == len(rows)
+    for column in _time_columns(case.spec):
+        assert isinstance(stored[column].dtype, pd.DatetimeTZDtype), column
+        assert str(stored[column].dt.tz) == "UTC", column
+    assert_same_rows(stored, rows, case.spec)
+
+
+def test_upsert_of_identical_rows_reports_unchanged_and_leaves_the_table_identical(
+    store: Store, case: TableCase
+) -> None:
+    before = _seed(store, case)
+
+    result = case.write(store, case.make())
+
+    assert result == WriteResult(unchanged=len(before))
+    pd.testing.assert_frame_equal(case.read(store), before, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("table", "bookkeeping"), [("bars", "ingested_at"), ("predictions", "created_at")]
+)
+def test_identical_values_seen_again_keep_the_first_bookkeeping_time(
+    store: Store, table: str, bookkeeping: str
+) -> None:
+    case = CASES[table]
+    before = _seed(store, case)
+    again = case.make().assign(**{bookkeeping: SEEN_AGAIN})
+
+    result = case.write(store, again)
+
+    assert result == WriteResult(unchanged=len(before))
+    after = case.read(store)
+    assert (after[bookkeeping] == SEEN).all()
+    pd.testing.assert_frame_equal(after, before, check_exact=True)
+
+
+def test_corrected_row_replaces_the_stored_one(store: Store, case: TableCase) -> None:
+    before = _seed(store, case)
+    rows = case.make()
+    fix = _corrected(rows.iloc[[1]], case.corrected)
+    for column in case.spec.bookkeeping:
+        fix[column] = SEEN_AGAIN
+
+    result = case.write(store, fix)
+
+    assert result == WriteResult(updated=1)
+    expected = pd.concat([rows.drop(index=1), fix]).reset_index(drop=True)
+    after = case.read(store)
+    assert len(after) == len(before)
+    assert_same_rows(after, expected, case.spec)
+
+
+def test_mixed_batch_counts_inserted_updated_and_unchanged_rows(
+    store: Store, case: TableCase
+) -> None:
+    _seed(store, case)
+    rows = case.make()
+    batch = pd.concat(
+        [
+            rows.drop(index=2),
+            _corrected(rows.iloc[[2]], case.corrected),
+            _new_key(rows.iloc[[0]], case.spec),
+        ]
+    ).reset_index(drop=True)
+
+    result = case.write(store, batch)
+
+    assert result == WriteResult(inserted=1, updated=1, unchanged=len(rows) - 1)
+    assert_same_rows(case.read(store), batch, case.spec)
+
+
+def test_writing_no_rows_changes_nothing(store: Store, case: TableCase) -> None:
+    before = _seed(store, case)
+
+    result = case.write(store, case.make().iloc[0:0])
+
+    assert result == WriteResult()
+    pd.testing.assert_frame_equal(case.read(store), before)
+
+
+def _bad_batch(case: TableCase, bad: pd.DataFrame) -> pd.DataFrame:
+    """A correction of a stored row, a new row, then ``bad``: nothing of it may be written."""
+    rows = case.make()
+    good = [_corrected(rows.iloc[[0]], case.corrected), _new_key(rows.iloc[[1]], case.spec)]
+    return pd.concat([*good, bad]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("table", "column"), REQUIRED, ids=[f"{t}.{c}" for t, c in REQUIRED])
+def test_missing_required_value_fails_the_whole_batch(
+    store: Store, table: str, column: str
+) -> None:
+    case = CASES[table]
+    before = _seed(store, case)
+    bad = _new_key(case.make().iloc[[2]], case.spec)
+    bad[column] = None
+    batch = _bad_batch(case, bad)
+
+    with pytest.raises(StoreError, match=column):
+        case.write(store, batch)
+
+    pd.testing.assert_frame_equal(case.read(store), before, check_exact=True)
+
+
+def test_duplicate_keys_in_one_batch_fail_the_whole_batch(store: Store, case: TableCase) -> None:
+    before = _seed(store, case)
+    new = _new_key(case.make().iloc[[2]], case.spec)
+    batch = _bad_batch(case, pd.concat([new, _corrected(new, case.corrected)]))
+
+    with pytest.raises(StoreError, match="key"):
+        case.write(store, batch)
+
+    pd.testing.assert_frame_equal(case.read(store), before, check_exact=True)
+
+
+def _batch_the_database_refuses(case: TableCase) -> pd.DataFrame:
+    # Text in a float column: the database notices, not the checks ahead of the transaction.
+    bad = _new_key(case.make().iloc[[2]], case.spec)
+    bad[case.numeric] = pd.Series(["not a number"], index=bad.index, dtype=object)
+    batch = _bad_batch(case, bad)
+    batch[case.numeric] = batch[case.numeric].astype(object)
+    return batch
+
+
+def test_value_the_database_refuses_rolls_back_the_whole_batch(
+    store: Store, case: TableCase
+) -> None:
+    before = _seed(store, case)
+
+    with pytest.raises(StoreError, match="nothing was written"):
+        case.write(store, _batch_the_database_refuses(case))
+
+    pd.testing.assert_frame_equal(case.read(store), before, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("table", "bookkeeping"), [("bars", "ingested_at"), ("predictions", "created_at")]
+)
+def test_failure_while_inserting_the_last_row_rolls_back_the_rows_before_it(
+    store: Store, table: str, bookkeeping: str
+) -> None:
+    # Bookkeeping values are never compared, so only inserting the bad row can fail: the
+    # correction and the new row ahead of it in the batch must be undone.
+    case = CASES[table]
+    before = _seed(store, case)
+    bad = _new_key(case.make().iloc[[2]], case.spec)
+    bad[bookkeeping] = pd.Series(["not a time"], index=bad.index, dtype=object)
+    batch = _bad_batch(case, bad)
+    batch[bookkeeping] = batch[bookkeeping].astype(object)
+
+    with pytest.raises(StoreError, match="nothing was written"):
+        case.write(store, batch)
+
+    pd.testing.assert_frame_equal(case.read(store), before, check_exact=True)
+
+
+def test_store_accepts_writes_after_a_failed_one(store: Store, case: TableCase) -> None:
+    _seed(store, case)
+    with pytest.raises(StoreError):
+        case.write(store, _batch_the_database_refuses(case))
+
+    new = _new_key(case.make().iloc[[1]], case.spec)
+    assert case.write(store, new) == WriteResult(inserted=1)
+    assert len(case.read(store)) == len(case.make()) + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: DuckDBStore._upsert registers the caller's frame as is; DuckDB cannot scan "
+    "columns with negative strides (df.iloc[::-1]) and fails with std::bad_cast",
+)
+def test_rows_given_in_reverse_order_are_written(store: Store) -> None:
+    case = CASES["bars"]
+    rows = case.make()
+
+    result = case.write(store, rows.iloc[::-1])
+
+    assert result == WriteResult(inserted=len(rows))
+    assert_same_rows(case.read(store), rows, case.spec)
+
+
+def test_frame_without_a_contract_column_is_refused(store: Store, case: TableCase) -> None:
+    rows = case.make().drop(columns=[case.corrected])
+
+    with pytest.raises(StoreError, match=case.corrected):
+        case.write(store, rows)
+
+    assert case.read(store).empty
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: DuckDBStore._upsert accepts naive timestamps and silently reads them as UTC",
+)
+def test_naive_timestamps_in_written_rows_are_refused(store: Store) -> None:
+    accepted = []
+    for case in CASES.values():
+        for column in _time_columns(case.spec):
+            rows = case.make()
+            rows[column] = rows[column].dt.tz_convert("UTC").dt.tz_localize(None)
+            try:
+                case.write(store, rows)
+            except StoreError:
+                continue
+            accepted.append(f"{case.name}.{column}")
+    assert accepted == []
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+# (table, time column the start/end/as_of filters apply to)
+TIMED = [
+    ("bars", "ts"),
+    ("headlines", "published_at"),
+    ("features", "ts"),
+    ("predictions", "as_of"),
+]
+AS_OF = [("bars", "ts"), ("headlines", "published_at")]
+
+
+@pytest.mark.parametrize(("table", "time"), TIMED)
+def test_reads_filter_by_tickers_start_and_end_inclusive(
+    store: Store, table: str, time: str
+) -> None:
+    case = CASES[table]
+    rows = case.make()
+    case.write(store, rows)
+    times = sorted(rows[time].unique())
+    start, end = times[1], times[-1]
+
+    stored = case.read(store, tickers=["BBB"], start=start, end=end)
+
+    expected = rows[(rows["ticker"] == "BBB") & (rows[time] >= start) & (rows[time] <= end)]
+    assert len(expected) > 0
+    assert_same_rows(stored, expected, case.spec)
+
+
+@pytest.mark.parametrize(("table", "time"), TIMED)
+def test_reads_without_filters_return_every_ticker_sorted_by_ticker_and_time(
+    store: Store, table: str, time: str
+) -> None:
+    case = CASES[table]
+    rows = case.make()
+    case.write(store, rows.sample(frac=1.0, random_state=7))
+
+    stored = case.read(store)
+
+    keys = list(zip(stored["ticker"], stored[time], strict=True))
+    assert keys == sorted(keys)
+    assert set(stored["ticker"]) == set(TICKERS)
+
+
+@pytest.mark.parametrize(("table", "time"), AS_OF)
+def test_as_of_excludes_rows_after_it_and_keeps_rows_at_it(
+    store: Store, table: str, time: str
+) -> None:
+    case = CASES[table]
+    rows = case.make()
+    case.write(store, rows)
+    as_of = sorted(rows[time].unique())[1]
+
+    stored = case.read(store, as_of=as_of)
+
+    assert_same_rows(stored, rows[rows[time] <= as_of], case.spec)
+    assert (stored[time] <= as_of).all()
+    assert (stored[time] == as_of).any()
+
+
+def test_read_features_returns_only_the_asked_feature_set(store: Store) -> None:
+    rows = _features()
+    other = rows.assign(feature_set="volatility", value=1.0)
+    store.write_features(pd.concat([rows, other]))
+
+    stored = store.read_features(feature_set=FEATURE_SET)
+
+    assert set(stored["feature_set"]) == {FEATURE_SET}
+    assert_same_rows(stored, rows, TABLES["features"])
+
+
+def _revision(frame: pd.DataFrame, *, released_at: pd.Timestamp, value: float) -> pd.DataFrame:
+    return frame.assign(released_at=released_at, value=value)
+
+
+def test_read_macro_as_of_returns_the_latest_revision_released_by_then(store: Store) -> None:
+    first = _macro()
+    cpi_dec = first[(first["series_id"] == "CPI") & (first["period"] == dt.date(2023, 12, 1))]
+    revised_at = pd.Timestamp("2024-02-15 13:30", tz="UTC")
+    store.write_macro(pd.concat([first, _revision(cpi_dec, released_at=revised_at, value=999.0)]))
+
+    def cpi_dec_at(as_of: pd.Timestamp | None) -> list[float]:
+        frame = store.read_macro(series_ids=["CPI"], as_of=as_of)
+        return frame.loc[frame["period"] == dt.date(2023, 12, 1), "value"].tolist()
+
+    released = cpi_dec["released_at"].iloc[0]
+    assert cpi_dec_at(released - pd.Timedelta(microseconds=1)) == []
+    assert cpi_dec_at(released) == [302.0]
+    assert cpi_dec_at(revised_at - pd.Timedelta(seconds=1)) == [302.0]
+    assert cpi_dec_at(revised_at) == [999.0]
+    assert cpi_dec_at(None) == [999.0]
+
+
+def test_read_macro_gives_one_value_per_series_and_period(store: Store) -> None:
+    first = _macro()
+    later = pd.Timestamp("2024-03-01", tz="UTC")
+    store.write_macro(pd.concat([first, _revision(first, released_at=later, value=-1.0)]))
+
+    stored = store.read_macro()
+
+    assert not stored.duplicated(["series_id", "period"]).any()
+    assert len(stored) == len(first)
+    assert (stored["value"] == -1.0).all()
+
+
+def test_macro_revision_released_after_as_of_does_not_change_the_value_at_as_of(
+    store: Store,
+) -> None:
+    # Point in time (DESIGN invariant 1): data released after t never changes what t sees.
+    store.write_macro(_macro())
+    as_of = pd.Timestamp("2024-01-20", tz="UTC")
+    seen = store.read_macro(as_of=as_of)
+    assert len(seen) > 0
+
+    later = as_of + pd.Timedelta(microseconds=1)
+    revisions = _revision(_macro(), released_at=later, value=-7.0)
+    new_period = _macro().iloc[[0]].assign(period=dt.date(2023, 9, 1), released_at=later)
+    store.write_macro(pd.concat([revisions, new_period]))
+
+    pd.testing.assert_frame_equal(store.read_macro(as_of=as_of), seen, check_exact=True)
+    assert (store.read_macro()["value"] == -7.0).sum() == len(_macro())
+
+
+def test_read_macro_filters_by_series(store: Store) -> None:
+    store.write_macro(_macro())
+
+    stored = store.read_macro(series_ids=["VIX"])
+
+    assert set(stored["series_id"]) == {"VIX"}
+    assert len(stored) == 3
+
+
+NAIVE = pd.Timestamp("2024-01-03 21:00")
+NAIVE_READS: dict[str, Callable[[Store], object]] = {
+    "bars-as_of": lambda s: s.read_bars(as_of=NAIVE),
+    "bars-start": lambda s: s.read_bars(start=NAIVE),
+    "bars-end": lambda s: s.read_bars(end=NAIVE),
+    "headlines-as_of": lambda s: s.read_headlines(as_of=NAIVE),
+    "macro-as_of": lambda s: s.read_macro(as_of=NAIVE),
+    "features-start": lambda s: s.read_features(feature_set=FEATURE_SET, start=NAIVE),
+    "predictions-end": lambda s: s.read_predictions(end=NAIVE),
+}
+
+
+@pytest.mark.parametrize("read", NAIVE_READS.values(), ids=NAIVE_READS.keys())
+def test_naive_timestamp_in_a_read_is_refused(
+    store: Store, read: Callable[[Store], object]
+) -> None:
+    with pytest.raises(StoreError, match="time zone"):
+        read(store)
+
+
+def test_bar_coverage_gives_first_last_rows_and_sources_per_ticker(store: Store) -> None:
+    rows = _bars()
+    rows.loc[rows["ticker"] == "AAA", "source"] = ["vendor-b", "vendor-a", "vendor-b"]
+    store.write_bars(rows)
+
+    coverage = store.bar_coverage()
+
+    assert list(coverage.columns) == ["ticker", "first", "last", "rows", "sources"]
+    assert coverage["ticker"].tolist() == ["AAA", "BBB"]
+    assert coverage["first"].tolist() == [DAYS[0], DAYS[0]]
+    assert coverage["last"].tolist() == [DAYS[-1], DAYS[-1]]
+    assert coverage["rows"].tolist() == [3, 3]
+    assert coverage["sources"].tolist() == ["vendor-a,vendor-b", "test"]
+
+
+def test_bar_coverage_of_an_empty_store_is_empty(store: Store) -> None:
+    assert store.bar_coverage().empty
+
+
+# -- schema ----------------------------------------------------------------------------------
+
+
+def test_new_store_is_at_the_current_schema_version(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_reopened_store_keeps_its_data_and_does_not_migrate_again(
+    persistent_backend: Backend, tmp_path: Path
+) -> None:
+    location = tmp_path / "store"
+    first = persistent_backend.open(location, _clock(OPENED_AT))
+    first.write_bars(_bars())
+    before = first.read_bars()
+    first.close()
+
+    again = persistent_backend.open(location, _clock(REOPENED_AT))
+    try:
+        assert again.schema_version() == SCHEMA_VERSION
+        pd.testing.assert_frame_equal(again.read_bars(), before, check_exact=True)
+    finally:
+        again.close()
+
+    assert persistent_backend.execute is not None
+    applied = persistent_backend.execute(
+        location,
+        "SELECT version, CAST(applied_at AS VARCHAR) FROM stockpred_schema ORDER BY version",
+    )
+    assert [version for version, _ in applied] == list(range(1, SCHEMA_VERSION + 1))
+    assert {pd.Timestamp(at) for _, at in applied} == {pd.Timestamp(OPENED_AT)}
+
+
+def test_store_with_a_newer_schema_than_the_code_refuses_to_open(
+    persistent_backend: Backend, tmp_path: Path
+) -> None:
+    location = tmp_path / "store"
+    persistent_backend.open(location, _clock(OPENED_AT)).close()
+    assert persistent_backend.execute is not None
+    persistent_backend.execute(
+        location,
+        f"INSERT INTO stockpred_schema VALUES ({SCHEMA_VERSION + 1}, TIMESTAMPTZ '2030-01-01')",
+    )
+
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*upgrade"):
+        persistent_backend.open(location, _clock(REOPENED_AT))
