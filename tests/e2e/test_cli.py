@@ -253,11 +253,6 @@ def test_help_of_every_command_shows_an_example(cli: Cli, command: list[str]) ->
     assert f"stockpred {' '.join(command)}" in " ".join(run.out.split())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `stockpred --help` and the group pages (ingest, data, config) show no Example "
-    "(src/stockpred/cli/app.py, ingest.py, data.py, config.py: no epilog with one)",
-)
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: " ".join(["stockpred", *g]))
 def test_help_of_every_command_group_shows_an_example(cli: Cli, group: list[str]) -> None:
     run = cli(*group, "--help")
@@ -288,7 +283,7 @@ def test_ingest_file_reports_the_rejected_rows_of_the_dev_file_and_saves_them(
     assert list(saved.columns) == REJECT_COLUMNS
     assert len(saved) == len(payload["rejects"])
     assert set(saved["row"]) == set(dev_defects["row"])
-    assert set(saved["file"]) == {dev_prices.name}
+    assert set(saved["file"]) == {str(dev_prices)}
     assert saved["reason"].notna().all()
     assert stored_bar_count() == summary["accepted"]
 
@@ -319,7 +314,7 @@ def test_glob_ingests_several_files_in_one_call(cli: Cli, tmp_path: Path) -> Non
 
     assert run.code == 0, run.err
     payload = run.json()
-    assert [i["name"] for i in payload["inputs"]] == ["AAA.csv", "BBB.csv", "CCC.csv"]
+    assert [Path(i["name"]).name for i in payload["inputs"]] == ["AAA.csv", "BBB.csv", "CCC.csv"]
     assert payload["bars"]["inserted"] == 3 * len(SESSIONS)
     listed = cli("data", "list", "--json").json()
     assert [t["ticker"] for t in listed] == ["AAA", "BBB", "CCC"]
@@ -394,11 +389,6 @@ def test_malformed_input_exits_1_with_one_error_line_and_writes_nothing(
     assert stored_bar_count() == store_with_bars
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the transient progress display (cli/runtime.py Runtime.progress) leaves a blank "
-    "line on stderr when stderr is not a terminal, before the error line",
-)
 def test_error_output_is_exactly_one_line(cli: Cli, tmp_path: Path) -> None:
     run = cli("ingest", "file", *_empty(tmp_path))
 
@@ -416,11 +406,6 @@ def test_error_message_shows_the_path_verbatim(cli: Cli, tmp_path: Path, name: s
     assert name in run.err_lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pipeline/ingest.py identifies inputs by file name only (path.name), so files "
-    "with the same name in different folders are reported as one input",
-)
 def test_files_with_the_same_name_in_different_folders_are_reported_apart(
     cli: Cli, tmp_path: Path
 ) -> None:

@@ -75,11 +75,6 @@ def test_second_process_opening_a_store_in_use_gets_a_store_error_saying_so(
     assert "another stockpred process" in second.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DuckDBStore.__init__ does not close its connection when _migrate raises, so "
-    "the file stays locked for as long as the exception (and its traceback) lives",
-)
 def test_store_that_refuses_to_open_releases_the_file(tmp_path: Path) -> None:
     path = tmp_path / "store.duckdb"
     DuckDBStore(path).close()

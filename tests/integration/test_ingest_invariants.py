@@ -99,7 +99,7 @@ def test_each_rejected_row_names_its_file_line_field_and_reason(
 
     pd.testing.assert_frame_equal(found, dev_defects, check_dtype=False)
     assert list(rejects.columns) == ["file", "row", "ticker", "date", "field", "value", "reason"]
-    assert set(rejects["file"]) == {dev_prices.name}
+    assert set(rejects["file"]) == {str(dev_prices)}
     assert rejects["reason"].str.len().gt(0).all()
     # The line number leads back to the very line of the file.
     by_row = dev_raw.set_index("row")

@@ -507,11 +507,6 @@ def test_store_accepts_writes_after_a_failed_one(store: Store, case: TableCase) 
     assert len(case.read(store)) == len(case.make()) + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DuckDBStore._upsert registers the caller's frame as is; DuckDB cannot scan "
-    "columns with negative strides (df.iloc[::-1]) and fails with std::bad_cast",
-)
 def test_rows_given_in_reverse_order_are_written(store: Store) -> None:
     case = CASES["bars"]
     rows = case.make()
@@ -531,10 +526,6 @@ def test_frame_without_a_contract_column_is_refused(store: Store, case: TableCas
     assert case.read(store).empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DuckDBStore._upsert accepts naive timestamps and silently reads them as UTC",
-)
 def test_naive_timestamps_in_written_rows_are_refused(store: Store) -> None:
     accepted = []
     for case in CASES.values():

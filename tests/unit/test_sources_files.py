@@ -33,7 +33,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_yahoo_download_takes_its_ticker_from_the_file_name(tmp_path: Path) -> None:
-    result = read_bar_file(write(tmp_path / "SPY.csv", YAHOO))
+    path = write(tmp_path / "SPY.csv", YAHOO)
+    result = read_bar_file(path)
 
     assert result.layout == "single-ticker"
     assert result.ticker_from == "file name"
@@ -51,7 +52,8 @@ def test_yahoo_download_takes_its_ticker_from_the_file_name(tmp_path: Path) -> N
         "row",
     ]
     assert list(frame["ticker"]) == ["SPY", "SPY"]
-    assert list(frame["file"]) == ["SPY.csv", "SPY.csv"]
+    # The path as given, so files of the same name in two folders stay apart.
+    assert list(frame["file"]) == [str(path), str(path)]
     assert list(frame["date"]) == ["2013-12-02", "2013-12-03"]
     assert frame.loc[0, "close"] == pytest.approx(1800.900024)
     assert frame.loc[1, "volume"] == 3727410000

@@ -28,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
-    epilog="Start with: stockpred ingest sample && stockpred data list",
+    epilog="Example: stockpred ingest sample && stockpred data list",
 )
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(data_app, name="data")

@@ -12,7 +12,11 @@ from stockpred.settings import describe_settings
 
 __all__ = ["config_app"]
 
-config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Inspect the effective settings.",
+    no_args_is_help=True,
+    epilog="Example: stockpred config show --json",
+)
 
 
 @config_app.command("show", epilog="Example: STOCKPRED_CALENDAR=XLON stockpred config show")

@@ -18,7 +18,11 @@ from stockpred.quality.splits import detect_splits
 
 __all__ = ["data_app"]
 
-data_app = typer.Typer(help="Look at the stored data.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Look at the stored data.",
+    no_args_is_help=True,
+    epilog="Example: stockpred data list; stockpred data show AAPL --start 2012-01-01",
+)
 
 
 @data_app.command("list", epilog="Example: stockpred data list --json")

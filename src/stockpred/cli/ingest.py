@@ -18,7 +18,11 @@ from stockpred.sources.files import expand_paths, parse_column_mapping
 
 __all__ = ["ingest_app"]
 
-ingest_app = typer.Typer(help="Bring data into the store.", no_args_is_help=True)
+ingest_app = typer.Typer(
+    help="Bring data into the store.",
+    no_args_is_help=True,
+    epilog="Example: stockpred ingest sample; stockpred ingest file 'data/*.csv'",
+)
 
 _REJECTS_SHOWN = 20
 

@@ -53,6 +53,8 @@ class Runtime:
             TimeElapsedColumn(),
             console=self.err,
             transient=True,
+            # Not a terminal (a pipe, CI, a log file): no progress, not even a blank line.
+            disable=not self.err.is_terminal,
         ) as progress:
             yield progress
 

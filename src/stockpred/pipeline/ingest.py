@@ -156,9 +156,9 @@ def ingest_files(
 ) -> BarIngest:
     """Ingest files already read by :func:`read_files`, in one write."""
     raw = pd.concat([f.frame for f in files], ignore_index=True)
-    names = raw["file"]
-    provenance: pd.Series | str = source if source else "file:" + names.astype(str)
-    layouts = {f.path.name: (f.layout, f.ticker_from) for f in files}
+    names = {str(f.path): f.path.name for f in files}
+    provenance: pd.Series | str = source if source else "file:" + raw["file"].map(names)
+    layouts = {str(f.path): (f.layout, f.ticker_from) for f in files}
     return ingest_bars(store, raw, calendar=calendar, source=provenance, now=now, layouts=layouts)
 
 

@@ -273,7 +273,8 @@ def read_bar_file(
 
     keep = [c for c in CANONICAL_COLUMNS if c in frame.columns]
     out = frame[[*keep, "row"]].copy()
-    out.insert(0, "file", path.name)
+    # The path as given, so 2023/SPY.csv and 2024/SPY.csv stay two inputs in every report.
+    out.insert(0, "file", str(path))
     return BarFile(
         path=path, frame=out.reset_index(drop=True), layout=layout, ticker_from=ticker_from
     )

@@ -47,8 +47,13 @@ class DuckDBStore:
                 f"{self._path} is not a usable DuckDB store: {str(exc).splitlines()[0]}; "
                 "point STOCKPRED_DUCKDB_PATH elsewhere or move the file aside"
             ) from exc
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._migrate()
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+            self._migrate()
+        except BaseException:
+            # Release the file lock at once, not whenever the exception is collected.
+            self._con.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -111,7 +116,20 @@ class DuckDBStore:
             raise StoreError(f"cannot write {spec.name}: columns {missing} are missing")
         if frame.empty:
             return WriteResult()
-        data = frame.loc[:, list(spec.names)]
+        # A copy: DuckDB cannot scan some views pandas hands out (e.g. a reversed slice).
+        data = frame.loc[:, list(spec.names)].copy()
+        naive = [
+            name
+            for name, kind in spec.columns
+            if kind == "TIMESTAMPTZ"
+            and not isinstance(data[name].dtype, pd.DatetimeTZDtype)
+            and data[name].notna().any()
+        ]
+        if naive:
+            raise StoreError(
+                f"cannot write {spec.name}: column(s) {naive} hold timestamps without a time "
+                "zone; convert them to UTC-aware timestamps (nothing was written)"
+            )
         required = [c for c in spec.names if c not in spec.nullable]
         nulls = data[required].isna().any()
         if bool(nulls.any()):
