@@ -10,6 +10,7 @@ row never takes good rows down with it.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -126,7 +127,10 @@ _LATEST = pd.Timestamp("2200-01-01")
 def _date_format(text: pd.Series) -> str | None:
     """The format of the first values that pandas can read with one explicit format."""
     for sample in text.dropna().head(50):
-        guessed = guess_datetime_format(str(sample))
+        with warnings.catch_warnings():
+            # It warns when the value can only be day-first (14/01/2013): that is the point.
+            warnings.simplefilter("ignore", UserWarning)
+            guessed = guess_datetime_format(str(sample))
         if guessed is not None:
             return guessed
     return None
