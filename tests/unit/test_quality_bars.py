@@ -559,3 +559,12 @@ def test_bar_of_a_session_that_has_not_closed_yet_is_rejected_and_neighbours_kep
     assert list(result.clean["row"]) == [2]
     assert set(result.rejects["row"]) == {3, 4}
     assert result.rejects["reason"].str.contains("not closed yet").all()
+
+
+def test_zero_open_is_reported_once_not_again_as_a_range_failure() -> None:
+    # Yahoo's ^GSPC history carries open = 0.0 for 1962-1982; low is then "above" min(open, close).
+    result = validate_bars(with_bad_row(open="0.0"), calendar="XNYS")
+
+    row = result.rejects[result.rejects["row"] == 3]
+    assert list(row["field"]) == ["open"]
+    assert list(row["reason"]) == ["must be greater than 0"]

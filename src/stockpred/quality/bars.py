@@ -58,16 +58,22 @@ def _valid_symbols(tickers: pd.Series) -> pd.Series:
     return tickers.isin(valid) | tickers.isna()
 
 
+def _usable(values: pd.Series) -> np.ndarray:
+    # A missing or non-positive price is reported once, by its own check, and not again as a
+    # failed range check against it (Yahoo's open of 0.0 for old index bars, say).
+    array = values.to_numpy(dtype=float)
+    return np.where(array > 0, array, np.nan)
+
+
 def _high_covers_body(frame: pd.DataFrame) -> pd.Series:
-    # A missing value is reported once, as missing, not again as a failed range check.
-    body = np.fmax(frame["open"].to_numpy(), frame["close"].to_numpy())
-    high = frame["high"].to_numpy()
+    body = np.fmax(_usable(frame["open"]), _usable(frame["close"]))
+    high = _usable(frame["high"])
     return pd.Series((high >= body) | np.isnan(high) | np.isnan(body), index=frame.index)
 
 
 def _low_covers_body(frame: pd.DataFrame) -> pd.Series:
-    body = np.fmin(frame["open"].to_numpy(), frame["close"].to_numpy())
-    low = frame["low"].to_numpy()
+    body = np.fmin(_usable(frame["open"]), _usable(frame["close"]))
+    low = _usable(frame["low"])
     return pd.Series((low <= body) | np.isnan(low) | np.isnan(body), index=frame.index)
 
 
