@@ -756,3 +756,39 @@ def test_store_with_a_newer_schema_than_the_code_refuses_to_open(
 
     with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*upgrade"):
         persistent_backend.open(location, _clock(REOPENED_AT))
+
+
+# -- Parquet export --------------------------------------------------------------------------
+
+
+def test_exported_parquet_holds_the_same_rows_as_the_table(
+    store: Store, case: TableCase, tmp_path: Path
+) -> None:
+    stored = _seed(store, case)
+
+    path = store.export_parquet(case.spec.name, tmp_path / "export")
+
+    exported = pd.read_parquet(path)
+    assert list(exported.columns) == list(case.spec.names)
+    for column in _time_columns(case.spec):
+        assert str(exported[column].dt.tz) == "UTC", column
+    assert_same_rows(exported, stored, case.spec)
+
+
+def test_bars_exported_by_ticker_are_one_folder_per_ticker(store: Store, tmp_path: Path) -> None:
+    store.write_bars(_bars())
+
+    path = store.export_parquet("bars", tmp_path / "export", partition_by="ticker")
+
+    assert sorted(p.name for p in path.iterdir()) == [f"ticker={t}" for t in TICKERS]
+    back = pd.read_parquet(path)
+    assert len(back) == len(_bars())
+
+
+def test_export_of_an_unknown_table_or_partition_column_is_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="unknown table"):
+        store.export_parquet("trades", tmp_path)
+    with pytest.raises(StoreError, match="cannot partition"):
+        store.export_parquet("macro", tmp_path, partition_by="ticker")

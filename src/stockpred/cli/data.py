@@ -15,6 +15,7 @@ from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InvalidInputError, NotFoundError
 from stockpred.pipeline.summary import summarise_bars
 from stockpred.quality.splits import detect_splits
+from stockpred.store.schema import TABLES
 
 __all__ = ["data_app"]
 
@@ -131,3 +132,37 @@ def show(
     if len(shown) < len(bars):
         table.caption = f"latest {len(shown)} of {len(bars):,}; use --all, --start/--end, --json"
     runtime.out.print(table)
+
+
+@data_app.command(
+    "export",
+    epilog="Example: stockpred data export bars macro --out exports/ --partition-by ticker",
+)
+def export(
+    ctx: typer.Context,
+    tables: list[str] = typer.Argument(
+        None, help="Tables to export (default: all): bars, headlines, macro, features, predictions."
+    ),
+    out: Path = typer.Option(..., "--out", help="Folder to write the Parquet files into."),
+    partition_by: str | None = typer.Option(
+        None, "--partition-by", help="Hive-partition by this column (e.g. ticker) where it exists."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Write stored tables as Parquet, for other tools or for anyone to check the data."""
+    runtime = runtime_of(ctx)
+    names = tables or list(TABLES)
+    unknown = [t for t in names if t not in TABLES]
+    if unknown:
+        raise InvalidInputError(f"unknown table {unknown[0]!r}; tables: {', '.join(TABLES)}")
+    written: list[dict[str, str]] = []
+    with open_store(runtime.settings) as store:
+        for name in names:
+            column = partition_by if partition_by in TABLES[name].names else None
+            path = store.export_parquet(name, out, partition_by=column)
+            written.append({"table": name, "path": str(path)})
+    if as_json:
+        runtime.print_json(written)
+        return
+    for item in written:
+        runtime.out.print(f"{item['table']}: {item['path']}")

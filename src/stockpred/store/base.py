@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
@@ -117,6 +118,14 @@ class Store(Protocol):
         end: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         """Stored predictions with ``start <= as_of <= end``."""
+        ...
+
+    def export_parquet(
+        self, table: str, directory: Path, *, partition_by: str | None = None
+    ) -> Path:
+        """Write a whole table as Parquet under ``directory``: ``<table>.parquet``, or a
+        hive-partitioned folder ``<table>/<column>=<value>/`` with ``partition_by``. Rows are in
+        key order; timestamps stay UTC. Returns the file or folder written."""
         ...
 
     def close(self) -> None:

@@ -328,15 +328,29 @@ class DuckDBStore:
     def export_parquet(
         self, table: str, directory: Path, *, partition_by: str | None = None
     ) -> Path:
-        """Write a whole table as Parquet under ``directory`` (hive-partitioned if asked)."""
         if table not in TABLES:
             raise StoreError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        spec = TABLES[table]
+        if partition_by is not None and partition_by not in spec.names:
+            raise StoreError(
+                f"cannot partition {table} by {partition_by!r}; "
+                f"its columns: {', '.join(spec.names)}"
+            )
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / (table if partition_by else f"{table}.parquet")
+        quoted = str(target).replace("'", "''")
         options = "FORMAT parquet"
         if partition_by:
             options += f", PARTITION_BY ({partition_by}), OVERWRITE_OR_IGNORE true"
-        self._con.execute(f"COPY (SELECT * FROM {table}) TO '{target}' ({options})")
+        order = ", ".join(spec.key)
+        try:
+            self._con.execute(
+                f"COPY (SELECT * FROM {table} ORDER BY {order}) TO '{quoted}' ({options})"
+            )
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"exporting {table} to {target} failed: {str(exc).splitlines()[0]}"
+            ) from exc
         return target
 
 
