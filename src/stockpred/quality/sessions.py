@@ -31,18 +31,27 @@ def summarise_coverage(dates: pd.DataFrame, *, calendar: str, show: int = 3) -> 
         return pd.DataFrame(columns=list(COVERAGE_COLUMNS))
     lo, hi = dates["date"].min(), dates["date"].max()
     cal = get_trading_calendar(calendar, pd.Timestamp(lo), pd.Timestamp(hi))
-    records = []
-    for ticker, group in dates.groupby("ticker", sort=True):
-        index = pd.DatetimeIndex(group["date"]).unique()
-        missing = cal.missing_sessions(index)
-        records.append(
-            {
-                "ticker": ticker,
-                "first": index.min(),
-                "last": index.max(),
-                "rows": len(group),
-                "missing_sessions": len(missing),
-                "first_missing": ", ".join(d.date().isoformat() for d in missing[:show]),
-            }
-        )
-    return pd.DataFrame.from_records(records, columns=list(COVERAGE_COLUMNS))
+    sessions = cal.sessions_between(pd.Timestamp(lo), pd.Timestamp(hi))
+    per_ticker = dates.groupby("ticker", sort=True)["date"].agg(["min", "max", "size", "nunique"])
+    # Sessions between first and last, counted by position in the session index.
+    expected = sessions.searchsorted(per_ticker["max"], side="right") - sessions.searchsorted(
+        per_ticker["min"], side="left"
+    )
+    missing = (expected - per_ticker["nunique"].to_numpy()).clip(min=0)
+    first_missing = [""] * len(per_ticker)
+    for i in (missing > 0).nonzero()[0]:
+        ticker = per_ticker.index[i]
+        held = pd.DatetimeIndex(dates.loc[dates["ticker"] == ticker, "date"]).unique()
+        gaps = cal.missing_sessions(held)
+        first_missing[i] = ", ".join(d.date().isoformat() for d in gaps[:show])
+    return pd.DataFrame(
+        {
+            "ticker": per_ticker.index.to_numpy(),
+            "first": per_ticker["min"].to_numpy(),
+            "last": per_ticker["max"].to_numpy(),
+            "rows": per_ticker["size"].to_numpy(),
+            "missing_sessions": missing,
+            "first_missing": first_missing,
+        },
+        columns=list(COVERAGE_COLUMNS),
+    )
