@@ -166,3 +166,69 @@ def export(
         return
     for item in written:
         runtime.out.print(f"{item['table']}: {item['path']}")
+
+
+@data_app.command(
+    "macro",
+    epilog="Examples: stockpred data macro  |  stockpred data macro CPILFESL --as-of 2008-10-01",
+)
+def macro(
+    ctx: typer.Context,
+    series: str | None = typer.Argument(None, help="Series id, e.g. VIXCLS or CPILFESL."),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Show only what was known by the end of this day (UTC), YYYY-MM-DD: point in time.",
+    ),
+    limit: int = typer.Option(20, "--limit", min=1, help="Latest periods to show in the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (every period)."),
+) -> None:
+    """List the macro series, or show one as it was known at a date."""
+    runtime = runtime_of(ctx)
+    day = _day(as_of, "--as-of")
+    known_by = (
+        None
+        if day is None
+        else (day + pd.Timedelta(days=1)).tz_localize("UTC") - pd.Timedelta(microseconds=1)
+    )
+    with open_store(runtime.settings) as store:
+        points = store.read_macro(
+            series_ids=[series.strip().upper()] if series else None,
+            as_of=known_by,
+        )
+        if series and points.empty and store.read_macro(series_ids=[series.upper()]).empty:
+            raise NotFoundError(
+                f"no macro series {series.upper()!r} stored; `stockpred data macro` lists them"
+            )
+    if series is None:
+        summary = (
+            points.groupby("series_id", sort=True)
+            .agg(
+                first_period=("period", "min"),
+                last_period=("period", "max"),
+                points=("value", "size"),
+                last_released=("released_at", "max"),
+                sources=("source", lambda s: ",".join(sorted(set(s)))),
+            )
+            .reset_index()
+        )
+        if as_json:
+            runtime.print_json(records(summary))
+        elif summary.empty:
+            runtime.err.print("No macro series stored yet. Try: stockpred ingest sample")
+        else:
+            when = f" as known on {as_of}" if as_of else ""
+            runtime.out.print(frame_table(summary, title=f"{len(summary)} macro series{when}"))
+        return
+    view = points[["period", "value", "released_at", "source"]]
+    if as_json:
+        runtime.print_json(records(view))
+        return
+    if view.empty:
+        runtime.err.print(f"nothing of {series.upper()} had been released by {as_of}")
+        return
+    when = f", as known on {as_of}" if as_of else ""
+    table = frame_table(view.tail(limit), title=f"{series.upper()}: {len(view):,} periods{when}")
+    if len(view) > limit:
+        table.caption = f"latest {limit} of {len(view):,}; use --limit or --json"
+    runtime.out.print(table)
