@@ -6,6 +6,8 @@ exits 1; the API (a later issue) maps each family to a status code in one place.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "AuthError",
     "ConfigurationError",
@@ -14,11 +16,17 @@ __all__ = [
     "FeatureError",
     "InputFileError",
     "InvalidInputError",
+    "MalformedResponseError",
     "MissingExtraError",
     "ModelError",
     "NotFoundError",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "QuotaExhaustedError",
     "StockpredError",
     "StoreError",
+    "UnknownSymbolError",
 ]
 
 
@@ -56,6 +64,58 @@ class InputFileError(DataSourceError):
     """An input file cannot be read as a whole (missing, empty, binary, no date column ...)."""
 
     code = "input_file_error"
+
+
+class ProviderError(DataSourceError):
+    """A data provider refused or failed a request; says which provider and symbol."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, provider: str, symbol: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.symbol = symbol
+
+
+class UnknownSymbolError(ProviderError):
+    """The provider does not know the symbol or series asked for."""
+
+    code = "unknown_symbol"
+
+
+class ProviderAuthError(ProviderError):
+    """The API key is missing, wrong or not allowed to call this endpoint."""
+
+    code = "provider_auth"
+
+
+class QuotaExhaustedError(ProviderError):
+    """The provider's quota is spent; ``reset_at`` says when it is expected back, if known."""
+
+    code = "quota_exhausted"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        symbol: str | None = None,
+        reset_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, symbol=symbol)
+        self.reset_at = reset_at
+
+
+class MalformedResponseError(ProviderError):
+    """The provider answered, but not in the format it documents; names the offending field."""
+
+    code = "malformed_response"
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider did not answer usefully after retries (timeouts, 5xx), or is marked down."""
+
+    code = "provider_unavailable"
 
 
 class DataQualityError(StockpredError):
