@@ -184,3 +184,11 @@ def test_rate_limit_spaces_network_calls_but_not_cached_ones(
     assert networked >= 1.9  # three calls at 1/s: two waits of about a second
     assert cached < 1.0
     assert fake_provider.hits_on(PATH) == 3
+
+
+def test_refusal_is_not_cached(stooq: StooqProvider, fake_provider: FakeProvider) -> None:
+    fake_provider.script(PATH, ok("Exceeded the daily hits limit"), ok())
+    with pytest.raises(QuotaExhaustedError):
+        stooq.fetch_bars("AAPL", start=START, end=END)
+
+    assert len(stooq.fetch_bars("AAPL", start=START, end=END)) == 3

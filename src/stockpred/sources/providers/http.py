@@ -99,7 +99,8 @@ class ProviderHttp:
     """GET requests to one provider, with everything a flaky, metered API needs.
 
     ``secret_params`` are query parameters holding the key: excluded from cache keys, redacted in
-    the cache and never put in an error message.
+    the cache and never put in an error message. ``cacheable(body)`` says whether a 200 answer
+    may be cached (False for the error bodies some providers send with 200).
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class ProviderHttp:
         secret_params: Sequence[str] = (),
         policy: HttpPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cacheable: Callable[[str], bool] | None = None,
     ) -> None:
         self._info = info
         self._context = context
@@ -125,6 +127,8 @@ class ProviderHttp:
                 allowable_codes=(200,),
                 ignored_parameters=list(self._secret_params),
                 expire_after=requests_cache.DO_NOT_CACHE,
+                # Providers that answer errors with HTTP 200 must not have them cached.
+                filter_fn=(lambda r: cacheable(r.text)) if cacheable else None,
             )
         else:
             self._session = requests.Session()

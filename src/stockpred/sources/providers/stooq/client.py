@@ -18,7 +18,10 @@ class StooqProvider:
     info: ProviderInfo = INFO
 
     def __init__(self, context: ProviderContext, *, policy: HttpPolicy | None = None) -> None:
-        self._http = ProviderHttp(INFO, context, policy=policy)
+        # Only real CSV is cached, never a refusal ("No data", "Exceeded the daily hits limit").
+        self._http = ProviderHttp(
+            INFO, context, policy=policy, cacheable=lambda body: body.startswith("Date,")
+        )
 
     @property
     def http(self) -> ProviderHttp:
