@@ -42,20 +42,26 @@ class FakeProvider:
     """Routes a path to a queue of replies; the last reply of a queue repeats."""
 
     def __init__(self) -> None:
-        self.routes: dict[str, list[Reply]] = {}
+        # path -> [(query items the request must carry, replies)], most specific first
+        self.routes: dict[str, list[tuple[dict[str, str], list[Reply]]]] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self.url = ""
 
-    def script(self, path: str, *replies: Reply) -> None:
-        self.routes[path] = list(replies)
+    def script(self, path: str, *replies: Reply, when: dict[str, str] | None = None) -> None:
+        """Answer ``path`` (only requests carrying the ``when`` query items) with ``replies``."""
+        condition = dict(when or {})
+        routes = [r for r in self.routes.get(path, []) if r[0] != condition]
+        routes.append((condition, list(replies)))
+        routes.sort(key=lambda r: -len(r[0]))
+        self.routes[path] = routes
 
-    def next_reply(self, path: str) -> Reply:
+    def next_reply(self, path: str, query: dict[str, str] | None = None) -> Reply:
         with self._lock:
-            queue = self.routes.get(path)
-            if not queue:
-                return Reply(404, '{"error": "no route"}')
-            return queue.pop(0) if len(queue) > 1 else queue[0]
+            for condition, queue in self.routes.get(path, []):
+                if all((query or {}).get(k) == v for k, v in condition.items()) and queue:
+                    return queue.pop(0) if len(queue) > 1 else queue[0]
+            return Reply(404, '{"error": "no route"}')
 
     def hits_on(self, path: str) -> int:
         return sum(1 for h in self.hits if h.path == path)
@@ -104,7 +110,7 @@ def serve(provider: FakeProvider) -> Iterator[FakeProvider]:
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             provider.hits.append(Hit(parts.path, query))
-            reply = provider.next_reply(parts.path)
+            reply = provider.next_reply(parts.path, query)
             if reply.delay_s:
                 time.sleep(reply.delay_s)
             body = reply.body.encode()

@@ -1,0 +1,16 @@
+"""Alpha Vantage's endpoint, free-tier quota and cache lifetimes."""
+
+from stockpred.sources.providers.base import ProviderInfo, RateLimit
+
+__all__ = ["INFO"]
+
+INFO = ProviderInfo(
+    name="alphavantage",
+    kind="prices",
+    title="Alpha Vantage daily adjusted",
+    base_url="https://www.alphavantage.co",
+    # The free tier: 5 requests a minute and 25 a day, the strictest of our providers.
+    rate_limit=RateLimit(requests=5, seconds=60, per_day=25),
+    key_setting="alpha_vantage_api_key",
+    endpoints_ttl={"daily": 12 * 3600.0},
+)
