@@ -39,9 +39,10 @@ typecheck: $(VENV)/.test-installed
 unit: $(VENV)/.test-installed
 	$(VENV)/bin/pytest
 
-## bench: the benchmarks (need ../shared/data)
+## bench: the benchmarks (need ../shared/data; store.py also a PostgreSQL server)
 bench: $(VENV)/.test-installed
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/store.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from stockpred.domain.errors import ConfigurationError
 from stockpred.settings import Settings
+from stockpred.sources.providers.base import ProviderContext
+from stockpred.sources.providers.registry import provider_info
+from stockpred.sources.providers.status import StatusFile
+from stockpred.store.archive import ParquetArchive
 from stockpred.store.duckdb import DuckDBStore
+from stockpred.store.postgres import PostgresStore
 
-__all__ = ["open_store"]
+__all__ = ["open_archive", "open_store", "provider_context", "provider_status"]
 
 
-def open_store(settings: Settings) -> DuckDBStore:
+def open_store(settings: Settings) -> DuckDBStore | PostgresStore:
     """The store the settings name; migrated and ready."""
     if settings.store == "duckdb":
         return DuckDBStore(settings.store_path)
-    raise ConfigurationError(f"unknown store {settings.store!r}; use 'duckdb'")
+    if settings.store == "postgres":
+        url = settings.postgres_url.get_secret_value() if settings.postgres_url else ""
+        if not url:
+            raise ConfigurationError(
+                "store = postgres needs the server's URL; set STOCKPRED_POSTGRES_URL (or "
+                "postgres_url in the config file), e.g. postgresql://USER:PASSWORD@HOST:5432/DB"
+            )
+        return PostgresStore(url)
+    raise ConfigurationError(f"unknown store {settings.store!r}; use 'duckdb' or 'postgres'")
+
+
+def provider_status(settings: Settings) -> StatusFile:
+    """Where each provider's last success and failure are kept."""
+    return StatusFile(settings.state_path / "sources.json", clock=lambda: datetime.now(UTC))
+
+
+def provider_context(settings: Settings, name: str) -> ProviderContext:
+    """How to reach provider ``name``: its URL (or the configured override), key and cache."""
+    info = provider_info(name)
+    key = getattr(settings, info.key_setting) if info.key_setting else None
+    return ProviderContext(
+        base_url=settings.provider_urls.get(info.name, info.base_url),
+        api_key=key.get_secret_value() if key is not None else None,
+        cache_dir=settings.cache_path,
+        on_status=provider_status(settings).record,
+    )
+
+
+def open_archive(settings: Settings) -> ParquetArchive:
+    """The bar archive the settings name (a local folder by default)."""
+    options: dict[str, object] = {}
+    if settings.archive_location.startswith("s3://") and settings.archive_s3_endpoint:
+        options["client_kwargs"] = {"endpoint_url": settings.archive_s3_endpoint}
+    return ParquetArchive(settings.archive_location, storage_options=options)

@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "nats": ("nats",),
     "plot": ("matplotlib",),
+    "nlp": ("transformers",),
 }
 
 

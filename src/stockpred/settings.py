@@ -55,10 +55,13 @@ class Settings(BaseSettings):
         default_factory=_default_home,
         description="data home: the embedded store, reports and caches live here",
     )
-    store: Literal["duckdb"] = Field(default="duckdb", description="store backend")
+    store: Literal["duckdb", "postgres"] = Field(default="duckdb", description="store backend")
     duckdb_path: Path | None = Field(
         default=None,
         description="DuckDB file of the embedded store (default: HOME/stockpred.duckdb)",
+    )
+    postgres_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL of the store when store = postgres"
     )
     reports_dir: Path | None = Field(
         default=None, description="where reports such as rejected rows go (default: HOME/reports)"
@@ -71,13 +74,55 @@ class Settings(BaseSettings):
     newsapi_api_key: SecretStr | None = Field(default=None, description="NewsAPI key")
     fred_api_key: SecretStr | None = Field(default=None, description="FRED key")
     x_bearer_token: SecretStr | None = Field(default=None, description="X API v2 bearer token")
+    universe: list[str] = Field(
+        default_factory=list,
+        description='tickers the scheduled feeds fetch, JSON or TOML list: ["AAPL", "MSFT"]',
+    )
+    price_source: str = Field(default="stooq", description="provider of the scheduled price feed")
+    news_source: str = Field(
+        default="googlenews", description="provider of the scheduled news feed"
+    )
+    macro_source: str = Field(default="fred", description="provider of the scheduled macro feed")
+    macro_series: list[str] = Field(
+        default_factory=list, description='macro series the daily feed fetches: ["CPIAUCSL"]'
+    )
+    prices_delay_minutes: int = Field(
+        default=30, ge=0, description="minutes after each session close the price feed runs"
+    )
+    news_every_minutes: int = Field(default=30, gt=0, description="news feed interval")
+    macro_daily_at: str = Field(
+        default="13:00", pattern=r"^\d{2}:\d{2}$", description="UTC time of the daily macro feed"
+    )
+    archive_url: str | None = Field(
+        default=None,
+        description="where old bars are archived as Parquet: a folder, file:// or s3://bucket/"
+        "prefix (default: HOME/archive)",
+    )
+    archive_s3_endpoint: str | None = Field(
+        default=None,
+        description="endpoint of an S3-compatible server for an s3:// archive (credentials from "
+        "the usual AWS_* variables)",
+    )
+    archive_after_days: int = Field(
+        default=3 * 365, gt=0, description="bars older than this many days move to the archive"
+    )
+    provider_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="base URL per provider, replacing the public one (a proxy, a mirror, a test "
+        'server), JSON: {"fred": "http://127.0.0.1:8080"}',
+    )
+    finbert_model_dir: Path | None = Field(
+        default=None,
+        description="local FinBERT-style model directory for sentiment (never downloaded; "
+        "needs the nlp and torch extras)",
+    )
 
     @field_validator("calendar")
     @classmethod
     def _upper_calendar(cls, value: str) -> str:
         return value.strip().upper()
 
-    @field_validator("home", "duckdb_path", "reports_dir")
+    @field_validator("home", "duckdb_path", "reports_dir", "finbert_model_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -91,6 +136,21 @@ class Settings(BaseSettings):
     def reports_path(self) -> Path:
         """The folder reports are written to."""
         return self.reports_dir or self.home / "reports"
+
+    @property
+    def archive_location(self) -> str:
+        """The archive's URL (a local folder unless configured)."""
+        return self.archive_url or str(self.home / "archive")
+
+    @property
+    def cache_path(self) -> Path:
+        """Provider response caches."""
+        return self.home / "cache" / "http"
+
+    @property
+    def state_path(self) -> Path:
+        """Small state files, such as the providers' last success and failure."""
+        return self.home / "state"
 
     @classmethod
     def settings_customise_sources(

@@ -21,7 +21,14 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
 
     assert code == 0
     written = {item["table"]: Path(item["path"]) for item in json.loads(capsys.readouterr().out)}
-    assert set(written) == {"bars", "headlines", "macro", "features", "predictions"}
+    assert set(written) == {
+        "bars",
+        "headlines",
+        "macro",
+        "features",
+        "predictions",
+        "sentiment_daily",
+    }
     bars = pd.read_parquet(written["bars"])
     assert len(bars) == 22_216
     assert set(bars["ticker"]) == {"AAPL", "FB", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"}

@@ -89,3 +89,17 @@ def test_store_that_refuses_to_open_releases_the_file(tmp_path: Path) -> None:
     probe = _other_process_can_open(path)
     assert refused.value is not None
     assert probe.returncode == 0, probe.stderr
+
+
+def test_store_at_an_older_schema_migrates_forward_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    # Make it a version-1 store: the sentiment table arrived in version 2.
+    con.execute("DROP TABLE sentiment_daily")
+    con.execute("DELETE FROM stockpred_schema WHERE version >= 2")
+    con.close()
+
+    with DuckDBStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.read_sentiment(scorer="vader").empty

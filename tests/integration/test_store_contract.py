@@ -1,13 +1,19 @@
 """The Store contract: what every backend must do, run against each one in BACKENDS.
 
-A new backend (PostgreSQL next) joins the suite by adding one entry to BACKENDS: how to open a
-store at a location, whether reopening the location reaches the same data, and how to run raw
-SQL against it while no store is open.
+A new backend joins the suite by adding one entry to BACKENDS: how to open a store at a
+location, whether reopening the location reaches the same data, how to run raw SQL against it
+while no store is open, and, for a server, why it is skipped when absent and how to release what
+a test left on it.
+
+PostgreSQL runs when STOCKPRED_TEST_POSTGRES_URL is set (CI sets it): each test location gets a
+fresh schema ``test_<uuid hex>``, dropped when the test ends, failed or not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +22,14 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
+from psycopg import sql
 
 from stockpred.domain.errors import StoreError
 from stockpred.store.base import Store, WriteResult
 from stockpred.store.duckdb import DuckDBStore
+from stockpred.store.postgres import PostgresStore
 from stockpred.store.schema import SCHEMA_VERSION, TABLES, TableSpec
 
 Clock = Callable[[], dt.datetime]
@@ -43,11 +52,15 @@ class Backend:
     ``open(location, clock)`` returns a migrated store; ``location`` is a fresh directory per
     test. When ``persistent``, opening the same location again reaches the same data and
     ``execute(location, sql)`` runs one statement against it while no store is open.
+    ``unavailable`` is why the backend cannot run here (the test skips), and ``release(directory)``
+    frees what the test's locations under ``directory`` hold outside it.
     """
 
     open: Callable[[Path, Clock], Store]
     persistent: bool = False
     execute: Callable[[Path, str], list[tuple[Any, ...]]] | None = None
+    unavailable: str | None = None
+    release: Callable[[Path], None] | None = None
 
 
 def _duckdb_file(location: Path) -> Path:
@@ -64,6 +77,52 @@ def _duckdb_execute(location: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
+POSTGRES_URL = os.environ.get("STOCKPRED_TEST_POSTGRES_URL")
+
+
+class _PostgresSchemas:
+    """One fresh schema per test location, and every store opened on it, so that teardown can
+    close the stores and drop the schemas whatever the test did."""
+
+    def __init__(self, url: str | None) -> None:
+        self._url = url or ""
+        self._schemas: dict[Path, str] = {}
+        self._opened: dict[Path, list[PostgresStore]] = {}
+
+    def schema(self, location: Path) -> str:
+        return self._schemas.setdefault(location, f"test_{uuid.uuid4().hex}")
+
+    def open(self, location: Path, clock: Clock) -> Store:
+        store = PostgresStore(self._url, schema=self.schema(location), clock=clock)
+        self._opened.setdefault(location, []).append(store)
+        return store
+
+    def execute(self, location: Path, statement: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self._url, autocommit=True) as con:
+            con.execute("SET TimeZone TO 'UTC'")
+            con.execute(
+                sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema(location)))
+            )
+            cursor = con.execute(statement)  # type: ignore[arg-type]
+            return cursor.fetchall() if cursor.description else []
+
+    def release(self, directory: Path) -> None:
+        mine = [location for location in self._schemas if location.is_relative_to(directory)]
+        for location in mine:
+            for store in self._opened.pop(location, []):
+                store.close()
+        schemas = [self._schemas.pop(location) for location in mine]
+        if not schemas:
+            return
+        with psycopg.connect(self._url, autocommit=True) as con:
+            for schema in schemas:
+                con.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
+
+
+_POSTGRES = _PostgresSchemas(POSTGRES_URL)
+
 BACKENDS: dict[str, Backend] = {
     "duckdb-memory": Backend(open=lambda _location, clock: DuckDBStore(":memory:", clock=clock)),
     "duckdb-file": Backend(
@@ -71,18 +130,36 @@ BACKENDS: dict[str, Backend] = {
         persistent=True,
         execute=_duckdb_execute,
     ),
+    "postgres": Backend(
+        open=_POSTGRES.open,
+        persistent=True,
+        execute=_POSTGRES.execute,
+        unavailable=None if POSTGRES_URL else "STOCKPRED_TEST_POSTGRES_URL is not set (CI sets it)",
+        release=_POSTGRES.release,
+    ),
 }
 PERSISTENT = sorted(name for name, backend in BACKENDS.items() if backend.persistent)
 
 
+def _use(name: str, tmp_path: Path) -> Iterator[Backend]:
+    chosen = BACKENDS[name]
+    if chosen.unavailable:
+        pytest.skip(chosen.unavailable)
+    try:
+        yield chosen
+    finally:
+        if chosen.release is not None:
+            chosen.release(tmp_path)
+
+
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return BACKENDS[request.param]
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from _use(request.param, tmp_path)
 
 
 @pytest.fixture(params=PERSISTENT)
-def persistent_backend(request: pytest.FixtureRequest) -> Backend:
-    return BACKENDS[request.param]
+def persistent_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from _use(request.param, tmp_path)
 
 
 @pytest.fixture
@@ -203,6 +280,29 @@ def _predictions() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SCORER = "vader"
+
+
+def _sentiment() -> pd.DataFrame:
+    rows = []
+    for i, ticker in enumerate(TICKERS):
+        for j, ts in enumerate(DAYS):
+            day = ts.tz_convert("UTC").normalize()
+            rows.append(
+                {
+                    "ticker": ticker,
+                    "day": day,
+                    "scorer": SCORER,
+                    "mean": 0.1 * (j - 1) + 0.05 * i,
+                    "count": 3 + j,
+                    "share_positive": 0.5,
+                    "share_negative": 0.25,
+                    "released_at": day + pd.Timedelta(hours=15),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class TableCase:
     """One table of the contract: sample rows and how to write and read them."""
@@ -262,6 +362,14 @@ CASES: dict[str, TableCase] = {
             lambda s, **kw: s.read_predictions(**kw),
             corrected="value",
             numeric="value",
+        ),
+        TableCase(
+            "sentiment_daily",
+            _sentiment,
+            lambda s, f: s.write_sentiment(f),
+            lambda s, **kw: s.read_sentiment(scorer=SCORER, **kw),
+            corrected="mean",
+            numeric="mean",
         ),
     )
 }
@@ -792,3 +900,44 @@ def test_export_of_an_unknown_table_or_partition_column_is_refused(
         store.export_parquet("trades", tmp_path)
     with pytest.raises(StoreError, match="cannot partition"):
         store.export_parquet("macro", tmp_path, partition_by="ticker")
+
+
+# -- deleting archived bars ------------------------------------------------------------------
+
+
+def test_delete_bars_removes_only_bars_before_the_cutoff(store: Store) -> None:
+    store.write_bars(_bars())
+    cutoff = DAYS[1].tz_convert("UTC")
+
+    deleted = store.delete_bars(before=cutoff)
+
+    left = store.read_bars()
+    assert deleted == len(TICKERS)  # the first day of each ticker
+    assert (left["ts"] >= cutoff).all()
+    assert len(left) == len(_bars()) - len(TICKERS)
+    assert store.delete_bars(before=cutoff) == 0
+
+
+def test_delete_bars_refuses_a_naive_cutoff(store: Store) -> None:
+    with pytest.raises(StoreError, match="time zone"):
+        store.delete_bars(before=pd.Timestamp("2024-01-03"))
+
+
+# -- sentiment aggregates, point in time ----------------------------------------------------
+
+
+def test_read_sentiment_as_of_returns_the_aggregate_known_then(store: Store) -> None:
+    first = _sentiment().iloc[[0]]
+    # The same day recomputed after a later headline: a new row, not an overwrite.
+    later = first.assign(
+        mean=0.9, count=9, released_at=first["released_at"] + pd.Timedelta(hours=5)
+    )
+    store.write_sentiment(pd.concat([first, later], ignore_index=True))
+    between = first["released_at"].iloc[0] + pd.Timedelta(hours=1)
+
+    then = store.read_sentiment(scorer=SCORER, as_of=between)
+    now = store.read_sentiment(scorer=SCORER)
+
+    assert list(then["mean"]) == [first["mean"].iloc[0]]
+    assert list(now["mean"]) == [0.9]
+    assert store.read_sentiment(scorer="other").empty

@@ -36,6 +36,7 @@ class Reply:
 class Hit:
     path: str
     query: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FakeProvider:
@@ -109,7 +110,7 @@ def serve(provider: FakeProvider) -> Iterator[FakeProvider]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            provider.hits.append(Hit(parts.path, query))
+            provider.hits.append(Hit(parts.path, query, dict(self.headers.items())))
             reply = provider.next_reply(parts.path, query)
             if reply.delay_s:
                 time.sleep(reply.delay_s)

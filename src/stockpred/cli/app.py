@@ -17,6 +17,9 @@ from stockpred.cli.config import config_app
 from stockpred.cli.data import data_app
 from stockpred.cli.ingest import ingest_app
 from stockpred.cli.runtime import Runtime
+from stockpred.cli.scheduler import scheduler_command
+from stockpred.cli.sentiment import sentiment_app
+from stockpred.cli.sources import sources_command
 from stockpred.domain.errors import StockpredError
 from stockpred.settings import load_settings
 
@@ -33,6 +36,9 @@ app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+app.command("sources", epilog="Example: stockpred sources --json")(sources_command)
+app.command("scheduler", epilog="Example: stockpred scheduler --list")(scheduler_command)
+app.add_typer(sentiment_app, name="sentiment")
 
 
 def _version(value: bool) -> None:

@@ -10,9 +10,10 @@ import typer
 from stockpred.cli.charts import render_price_chart
 from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import open_store
+from stockpred.compose import open_archive, open_store
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InvalidInputError, NotFoundError
+from stockpred.pipeline.archive import archive_bars, read_history
 from stockpred.pipeline.summary import summarise_bars
 from stockpred.quality.splits import detect_splits
 from stockpred.store.schema import TABLES
@@ -90,13 +91,17 @@ def show(
         raise InvalidInputError(f"--start {start} is after --end {end}")
     with open_store(runtime.settings) as store:
         held = store.bar_coverage()
-        if symbol not in set(held["ticker"]):
+        history = open_archive(runtime.settings)
+        archived = set(history.tickers())
+        if symbol not in set(held["ticker"]) | archived:
             near = ", ".join(sorted(t for t in held["ticker"] if t.startswith(symbol[:1]))[:8])
             hint = f" (stored tickers starting with {symbol[:1]!r}: {near})" if near else ""
             raise NotFoundError(
                 f"no bars stored for {symbol!r}{hint}; `stockpred data list` shows every ticker"
             )
-        bars = store.read_bars(
+        bars = read_history(
+            store,
+            history if symbol in archived else None,
             tickers=[symbol],
             start=first.tz_localize("UTC") if first is not None else None,
             end=(last + pd.Timedelta(days=1)).tz_localize("UTC") if last is not None else None,
@@ -232,3 +237,39 @@ def macro(
     if len(view) > limit:
         table.caption = f"latest {limit} of {len(view):,}; use --limit or --json"
     runtime.out.print(table)
+
+
+@data_app.command("archive", epilog="Example: stockpred data archive --older-than-days 1095")
+def archive(
+    ctx: typer.Context,
+    older_than_days: int | None = typer.Option(
+        None,
+        "--older-than-days",
+        min=1,
+        help="Age in days (default: the archive_after_days setting).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Move bars older than the configured age to the Parquet archive (by ticker and year).
+
+    Reads of history (`data show`) span the archive and the store transparently.
+    """
+    runtime = runtime_of(ctx)
+    days = older_than_days or runtime.settings.archive_after_days
+    cutoff = pd.Timestamp(runtime.clock()).tz_convert("UTC").normalize() - pd.Timedelta(days=days)
+    with open_store(runtime.settings) as store:
+        result = archive_bars(store, open_archive(runtime.settings), before=cutoff)
+    if as_json:
+        runtime.print_json(
+            {
+                "moved": result.moved,
+                "tickers": result.tickers,
+                "cutoff": result.cutoff.isoformat(),
+                "archive": runtime.settings.archive_location,
+            }
+        )
+        return
+    runtime.out.print(
+        f"moved {result.moved:,} bars of {result.tickers} tickers older than "
+        f"{result.cutoff.date()} to {runtime.settings.archive_location}"
+    )

@@ -12,9 +12,14 @@ import typer
 
 from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import open_store
+from stockpred.compose import open_store, provider_context
+from stockpred.domain.errors import DataSourceError, InvalidInputError
+from stockpred.pipeline.fetch import Failure, ingest_macro, ingest_prices
 from stockpred.pipeline.ingest import BarIngest, ingest_files, ingest_sample, read_files
+from stockpred.pipeline.news import ingest_news
+from stockpred.sentiment.scorers import build_scorers
 from stockpred.sources.files import expand_paths, parse_column_mapping
+from stockpred.sources.providers.registry import macro_provider, news_provider, price_provider
 
 __all__ = ["ingest_app"]
 
@@ -193,3 +198,237 @@ def file(
         runtime.print_json(_payload(result, rejects_file))
     else:
         _report(runtime, result, rejects_file)
+
+
+def _symbols(option: str | None, extra: list[str] | None, name: str) -> list[str]:
+    found = [s for s in (option or "").replace(",", " ").split() if s] + list(extra or [])
+    if not found:
+        raise InvalidInputError(f"name at least one {name}, e.g. --{name}s AAPL MSFT")
+    return list(dict.fromkeys(s.strip().upper() for s in found))
+
+
+def _failures_table(runtime: Runtime, failures: list[Failure]) -> None:
+    if failures:
+        frame = pd.DataFrame([dataclasses.asdict(f) for f in failures])
+        runtime.out.print(frame_table(frame, title=f"[red]{len(failures)} not fetched[/]"))
+
+
+@ingest_app.command(
+    "prices",
+    epilog="Example: stockpred ingest prices --source stooq --tickers AAPL MSFT --start 2020-01-01",
+)
+def prices(
+    ctx: typer.Context,
+    symbols: list[str] | None = typer.Argument(
+        None, help="Tickers (also accepted after --tickers)."
+    ),
+    source: str = typer.Option(..., "--source", help="Price provider (see `stockpred sources`)."),
+    tickers: str | None = typer.Option(
+        None, "--tickers", help="Tickers, e.g. AAPL MSFT or AAPL,MSFT."
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="First date (default: resume from the store with an overlap)."
+    ),
+    end: str | None = typer.Option(None, "--end", help="Last date (default: the latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Fetch daily bars from a provider and ingest them like a file: validated, reported, upserted.
+
+    Without --start each ticker resumes from its last stored bar minus a few sessions, so late
+    corrections replace stored bars; the provider's answers are cached on disk.
+    """
+    runtime = runtime_of(ctx)
+    names = _symbols(tickers, symbols, "ticker")
+    first, last = _date(start, "--start"), _date(end, "--end")
+    provider = price_provider(source, provider_context(runtime.settings, source))
+    with runtime.progress() as progress, open_store(runtime.settings) as store:
+        task = progress.add_task(f"fetching from {provider.info.name}", total=len(names))
+        result = ingest_prices(
+            store,
+            provider,
+            names,
+            calendar=runtime.settings.calendar,
+            now=runtime.clock(),
+            start=first,
+            end=last,
+            on_symbol=lambda _: progress.advance(task),
+        )
+    rejects_file = (
+        _save_rejects(runtime, result.bars, None, runtime.clock()) if result.bars else None
+    )
+    if as_json:
+        payload: dict[str, Any] = {
+            "source": provider.info.name,
+            "fetched": result.fetched,
+            "starts": result.starts,
+            "failures": [dataclasses.asdict(f) for f in result.failures],
+            "ingest": _payload(result.bars, rejects_file) if result.bars else None,
+        }
+        runtime.print_json(payload)
+        return
+    if result.bars is not None:
+        _report(runtime, result.bars, rejects_file)
+    _failures_table(runtime, result.failures)
+    if not result.fetched:
+        raise DataSourceError(f"nothing was fetched from {provider.info.name}; see the table above")
+
+
+@ingest_app.command(
+    "macro", epilog="Example: stockpred ingest macro --source fred --series CPIAUCSL UNRATE"
+)
+def macro(
+    ctx: typer.Context,
+    symbols: list[str] | None = typer.Argument(None, help="Series ids (also after --series)."),
+    source: str = typer.Option(..., "--source", help="Macro provider (see `stockpred sources`)."),
+    series: str | None = typer.Option(None, "--series", help="Series ids, e.g. CPIAUCSL UNRATE."),
+    start: str | None = typer.Option(None, "--start", help="First reference period, YYYY-MM-DD."),
+    end: str | None = typer.Option(None, "--end", help="Last reference period, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Fetch macro series with every vintage: each value keeps the day it became known."""
+    runtime = runtime_of(ctx)
+    names = _symbols(series, symbols, "serie")
+    provider = macro_provider(source, provider_context(runtime.settings, source))
+    with runtime.progress() as progress, open_store(runtime.settings) as store:
+        task = progress.add_task(f"fetching from {provider.info.name}", total=len(names))
+        result = ingest_macro(
+            store,
+            provider,
+            names,
+            start=_date(start, "--start"),
+            end=_date(end, "--end"),
+            on_symbol=lambda _: progress.advance(task),
+        )
+    w = result.written
+    if as_json:
+        runtime.print_json(
+            {
+                "source": provider.info.name,
+                "fetched": result.fetched,
+                "points": {"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged},
+                "failures": [dataclasses.asdict(f) for f in result.failures],
+            }
+        )
+        return
+    for name, count in result.fetched.items():
+        runtime.out.print(f"{name}: {count:,} observations (all vintages)")
+    runtime.out.print(
+        f"macro points: [green]{w.inserted:,} new[/], [yellow]{w.updated:,} changed[/], "
+        f"{w.unchanged:,} already stored"
+    )
+    _failures_table(runtime, result.failures)
+    if not result.fetched:
+        raise DataSourceError(f"nothing was fetched from {provider.info.name}; see the table above")
+
+
+def _date(text: str | None, option: str) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from exc
+    return day.normalize()
+
+
+def _utc(day: pd.Timestamp | None, *, end_of_day: bool = False) -> pd.Timestamp | None:
+    if day is None:
+        return None
+    stamp = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end_of_day else day
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@ingest_app.command(
+    "news",
+    epilog="Example: stockpred ingest news --source newsapi --tickers AAPL MSFT --since 2024-01-01",
+)
+def news(
+    ctx: typer.Context,
+    symbols: list[str] | None = typer.Argument(
+        None, help="Tickers (also accepted after --tickers)."
+    ),
+    source: str = typer.Option(..., "--source", help="News provider (see `stockpred sources`)."),
+    tickers: str | None = typer.Option(
+        None, "--tickers", help="Tickers, e.g. AAPL MSFT or AAPL,MSFT."
+    ),
+    query: str | None = typer.Option(
+        None, "--query", help="Search text for every ticker (default: the ticker itself)."
+    ),
+    since: str | None = typer.Option(None, "--since", help="First publication day, UTC."),
+    until: str | None = typer.Option(
+        None, "--until", help="Last publication day, UTC (default: now)."
+    ),
+    sentiment: str = typer.Option(
+        "loughran_mcdonald",
+        "--sentiment",
+        help="Scorer of the stored sentiment: loughran_mcdonald, vader, finbert (when "
+        "configured) or none.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Fetch headlines per ticker, dedupe them by URL and near-identical title, map them to
+    tickers (the query they answered, cashtags), score their sentiment and store them.
+
+    Running it again stores nothing new; the provider's answers are cached on disk.
+    """
+    runtime = runtime_of(ctx)
+    names = _symbols(tickers, symbols, "ticker")
+    first = _utc(_date(since, "--since"))
+    last = _utc(_date(until, "--until"), end_of_day=True)
+    scorer = None
+    if sentiment != "none":
+        scorers = {
+            s.name: s for s in build_scorers(finbert_model_dir=runtime.settings.finbert_model_dir)
+        }
+        if sentiment not in scorers:
+            raise InvalidInputError(
+                f"--sentiment {sentiment!r} is not available; use one of "
+                f"{', '.join([*sorted(scorers), 'none'])}"
+            )
+        scorer = scorers[sentiment]
+    provider = news_provider(source, provider_context(runtime.settings, source))
+    with runtime.progress() as progress, open_store(runtime.settings) as store:
+        task = progress.add_task(f"fetching from {provider.info.name}", total=len(names))
+        result = ingest_news(
+            store,
+            provider,
+            names,
+            now=runtime.clock(),
+            query=query,
+            since=first,
+            until=last,
+            scorer=scorer,
+            on_symbol=lambda _: progress.advance(task),
+        )
+    w = result.written
+    if as_json:
+        runtime.print_json(
+            {
+                "source": provider.info.name,
+                "fetched": result.fetched,
+                "headlines": result.headlines,
+                "duplicates": result.duplicates,
+                "sentiment": result.scorer,
+                "written": {"inserted": w.inserted, "updated": w.updated, "unchanged": w.unchanged},
+                "daily_sentiment": {
+                    "inserted": result.daily.inserted,
+                    "unchanged": result.daily.unchanged,
+                },
+                "failures": [dataclasses.asdict(f) for f in result.failures],
+            }
+        )
+        return
+    for name, count in result.fetched.items():
+        runtime.out.print(f"{name}: {count:,} items")
+    runtime.out.print(
+        f"headlines: [green]{w.inserted:,} new[/], [yellow]{w.updated:,} changed[/], "
+        f"{w.unchanged:,} already stored ({result.duplicates:,} duplicates merged)"
+    )
+    if result.scorer is not None:
+        runtime.out.print(
+            f"daily {result.scorer} sentiment: {result.daily.inserted:,} new day rows, "
+            f"{result.daily.unchanged:,} unchanged"
+        )
+    _failures_table(runtime, result.failures)
+    if not result.fetched:
+        raise DataSourceError(f"nothing was fetched from {provider.info.name}; see the table above")

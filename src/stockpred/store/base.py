@@ -59,6 +59,10 @@ class Store(Protocol):
         """Bars with ``start <= ts <= end`` and ``ts <= as_of``, sorted by ticker and ts."""
         ...
 
+    def delete_bars(self, *, before: pd.Timestamp) -> int:
+        """Delete every bar with ``ts < before`` (after archiving them); returns how many."""
+        ...
+
     def bar_coverage(self) -> pd.DataFrame:
         """Per ticker: first (ts), last (ts), rows, sources (comma-separated)."""
         ...
@@ -89,6 +93,20 @@ class Store(Protocol):
         as_of: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         """For each (series_id, period) the latest value released no later than ``as_of``."""
+        ...
+
+    def write_sentiment(self, daily: pd.DataFrame) -> WriteResult:
+        """Upsert daily sentiment aggregates keyed by (ticker, day, scorer, released_at)."""
+        ...
+
+    def read_sentiment(
+        self,
+        *,
+        scorer: str,
+        tickers: Sequence[str] | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Per (ticker, day) the latest aggregate of ``scorer`` released no later than ``as_of``."""
         ...
 
     def write_features(self, features: pd.DataFrame) -> WriteResult:

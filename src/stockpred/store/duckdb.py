@@ -16,6 +16,7 @@ import pandas as pd
 
 from stockpred.domain.errors import StoreError
 from stockpred.store.base import WriteResult
+from stockpred.store.checks import check_batch, utc_timestamp
 from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, TableSpec
 
 __all__ = ["DuckDBStore"]
@@ -111,37 +112,9 @@ class DuckDBStore:
     # -- writes ----------------------------------------------------------------------------
 
     def _upsert(self, spec: TableSpec, frame: pd.DataFrame) -> WriteResult:
-        missing = [c for c in spec.names if c not in frame.columns]
-        if missing:
-            raise StoreError(f"cannot write {spec.name}: columns {missing} are missing")
-        if frame.empty:
+        data = check_batch(spec, frame)
+        if data.empty:
             return WriteResult()
-        # A copy: DuckDB cannot scan some views pandas hands out (e.g. a reversed slice).
-        data = frame.loc[:, list(spec.names)].copy()
-        naive = [
-            name
-            for name, kind in spec.columns
-            if kind == "TIMESTAMPTZ"
-            and not isinstance(data[name].dtype, pd.DatetimeTZDtype)
-            and data[name].notna().any()
-        ]
-        if naive:
-            raise StoreError(
-                f"cannot write {spec.name}: column(s) {naive} hold timestamps without a time "
-                "zone; convert them to UTC-aware timestamps (nothing was written)"
-            )
-        required = [c for c in spec.names if c not in spec.nullable]
-        nulls = data[required].isna().any()
-        if bool(nulls.any()):
-            raise StoreError(
-                f"cannot write {spec.name}: column(s) {list(nulls[nulls].index)} hold missing "
-                "values; nothing was written"
-            )
-        if bool(data.duplicated(list(spec.key)).any()):
-            raise StoreError(
-                f"cannot write {spec.name}: several rows share a key {spec.key}; "
-                "nothing was written"
-            )
         keys = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
         differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in spec.compared) or "FALSE"
         differs_excluded = (
@@ -185,6 +158,29 @@ class DuckDBStore:
 
     def write_macro(self, points: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["macro"], points)
+
+    def write_sentiment(self, daily: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["sentiment_daily"], daily)
+
+    def read_sentiment(
+        self,
+        *,
+        scorer: str,
+        tickers: Sequence[str] | None = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range(
+            "released_at", tickers=tickers, start=None, end=None, as_of=as_of
+        )
+        where.append("scorer = $scorer")
+        params["scorer"] = scorer
+        spec = TABLES["sentiment_daily"]
+        return self._select(
+            f"SELECT {', '.join(spec.names)} FROM sentiment_daily WHERE {' AND '.join(where)} "
+            "QUALIFY row_number() OVER (PARTITION BY ticker, day ORDER BY released_at DESC) = 1 "
+            "ORDER BY ticker, day",
+            params,
+        )
 
     def write_features(self, features: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["features"], features)
@@ -233,7 +229,7 @@ class DuckDBStore:
         for name, op, value in (("start", ">=", start), ("end", "<=", end), ("as_of", "<=", as_of)):
             if value is not None:
                 where.append(f"{column} {op} ${name}")
-                params[name] = _utc(value, name)
+                params[name] = utc_timestamp(value, name)
         return where, params
 
     def read_bars(
@@ -246,6 +242,17 @@ class DuckDBStore:
     ) -> pd.DataFrame:
         where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=as_of)
         return self._read(TABLES["bars"], where=where, params=params, order=("ticker", "ts"))
+
+    def delete_bars(self, *, before: pd.Timestamp) -> int:
+        cutoff = utc_timestamp(before, "before")
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            rows = self._con.execute("DELETE FROM bars WHERE ts < ?", [cutoff]).fetchall()
+            self._con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._con.execute("ROLLBACK")
+            raise StoreError(f"deleting bars before {cutoff} failed: {exc}") from exc
+        return int(rows[0][0]) if rows else 0
 
     def bar_coverage(self) -> pd.DataFrame:
         return self._select(
@@ -283,7 +290,7 @@ class DuckDBStore:
             params["series"] = list(series_ids)
         if as_of is not None:
             where.append("released_at <= $as_of")
-            params["as_of"] = _utc(as_of, "as_of")
+            params["as_of"] = utc_timestamp(as_of, "as_of")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         spec = TABLES["macro"]
         return self._select(
@@ -352,10 +359,3 @@ class DuckDBStore:
                 f"exporting {table} to {target} failed: {str(exc).splitlines()[0]}"
             ) from exc
         return target
-
-
-def _utc(value: pd.Timestamp, name: str) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is None:
-        raise StoreError(f"{name}={stamp} has no time zone; pass a UTC-aware timestamp")
-    return stamp.tz_convert("UTC")

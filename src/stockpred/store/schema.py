@@ -130,8 +130,24 @@ PREDICTIONS = TableSpec(
     nullable=("lower", "upper", "direction_prob"),
 )
 
+SENTIMENT_DAILY = TableSpec(
+    name="sentiment_daily",
+    columns=(
+        ("ticker", _S),
+        ("day", _TS),
+        ("scorer", _S),
+        ("mean", _F),
+        ("count", "INTEGER"),
+        ("share_positive", _F),
+        ("share_negative", _F),
+        ("released_at", _TS),
+    ),
+    # A same-day recompute after a later item is a new row, like a macro revision.
+    key=("ticker", "day", "scorer", "released_at"),
+)
+
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BARS, HEADLINES, MACRO, FEATURES, PREDICTIONS)
+    spec.name: spec for spec in (BARS, HEADLINES, MACRO, FEATURES, PREDICTIONS, SENTIMENT_DAILY)
 }
 
 for _spec, _contract in (
@@ -145,6 +161,7 @@ for _spec, _contract in (
 
 # version -> statements; append, never edit a released one.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: tuple(spec.create_sql() for spec in TABLES.values()),
+    1: tuple(spec.create_sql() for spec in (BARS, HEADLINES, MACRO, FEATURES, PREDICTIONS)),
+    2: (SENTIMENT_DAILY.create_sql(),),
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -10,7 +10,9 @@ from typing import Literal, Protocol, runtime_checkable
 import pandas as pd
 
 __all__ = [
+    "NEWS_ITEM_COLUMNS",
     "MacroProvider",
+    "NewsProvider",
     "PriceProvider",
     "ProviderContext",
     "ProviderInfo",
@@ -19,6 +21,18 @@ __all__ = [
 ]
 
 Kind = Literal["prices", "news", "macro"]
+# What a news adapter returns, one row per item: ``tickers`` is the tuple of tickers the query
+# was asked for; ``text`` may be empty.
+NEWS_ITEM_COLUMNS: tuple[str, ...] = (
+    "id",
+    "published_at",
+    "source",
+    "title",
+    "url",
+    "text",
+    "query",
+    "tickers",
+)
 # (provider, ok, detail) after every network call: feeds `stockpred sources`.
 StatusListener = Callable[[str, bool, str], None]
 
@@ -92,4 +106,24 @@ class MacroProvider(Protocol):
         self, series_id: str, *, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> pd.DataFrame:
         """Columns of the macro contract: series_id, period, released_at (UTC), value, source."""
+        ...
+
+
+@runtime_checkable
+class NewsProvider(Protocol):
+    """News items answering one query, every page of them."""
+
+    info: ProviderInfo
+
+    def fetch_news(
+        self,
+        query: str,
+        *,
+        tickers: Sequence[str],
+        since: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+    ) -> pd.DataFrame:
+        """Raw items with the columns of ``NEWS_ITEM_COLUMNS``: id (the provider's, or a stable
+        hash of the URL), published_at (UTC), source (the publisher), title, url, text, and the
+        query and tickers they answered. ``since``/``until`` bound publication, UTC."""
         ...

@@ -95,11 +95,19 @@ def _retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _reset_seconds(value: str | None, *, now: datetime) -> float | None:
+    """``x-rate-limit-reset`` (epoch seconds, as X and others send it) as seconds from now."""
+    if not value or not value.strip().isdigit():
+        return None
+    return max(0.0, float(value.strip()) - now.timestamp())
+
+
 class ProviderHttp:
     """GET requests to one provider, with everything a flaky, metered API needs.
 
     ``secret_params`` are query parameters holding the key: excluded from cache keys, redacted in
-    the cache and never put in an error message. ``cacheable(body)`` says whether a 200 answer
+    the cache and never put in an error message; ``secret_headers`` are the same for keys sent
+    as request headers (``get(headers=...)``). ``cacheable(body)`` says whether a 200 answer
     may be cached (False for the error bodies some providers send with 200).
     """
 
@@ -109,6 +117,7 @@ class ProviderHttp:
         context: ProviderContext,
         *,
         secret_params: Sequence[str] = (),
+        secret_headers: Sequence[str] = (),
         policy: HttpPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cacheable: Callable[[str], bool] | None = None,
@@ -125,7 +134,7 @@ class ProviderHttp:
                 cache_name=str(Path(context.cache_dir) / f"{info.name}.sqlite"),
                 backend="sqlite",
                 allowable_codes=(200,),
-                ignored_parameters=list(self._secret_params),
+                ignored_parameters=[*self._secret_params, *secret_headers],
                 expire_after=requests_cache.DO_NOT_CACHE,
                 # Providers that answer errors with HTTP 200 must not have them cached.
                 filter_fn=(lambda r: cacheable(r.text)) if cacheable else None,
@@ -163,6 +172,7 @@ class ProviderHttp:
         params: Mapping[str, str],
         endpoint: str,
         symbol: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         """GET ``base_url + path``; cached answers first, then the network under the limits.
 
@@ -174,11 +184,19 @@ class ProviderHttp:
         query = dict(params)
         ttl = self._info.endpoints_ttl.get(endpoint, 0.0)
         if ttl > 0 and isinstance(self._session, requests_cache.CachedSession):
-            cached = self._session.get(url, params=query, only_if_cached=True, expire_after=ttl)
+            cached = self._session.get(
+                url,
+                params=query,
+                headers=dict(headers or {}),
+                only_if_cached=True,
+                expire_after=ttl,
+            )
             if getattr(cached, "from_cache", False) and cached.status_code == 200:
                 return Response(cached.status_code, cached.text, self._redact(url), True)
         try:
-            response: Response = self._breaker.call(self._fetch, url, query, ttl=ttl, symbol=symbol)
+            response: Response = self._breaker.call(
+                self._fetch, url, query, ttl=ttl, symbol=symbol, headers=dict(headers or {})
+            )
         except pybreaker.CircuitBreakerError as exc:
             reset = self._clock() + timedelta(seconds=self._policy.breaker_reset_s)
             raise ProviderUnavailableError(
@@ -190,7 +208,13 @@ class ProviderHttp:
         return response
 
     def _fetch(
-        self, url: str, query: dict[str, str], *, ttl: float, symbol: str | None
+        self,
+        url: str,
+        query: dict[str, str],
+        *,
+        ttl: float,
+        symbol: str | None,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         last: _RetryableError | None = None
         try:
@@ -202,7 +226,7 @@ class ProviderHttp:
                 reraise=True,
             ):
                 with attempt:
-                    return self._once(url, query, ttl=ttl)
+                    return self._once(url, query, ttl=ttl, headers=headers)
         except _RetryableError as exc:
             last = exc
         assert last is not None
@@ -242,11 +266,15 @@ class ProviderHttp:
         )
         return float(backoff(state))
 
-    def _once(self, url: str, query: dict[str, str], *, ttl: float) -> Response:
+    def _once(
+        self, url: str, query: dict[str, str], *, ttl: float, headers: dict[str, str] | None = None
+    ) -> Response:
         self._limiter.try_acquire(self._info.name)
         self.network_calls += 1
         try:
             kwargs: dict[str, object] = {"params": query, "timeout": self._context.timeout_s}
+            if headers:
+                kwargs["headers"] = headers
             if isinstance(self._session, requests_cache.CachedSession):
                 kwargs["expire_after"] = ttl if ttl > 0 else requests_cache.DO_NOT_CACHE
             raw = self._session.get(url, **kwargs)  # type: ignore[arg-type]
@@ -260,6 +288,10 @@ class ProviderHttp:
             ) from exc
         if raw.status_code == 429 or raw.status_code >= 500:
             retry_after = _retry_after_seconds(raw.headers.get("Retry-After"), now=self._clock())
+            if retry_after is None:
+                retry_after = _reset_seconds(
+                    raw.headers.get("x-rate-limit-reset"), now=self._clock()
+                )
             raise _RetryableError(
                 f"HTTP {raw.status_code}", status=raw.status_code, retry_after=retry_after
             )

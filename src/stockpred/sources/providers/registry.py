@@ -5,26 +5,59 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stockpred.domain.errors import ConfigurationError
-from stockpred.sources.providers import alphavantage, fred, stooq
+from stockpred.sources.providers import (
+    alphavantage,
+    alphavantage_news,
+    fred,
+    googlenews,
+    nasdaqdatalink,
+    newsapi,
+    stooq,
+    worldbank,
+    x,
+    yahoo,
+)
 from stockpred.sources.providers.base import (
     MacroProvider,
+    NewsProvider,
     PriceProvider,
     ProviderContext,
     ProviderInfo,
 )
 
-__all__ = ["PROVIDERS", "macro_provider", "price_provider", "provider_info"]
+__all__ = ["PROVIDERS", "macro_provider", "news_provider", "price_provider", "provider_info"]
 
 PROVIDERS: dict[str, ProviderInfo] = {
-    info.name: info for info in (stooq.INFO, alphavantage.INFO, fred.INFO)
+    info.name: info
+    for info in (
+        stooq.INFO,
+        alphavantage.INFO,
+        fred.INFO,
+        nasdaqdatalink.INFO,
+        yahoo.INFO,
+        worldbank.INFO,
+        googlenews.INFO,
+        newsapi.INFO,
+        x.INFO,
+        alphavantage_news.INFO,
+    )
 }
 
 _PRICES: dict[str, Callable[[ProviderContext], PriceProvider]] = {
     "stooq": stooq.StooqProvider,
     "alphavantage": alphavantage.AlphaVantageProvider,
+    "nasdaqdatalink": nasdaqdatalink.NasdaqDataLinkProvider,
+    "yahoo": yahoo.YahooProvider,
+}
+_NEWS: dict[str, Callable[[ProviderContext], NewsProvider]] = {
+    "googlenews": googlenews.GoogleNewsProvider,
+    "newsapi": newsapi.NewsApiProvider,
+    "x": x.XProvider,
+    "alphavantage_news": alphavantage_news.AlphaVantageNewsProvider,
 }
 _MACRO: dict[str, Callable[[ProviderContext], MacroProvider]] = {
     "fred": fred.FredProvider,
+    "worldbank": worldbank.WorldBankProvider,
 }
 
 
@@ -56,3 +89,8 @@ def price_provider(name: str, context: ProviderContext) -> PriceProvider:
 def macro_provider(name: str, context: ProviderContext) -> MacroProvider:
     """The macro adapter called ``name``."""
     return _MACRO[_pick("macro", dict(_MACRO), name)](context)
+
+
+def news_provider(name: str, context: ProviderContext) -> NewsProvider:
+    """The news adapter called ``name``."""
+    return _NEWS[_pick("news", dict(_NEWS), name)](context)

@@ -1,0 +1,193 @@
+"""``stockpred scheduler``: run the feeds on their schedules, list them, or run one now."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+import typer
+
+from stockpred.cli.runtime import Runtime, runtime_of
+from stockpred.compose import open_store, provider_context
+from stockpred.domain.errors import InvalidInputError
+from stockpred.pipeline.fetch import ingest_macro, ingest_prices
+from stockpred.pipeline.news import ingest_news
+from stockpred.pipeline.schedule import (
+    FeedJob,
+    after_session_close,
+    daily_at,
+    every,
+    next_runs,
+    run_jobs,
+)
+from stockpred.sentiment.scorers import build_scorers
+from stockpred.settings import Settings
+from stockpred.sources.providers.registry import (
+    macro_provider,
+    news_provider,
+    price_provider,
+    provider_info,
+)
+
+__all__ = ["build_jobs", "scheduler_command"]
+
+
+def _missing_key(settings: Settings, source: str) -> str | None:
+    info = provider_info(source)
+    if info.key_setting and getattr(settings, info.key_setting) is None:
+        return f"{source} needs STOCKPRED_{info.key_setting.upper()}"
+    return None
+
+
+def build_jobs(runtime: Runtime) -> list[FeedJob]:
+    """The feeds the settings describe, each with its timing rule and its work."""
+    settings = runtime.settings
+
+    def prices() -> str:
+        provider = price_provider(
+            settings.price_source, provider_context(settings, settings.price_source)
+        )
+        with open_store(settings) as store:
+            result = ingest_prices(
+                store, provider, settings.universe, calendar=settings.calendar, now=runtime.clock()
+            )
+        written = result.bars.written if result.bars else None
+        return (
+            f"{len(result.fetched)} tickers fetched, "
+            f"{written.inserted if written else 0} new bars, "
+            f"{written.updated if written else 0} corrected, {len(result.failures)} failed"
+        )
+
+    def macro() -> str:
+        provider = macro_provider(
+            settings.macro_source, provider_context(settings, settings.macro_source)
+        )
+        with open_store(settings) as store:
+            result = ingest_macro(store, provider, settings.macro_series)
+        w = result.written
+        return (
+            f"{len(result.fetched)} series fetched, {w.inserted} new points, "
+            f"{len(result.failures)} failed"
+        )
+
+    def news() -> str:
+        provider = news_provider(
+            settings.news_source, provider_context(settings, settings.news_source)
+        )
+        scorer = next(
+            s for s in build_scorers(finbert_model_dir=None) if s.name == "loughran_mcdonald"
+        )
+        with open_store(settings) as store:
+            result = ingest_news(
+                store, provider, settings.universe, now=runtime.clock(), scorer=scorer
+            )
+        return (
+            f"{len(result.fetched)} tickers searched, {result.written.inserted} new headlines, "
+            f"{result.daily.inserted} new daily sentiment rows, {len(result.failures)} failed"
+        )
+
+    hour, minute = (int(part) for part in settings.macro_daily_at.split(":"))
+    no_universe = 'no tickers configured; set STOCKPRED_UNIVERSE=\'["AAPL", "MSFT"]\''
+    no_series = "no series configured; set STOCKPRED_MACRO_SERIES='[\"CPIAUCSL\"]'"
+    return [
+        FeedJob(
+            name="prices",
+            when=f"{settings.prices_delay_minutes} min after each {settings.calendar} "
+            f"session close ({settings.price_source})",
+            next_after=after_session_close(
+                settings.calendar, delay=timedelta(minutes=settings.prices_delay_minutes)
+            ),
+            run=prices,
+            disabled=(
+                no_universe
+                if not settings.universe
+                else _missing_key(settings, settings.price_source)
+            ),
+        ),
+        FeedJob(
+            name="news",
+            when=f"every {settings.news_every_minutes} min ({settings.news_source})",
+            next_after=every(settings.news_every_minutes),
+            run=news,
+            disabled=(
+                no_universe
+                if not settings.universe
+                else _missing_key(settings, settings.news_source)
+            ),
+        ),
+        FeedJob(
+            name="macro",
+            when=f"daily at {settings.macro_daily_at} UTC ({settings.macro_source})",
+            next_after=daily_at(time(hour, minute)),
+            run=macro,
+            disabled=(
+                no_series
+                if not settings.macro_series
+                else _missing_key(settings, settings.macro_source)
+            ),
+        ),
+    ]
+
+
+def scheduler_command(
+    ctx: typer.Context,
+    list_jobs: bool = typer.Option(False, "--list", help="List the jobs and their next runs."),
+    run: str | None = typer.Option(None, "--run", help="Run one job now and exit (for cron)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (with --list or --run)."),
+) -> None:
+    """Run the feeds on their schedules until stopped (Ctrl-C): prices after each session close,
+    news every N minutes, macro daily; or list them, or run one now."""
+    runtime = runtime_of(ctx)
+    jobs = build_jobs(runtime)
+    if list_jobs:
+        now = runtime.clock()
+        upcoming = {job.name: [t.isoformat() for t in next_runs(job, after=now)] for job in jobs}
+        if as_json:
+            runtime.print_json(
+                [
+                    {
+                        "job": job.name,
+                        "when": job.when,
+                        "next_runs": upcoming[job.name],
+                        "disabled": job.disabled,
+                    }
+                    for job in jobs
+                ]
+            )
+            return
+        for job in jobs:
+            state = f"[yellow]disabled: {job.disabled}[/]" if job.disabled else "enabled"
+            runtime.out.print(f"[bold]{job.name}[/]: {job.when} — {state}")
+            for moment in upcoming[job.name]:
+                runtime.out.print(f"    next: {moment}")
+        return
+    if run is not None:
+        chosen = {job.name: job for job in jobs}.get(run)
+        if chosen is None:
+            raise InvalidInputError(
+                f"unknown job {run!r}; jobs: {', '.join(job.name for job in jobs)}"
+            )
+        if chosen.disabled:
+            raise InvalidInputError(f"job {run} is disabled: {chosen.disabled}")
+        summary = chosen.run()
+        if as_json:
+            runtime.print_json({"job": run, "summary": summary})
+        else:
+            runtime.out.print(f"{run}: {summary}")
+        return
+    enabled = [job for job in jobs if job.disabled is None]
+    if not enabled:
+        raise InvalidInputError(
+            "no job is enabled: " + "; ".join(f"{j.name}: {j.disabled}" for j in jobs)
+        )
+    for job in jobs:
+        state = f"disabled ({job.disabled})" if job.disabled else f"{job.when}"
+        runtime.err.print(f"{job.name}: {state}")
+    runtime.err.print("scheduler running; Ctrl-C stops it")
+    try:
+        run_jobs(
+            jobs,
+            on_result=lambda name, summary: runtime.err.print(f"{name}: {summary}"),
+            on_error=lambda name, exc: runtime.err.print(f"[red]{name} failed:[/] {exc}"),
+        )
+    except (KeyboardInterrupt, SystemExit):
+        runtime.err.print("scheduler stopped")

@@ -1,0 +1,48 @@
+"""``stockpred sources``: every provider, its key, its quota and how it last went."""
+
+from __future__ import annotations
+
+import pandas as pd
+import typer
+
+from stockpred.cli.render import frame_table, records
+from stockpred.cli.runtime import runtime_of
+from stockpred.compose import provider_status
+from stockpred.sources.providers.registry import PROVIDERS
+
+__all__ = ["sources_command"]
+
+
+def sources_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """List the data providers: kind, whether a key is set, rate limit, last success/failure."""
+    runtime = runtime_of(ctx)
+    settings = runtime.settings
+    status = provider_status(settings).read()
+    rows = []
+    for name, info in sorted(PROVIDERS.items()):
+        key = getattr(settings, info.key_setting) if info.key_setting else None
+        seen = status.get(name, {})
+        rows.append(
+            {
+                "provider": name,
+                "kind": info.kind,
+                "key": "not needed"
+                if info.key_setting is None
+                else (
+                    "set" if key is not None else f"missing (STOCKPRED_{info.key_setting.upper()})"
+                ),
+                "rate_limit": info.rate_limit.describe(),
+                "base_url": settings.provider_urls.get(name, info.base_url),
+                "last_success": seen.get("last_success", ""),
+                "last_failure": seen.get("last_failure", ""),
+                "last_error": seen.get("last_error", ""),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if as_json:
+        runtime.print_json(records(frame))
+        return
+    runtime.out.print(frame_table(frame, title="Data providers"))

@@ -1,0 +1,34 @@
+"""Sentiment of financial text: scorers behind one protocol, and daily per-ticker aggregates.
+
+A pure layer (it imports only ``stockpred.domain``, and ``stockpred.extras`` for the optional
+transformer). Scoring is pure; the only files read are the word lists and lexicons that installed
+packages ship and, when configured, a local model directory.
+"""
+
+from stockpred.sentiment.base import LABELS, Label, SentimentScore, SentimentScorer
+from stockpred.sentiment.daily import DAILY_SENTIMENT_COLUMNS, aggregate_daily_sentiment
+from stockpred.sentiment.loughran_mcdonald import (
+    LoughranMcDonaldLexicon,
+    LoughranMcDonaldScorer,
+    load_loughran_mcdonald_lexicon,
+)
+from stockpred.sentiment.scorers import build_scorers
+from stockpred.sentiment.transformer import TransformerScorer, load_transformer_scorer
+from stockpred.sentiment.vader import VaderScorer, load_vader_scorer
+
+__all__ = [
+    "DAILY_SENTIMENT_COLUMNS",
+    "LABELS",
+    "Label",
+    "LoughranMcDonaldLexicon",
+    "LoughranMcDonaldScorer",
+    "SentimentScore",
+    "SentimentScorer",
+    "TransformerScorer",
+    "VaderScorer",
+    "aggregate_daily_sentiment",
+    "build_scorers",
+    "load_loughran_mcdonald_lexicon",
+    "load_transformer_scorer",
+    "load_vader_scorer",
+]
