@@ -200,3 +200,117 @@ def test_malformed_answer_names_what_is_wrong(
 
     with pytest.raises(MalformedResponseError, match=message):
         alpha.fetch_bars("IBM", start=None, end=None)
+
+
+# -- GLOBAL_QUOTE and TIME_SERIES_INTRADAY -----------------------------------------------------
+
+QUOTE = json.dumps(
+    {
+        "Global Quote": {
+            "01. symbol": "IBM",
+            "02. open": "160.8000",
+            "03. high": "162.0500",
+            "04. low": "160.5000",
+            "05. price": "160.9700",
+            "06. volume": "3765000",
+            "07. latest trading day": "2024-01-05",
+            "08. previous close": "161.1000",
+            "09. change": "-0.1300",
+            "10. change percent": "-0.0807%",
+        }
+    }
+)
+INTRADAY = json.dumps(
+    {
+        "Meta Data": {
+            "1. Information": "Intraday (5min) open, high, low, close prices and volume",
+            "2. Symbol": "IBM",
+            "3. Last Refreshed": "2024-01-05 19:55:00",
+            "4. Interval": "5min",
+            "5. Output Size": "Full size",
+            "6. Time Zone": "US/Eastern",
+        },
+        "Time Series (5min)": {
+            "2024-01-05 16:05:00": {
+                "1. open": "160.9700",
+                "2. high": "161.0000",
+                "3. low": "160.9000",
+                "4. close": "160.9500",
+                "5. volume": "2300",
+            },
+            "2024-01-05 16:00:00": {
+                "1. open": "160.9000",
+                "2. high": "161.0500",
+                "3. low": "160.8500",
+                "4. close": "160.9700",
+                "5. volume": "412000",
+            },
+        },
+    }
+)
+
+
+def test_global_quote_is_parsed_and_cached_for_a_minute(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script(PATH, Reply(200, QUOTE))
+
+    quote = alpha.fetch_quote("IBM")
+    alpha.fetch_quote("IBM")
+
+    assert quote["price"] == "160.9700"
+    assert quote["latest_trading_day"] == "2024-01-05"
+    assert fake_provider.hits[0].query["function"] == "GLOBAL_QUOTE"
+    assert fake_provider.hits_on(PATH) == 1
+
+
+def test_empty_global_quote_is_an_unknown_symbol(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script(PATH, Reply(200, json.dumps({"Global Quote": {}})))
+
+    with pytest.raises(UnknownSymbolError, match="no quote for 'NOPE'"):
+        alpha.fetch_quote("NOPE")
+
+
+def test_intraday_bars_are_converted_from_new_york_time_to_utc_oldest_first(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script(PATH, Reply(200, INTRADAY))
+
+    bars = alpha.fetch_intraday("IBM", interval="5min")
+
+    assert list(bars["ts"]) == [
+        pd.Timestamp("2024-01-05 21:00", tz="UTC"),
+        pd.Timestamp("2024-01-05 21:05", tz="UTC"),
+    ]
+    assert list(bars["volume"]) == [412000.0, 2300.0]
+    assert fake_provider.hits[0].query["interval"] == "5min"
+
+
+def test_intraday_quota_message_is_quota_exhausted(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script(PATH, Reply(200, DAILY_QUOTA))
+
+    with pytest.raises(QuotaExhaustedError):
+        alpha.fetch_intraday("IBM")
+
+
+def test_intraday_interval_is_checked_before_any_call(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    with pytest.raises(ValueError, match="interval must be one of"):
+        alpha.fetch_intraday("IBM", interval="2min")
+
+    assert fake_provider.hits == []
+
+
+def test_intraday_bar_missing_a_field_is_malformed(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    body = json.dumps({"Time Series (5min)": {"2024-01-05 16:00:00": {"1. open": "1"}}})
+    fake_provider.script(PATH, Reply(200, body))
+
+    with pytest.raises(MalformedResponseError, match="lacks fields"):
+        alpha.fetch_intraday("IBM")

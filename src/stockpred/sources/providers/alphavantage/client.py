@@ -10,7 +10,13 @@ import pandas as pd
 
 from stockpred.domain.errors import MalformedResponseError, ProviderAuthError
 from stockpred.sources.providers.alphavantage.config import INFO
-from stockpred.sources.providers.alphavantage.parsing import is_data, parse_daily_adjusted
+from stockpred.sources.providers.alphavantage.parsing import (
+    is_data,
+    is_quote_or_series,
+    parse_daily_adjusted,
+    parse_global_quote,
+    parse_intraday,
+)
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
 from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, raise_for_status
 
@@ -18,6 +24,7 @@ __all__ = ["AlphaVantageProvider"]
 
 # compact = the latest 100 sessions: enough for an incremental run, and cheaper to transfer.
 _COMPACT_SESSIONS = 100
+_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
 
 
 class AlphaVantageProvider:
@@ -35,7 +42,12 @@ class AlphaVantageProvider:
         self._key = context.api_key
         self._clock = clock
         self._http = ProviderHttp(
-            INFO, context, secret_params=("apikey",), policy=policy, cacheable=is_data, clock=clock
+            INFO,
+            context,
+            secret_params=("apikey",),
+            policy=policy,
+            cacheable=lambda body: is_data(body) or is_quote_or_series(body),
+            clock=clock,
         )
 
     @property
@@ -81,6 +93,44 @@ class AlphaVantageProvider:
         if end is not None:
             keep &= ~(dates > end)
         return bars[keep].reset_index(drop=True)
+
+    def _call(self, params: dict[str, str], *, endpoint: str, symbol: str) -> object:
+        if not self._key:
+            raise ProviderAuthError(
+                "alphavantage needs an API key; set STOCKPRED_ALPHA_VANTAGE_API_KEY",
+                provider="alphavantage",
+                symbol=symbol,
+            )
+        params = {**params, "symbol": symbol.upper(), "datatype": "json", "apikey": self._key}
+        response = self._http.get("/query", params=params, endpoint=endpoint, symbol=symbol)
+        raise_for_status(response, provider=INFO.name, symbol=symbol)
+        text = response.text.replace(self._key, "***")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MalformedResponseError(
+                f"alphavantage sent a body that is not JSON for {symbol}: {text[:80]!r}",
+                provider="alphavantage",
+                symbol=symbol,
+            ) from exc
+
+    def fetch_quote(self, symbol: str) -> dict[str, str]:
+        """The latest quote (GLOBAL_QUOTE): open, high, low, price, volume, latest trading day,
+        previous close; cached for a minute, so a burst of callers spends one request."""
+        body = self._call({"function": "GLOBAL_QUOTE"}, endpoint="quote", symbol=symbol)
+        return parse_global_quote(body, symbol=symbol, now=self._clock())
+
+    def fetch_intraday(self, symbol: str, *, interval: str = "5min") -> pd.DataFrame:
+        """Intraday bars (TIME_SERIES_INTRADAY) at ``interval`` (1min, 5min, 15min, 30min, 60min),
+        timestamps converted from Alpha Vantage's US/Eastern labels to UTC."""
+        if interval not in _INTERVALS:
+            raise ValueError(f"interval must be one of {_INTERVALS}, got {interval!r}")
+        body = self._call(
+            {"function": "TIME_SERIES_INTRADAY", "interval": interval, "outputsize": "full"},
+            endpoint="intraday",
+            symbol=symbol,
+        )
+        return parse_intraday(body, symbol=symbol, interval=interval, now=self._clock())
 
     def close(self) -> None:
         self._http.close()

@@ -12,5 +12,5 @@ INFO = ProviderInfo(
     # The free tier: 5 requests a minute and 25 a day, the strictest of our providers.
     rate_limit=RateLimit(requests=5, seconds=60, per_day=25),
     key_setting="alpha_vantage_api_key",
-    endpoints_ttl={"daily": 12 * 3600.0},
+    endpoints_ttl={"daily": 12 * 3600.0, "intraday": 300.0, "quote": 60.0},
 )
