@@ -314,3 +314,25 @@ def test_intraday_bar_missing_a_field_is_malformed(
 
     with pytest.raises(MalformedResponseError, match="lacks fields"):
         alpha.fetch_intraday("IBM")
+
+
+def test_daily_quota_is_kept_on_disk_across_runs_and_shared_with_the_news_adapter(
+    make_context: ContextFactory, fake_provider: FakeProvider, fast_policy: HttpPolicy
+) -> None:
+    from stockpred.sources.providers.alphavantage_news import AlphaVantageNewsProvider
+    from stockpred.sources.providers.base import RateLimit
+
+    fake_provider.script(PATH, Reply(200, DAILY))
+    quota = RateLimit(requests=10, seconds=1, per_day=2)
+    policy = HttpPolicy(attempts=1, quota_wait_max_s=1.0)
+    first_run = AlphaVantageProvider(make_context(api_key=KEY, rate_limit=quota), policy=policy)
+    first_run.fetch_bars("IBM", start=None, end=None)
+    # A later process, and the news adapter of the same account, see the same spent quota.
+    second_run = AlphaVantageProvider(make_context(api_key=KEY, rate_limit=quota), policy=policy)
+    second_run.fetch_bars("MSFT", start=None, end=None)
+    news = AlphaVantageNewsProvider(make_context(api_key=KEY, rate_limit=quota), policy=policy)
+
+    with pytest.raises(QuotaExhaustedError, match="local quota"):
+        news.fetch_news("AAPL", tickers=["AAPL"], since=None, until=None)
+
+    assert fake_provider.hits_on(PATH) == 2

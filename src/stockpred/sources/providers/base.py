@@ -66,6 +66,8 @@ class ProviderInfo:
     rate_limit: RateLimit
     key_setting: str | None  # the settings field holding its key; None when keyless
     endpoints_ttl: dict[str, float] = field(default_factory=dict)
+    # Adapters of one account share one quota (Alpha Vantage prices and news); default: name.
+    quota_group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pybreaker
 import requests
 import requests_cache
-from pyrate_limiter import Duration, Limiter, Rate
+from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -68,6 +68,9 @@ class HttpPolicy:
     retry_after_max_s: float = 120.0
     breaker_fail_max: int = 3
     breaker_reset_s: float = 300.0
+    # Longest wait for the local quota (Alpha Vantage's 5/min needs up to a minute); a longer
+    # one (a spent daily quota) fails at once instead of blocking for hours.
+    quota_wait_max_s: float = 90.0
 
 
 class _RetryableError(Exception):
@@ -144,8 +147,22 @@ class ProviderHttp:
         rate = context.rate_limit or info.rate_limit
         rates = [Rate(rate.requests, Duration.SECOND * rate.seconds)]
         if rate.per_day:
-            rates.append(Rate(rate.per_day, Duration.DAY))
-        self._limiter = Limiter(rates)
+            # pyrate-limiter wants generous-before-tight rates; a daily quota no larger than the
+            # short one is all that binds.
+            day = Rate(rate.per_day, Duration.DAY)
+            rates = [*rates, day] if rate.per_day > rate.requests else [day]
+        self._quota = info.quota_group or info.name
+        if context.cache_dir is not None:
+            # On disk, beside the cache: the quota is shared by every process and every run (a
+            # daily quota must survive the process), and by adapters of one account.
+            bucket = SQLiteBucket.init_from_file(
+                rates,
+                table=f"quota_{self._quota}",
+                db_path=str(context.cache_dir / "quotas.sqlite"),
+            )
+            self._limiter = Limiter(bucket)
+        else:
+            self._limiter = Limiter(rates)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=self._policy.breaker_fail_max,
             reset_timeout=self._policy.breaker_reset_s,
@@ -269,7 +286,13 @@ class ProviderHttp:
     def _once(
         self, url: str, query: dict[str, str], *, ttl: float, headers: dict[str, str] | None = None
     ) -> Response:
-        self._limiter.try_acquire(self._info.name)
+        if not self._limiter.try_acquire(self._quota, timeout=self._policy.quota_wait_max_s):
+            limit = (self._context.rate_limit or self._info.rate_limit).describe()
+            raise QuotaExhaustedError(
+                f"{self._info.name}: the local quota ({limit}) is spent for now; not calling "
+                "the provider until it frees up (a paid plan's quota can be configured)",
+                provider=self._info.name,
+            )
         self.network_calls += 1
         try:
             kwargs: dict[str, object] = {"params": query, "timeout": self._context.timeout_s}

@@ -20,4 +20,5 @@ INFO = ProviderInfo(
     rate_limit=RateLimit(requests=5, seconds=60, per_day=25),
     key_setting="alpha_vantage_api_key",
     endpoints_ttl={"news_sentiment": 30 * 60.0},
+    quota_group="alphavantage",
 )
