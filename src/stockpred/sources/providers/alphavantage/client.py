@@ -57,34 +57,17 @@ class AlphaVantageProvider:
     def fetch_bars(
         self, symbol: str, *, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> pd.DataFrame:
-        if not self._key:
-            raise ProviderAuthError(
-                "alphavantage needs an API key; set STOCKPRED_ALPHA_VANTAGE_API_KEY",
-                provider="alphavantage",
-                symbol=symbol,
-            )
         recent = start is not None and (self._clock().date() - start.date()).days < (
             _COMPACT_SESSIONS * 7 // 5 - 10
         )
-        params = {
-            "function": "TIME_SERIES_DAILY_ADJUSTED",
-            "symbol": symbol.upper(),
-            "outputsize": "compact" if recent else "full",
-            "datatype": "json",
-            "apikey": self._key,
-        }
-        response = self._http.get("/query", params=params, endpoint="daily", symbol=symbol)
-        raise_for_status(response, provider=INFO.name, symbol=symbol)
-        # Alpha Vantage quotes the key back in its quota messages: never let it travel further.
-        text = response.text.replace(self._key, "***")
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MalformedResponseError(
-                f"alphavantage sent a body that is not JSON for {symbol}: {response.text[:80]!r}",
-                provider="alphavantage",
-                symbol=symbol,
-            ) from exc
+        body = self._call(
+            {
+                "function": "TIME_SERIES_DAILY_ADJUSTED",
+                "outputsize": "compact" if recent else "full",
+            },
+            endpoint="daily",
+            symbol=symbol,
+        )
         bars = parse_daily_adjusted(body, symbol=symbol, now=self._clock())
         dates = pd.to_datetime(bars["date"], errors="coerce")
         keep = pd.Series(True, index=bars.index)
@@ -95,6 +78,8 @@ class AlphaVantageProvider:
         return bars[keep].reset_index(drop=True)
 
     def _call(self, params: dict[str, str], *, endpoint: str, symbol: str) -> object:
+        """One /query call: key checked, refusals left to the parsers, body as JSON with the key
+        blanked out (Alpha Vantage quotes it back in its quota messages)."""
         if not self._key:
             raise ProviderAuthError(
                 "alphavantage needs an API key; set STOCKPRED_ALPHA_VANTAGE_API_KEY",
