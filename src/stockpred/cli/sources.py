@@ -45,4 +45,14 @@ def sources_command(
     if as_json:
         runtime.print_json(records(frame))
         return
-    runtime.out.print(frame_table(frame, title="Data providers"))
+    # The terminal table keeps to what fits; --json has every field (base URL, last error).
+    runtime.out.print(
+        frame_table(
+            frame,
+            title="Data providers",
+            columns=["provider", "kind", "key", "rate_limit", "last_success", "last_failure"],
+        )
+    )
+    for row in rows:
+        if row["last_error"]:
+            runtime.out.print(f"[red]{row['provider']}[/] last error: {row['last_error']}")
