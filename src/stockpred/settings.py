@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description='tickers the scheduled feeds fetch, JSON or TOML list: ["AAPL", "MSFT"]',
     )
+    company_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="company names that news searches and ticker mapping use, JSON: "
+        '{"AAPL": "Apple"}',
+    )
     price_source: str = Field(default="stooq", description="provider of the scheduled price feed")
     news_source: str = Field(
         default="googlenews", description="provider of the scheduled news feed"

@@ -161,3 +161,16 @@ def test_scheduler_news_job_stores_headlines_and_daily_sentiment(
     summary = json.loads(out)["summary"]
     assert summary.startswith("1 tickers searched, 2 new headlines")
     assert "new daily sentiment rows" in summary
+
+
+def test_company_names_setting_widens_the_news_search(
+    providers: FakeProvider, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_NEWSAPI_API_KEY", KEY)
+    monkeypatch.setenv("STOCKPRED_COMPANY_NAMES", '{"AAPL": "Apple"}')
+    providers.script(NEWSAPI, Reply(200, AAPL))
+
+    code, _, err = run(capsys, "ingest", "news", "--source", "newsapi", "--tickers", "AAPL")
+
+    assert code == 0, err
+    assert providers.hits[0].query["q"] == 'AAPL OR "Apple"'

@@ -397,6 +397,7 @@ def news(
             query=query,
             since=first,
             until=last,
+            company_names=runtime.settings.company_names,
             scorer=scorer,
             on_symbol=lambda _: progress.advance(task),
         )

@@ -78,7 +78,12 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
         )
         with open_store(settings) as store:
             result = ingest_news(
-                store, provider, settings.universe, now=runtime.clock(), scorer=scorer
+                store,
+                provider,
+                settings.universe,
+                now=runtime.clock(),
+                company_names=settings.company_names,
+                scorer=scorer,
             )
         return (
             f"{len(result.fetched)} tickers searched, {result.written.inserted} new headlines, "
