@@ -22,6 +22,7 @@ $(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
 run: $(VENV)/.run-installed
 	$(VENV)/bin/stockpred ingest sample
 	$(VENV)/bin/stockpred data list
+	$(VENV)/bin/stockpred features build
 
 ## test: ruff, mypy --strict and the tests
 test: $(VENV)/.test-installed lint typecheck unit

@@ -15,6 +15,7 @@ from rich.console import Console
 from stockpred import __version__
 from stockpred.cli.config import config_app
 from stockpred.cli.data import data_app
+from stockpred.cli.features import features_app
 from stockpred.cli.ingest import ingest_app
 from stockpred.cli.runtime import Runtime
 from stockpred.cli.scheduler import scheduler_command
@@ -39,6 +40,7 @@ app.add_typer(config_app, name="config")
 app.command("sources", epilog="Example: stockpred sources --json")(sources_command)
 app.command("scheduler", epilog="Example: stockpred scheduler --list")(scheduler_command)
 app.add_typer(sentiment_app, name="sentiment")
+app.add_typer(features_app, name="features")
 
 
 def _version(value: bool) -> None:
