@@ -53,7 +53,7 @@ def test_build_of_named_tickers_and_a_table_for_people(
     assert run(capsys, "ingest", "sample", "--json")[0] == 0
     code, out, err = run(capsys, "features", "build", "--set", "daily_v1", "--tickers", "ibm", "FB")
     assert code == 0, err
-    assert "daily_v1@1: 3,466 new rows x 60 features for 2 tickers" in " ".join(out.split())
+    assert "daily_v1@1: 3,466 new rows x 63 features for 2 tickers" in " ".join(out.split())
     assert "warning: no daily sentiment" in " ".join(err.split())
 
 
@@ -99,7 +99,7 @@ def test_show_lists_indicators_params_outputs_and_context(
     code, out, _ = run(capsys, "features", "show", "daily_v1")
     assert code == 0
     text = " ".join(out.split())
-    assert "daily_v1@1: 60 features, lookback 252 bars" in text
+    assert "daily_v1@1: 63 features, lookback 252 bars" in text
     assert "credit_spread=BAA-AAA" in text
 
 

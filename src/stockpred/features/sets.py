@@ -450,6 +450,8 @@ _DAILY_INDICATORS: tuple[Mapping[str, object], ...] = (
     *({"kind": "momentum", "period": p} for p in (5, 10, 20, 60, 120)),
     {"kind": "momentum_skip", "period": 252, "skip": 21},
     {"kind": "volume_zscore", "period": 20},
+    {"kind": "obv_slope", "period": 20},
+    {"kind": "high_low_distance", "period": 252},
 )
 _DAILY_RANKS: tuple[str, ...] = (
     "log_return_20",
