@@ -65,6 +65,10 @@ def _last_stored(
     return found
 
 
+# Feature values per store write (long rows): about 0.5 GB of frames at a time.
+_VALUES_PER_WRITE = 4_000_000
+
+
 def build_features(
     store: Store,
     feature_set: FeatureSet,
@@ -135,5 +139,19 @@ def build_features(
     fresh = frame[nanos > cutoff]
     new_rows = dict.fromkeys(wanted, 0)
     new_rows.update({str(t): int(n) for t, n in fresh.groupby("ticker").size().items()})
-    written = store.write_features(panel_to_long(fresh, key))
+    written = WriteResult()
+    # The long table holds one row per value: write a few tickers at a time so memory stays
+    # bounded on a large universe. Each chunk is one transaction; a rerun after a crash resumes
+    # per ticker from what is stored.
+    width = max(1, fresh.shape[1] - 2)
+    chunk: list[pd.DataFrame] = []
+    values = 0
+    for _, rows in fresh.groupby("ticker", sort=True):
+        chunk.append(rows)
+        values += len(rows) * width
+        if values >= _VALUES_PER_WRITE:
+            written = written + store.write_features(panel_to_long(pd.concat(chunk), key))
+            chunk, values = [], 0
+    if chunk:
+        written = written + store.write_features(panel_to_long(pd.concat(chunk), key))
     return FeatureBuild(key, len(wanted), new_rows, written, panel.warnings)
