@@ -15,6 +15,7 @@ Built from well-kept parts rather than by hand:
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,13 +35,14 @@ from tenacity import (
 )
 
 from stockpred.domain.errors import (
+    MalformedResponseError,
     ProviderError,
     ProviderUnavailableError,
     QuotaExhaustedError,
 )
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
 
-__all__ = ["HttpPolicy", "ProviderHttp", "Response", "raise_for_status"]
+__all__ = ["HttpPolicy", "ProviderHttp", "Response", "decode_json", "raise_for_status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,6 @@ class Response:
     from_cache: bool
 
     def json(self) -> object:
-        import json
-
         return json.loads(self.text)
 
 
@@ -334,3 +334,18 @@ def raise_for_status(response: Response, *, provider: str, symbol: str | None) -
             provider=provider,
             symbol=symbol,
         )
+
+
+def decode_json(text: str, *, provider: str, symbol: str | None) -> object:
+    """``text`` as JSON, or a MalformedResponseError naming the provider and symbol.
+
+    Callers pass text with any echoed key already blanked out; the excerpt goes in the message.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedResponseError(
+            f"{provider} sent a body that is not JSON for {symbol}: {text[:80]!r}",
+            provider=provider,
+            symbol=symbol,
+        ) from exc

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from stockpred.domain.errors import MalformedResponseError, ProviderAuthError
+from stockpred.domain.errors import ProviderAuthError
 from stockpred.sources.providers.alphavantage.config import INFO
 from stockpred.sources.providers.alphavantage.parsing import (
     is_data,
@@ -18,7 +17,7 @@ from stockpred.sources.providers.alphavantage.parsing import (
     parse_intraday,
 )
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
-from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, raise_for_status
+from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, decode_json, raise_for_status
 
 __all__ = ["AlphaVantageProvider"]
 
@@ -89,15 +88,9 @@ class AlphaVantageProvider:
         params = {**params, "symbol": symbol.upper(), "datatype": "json", "apikey": self._key}
         response = self._http.get("/query", params=params, endpoint=endpoint, symbol=symbol)
         raise_for_status(response, provider=INFO.name, symbol=symbol)
-        text = response.text.replace(self._key, "***")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MalformedResponseError(
-                f"alphavantage sent a body that is not JSON for {symbol}: {text[:80]!r}",
-                provider="alphavantage",
-                symbol=symbol,
-            ) from exc
+        return decode_json(
+            response.text.replace(self._key, "***"), provider="alphavantage", symbol=symbol
+        )
 
     def fetch_quote(self, symbol: str) -> dict[str, str]:
         """The latest quote (GLOBAL_QUOTE): open, high, low, price, volume, latest trading day,

@@ -6,17 +6,16 @@ free-text ``query`` is only recorded. One call returns up to ``LIMIT`` items; th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from stockpred.domain.errors import MalformedResponseError, ProviderAuthError
+from stockpred.domain.errors import ProviderAuthError
 from stockpred.sources.providers.alphavantage_news.config import FEED_TIMEZONE, INFO, LIMIT
 from stockpred.sources.providers.alphavantage_news.parsing import is_data, parse_news_sentiment
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
-from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, raise_for_status
+from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, decode_json, raise_for_status
 from stockpred.sources.providers.newsitems import news_frame, url_id, utc_bound
 
 __all__ = ["AlphaVantageNewsProvider"]
@@ -76,15 +75,9 @@ class AlphaVantageNewsProvider:
         )
         raise_for_status(response, provider=INFO.name, symbol=symbols)
         # Alpha Vantage quotes the key back in its quota messages: never let it travel further.
-        text = response.text.replace(self._key, "***")
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MalformedResponseError(
-                f"alphavantage_news sent a body that is not JSON for {symbols}: {text[:80]!r}",
-                provider=INFO.name,
-                symbol=symbols,
-            ) from exc
+        body = decode_json(
+            response.text.replace(self._key, "***"), provider=INFO.name, symbol=symbols
+        )
         items = parse_news_sentiment(body, query=symbols, now=self._clock())
         for item in items:
             item["id"] = url_id(str(item["url"]))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
-from stockpred.domain.errors import MalformedResponseError, ProviderAuthError
+from stockpred.domain.errors import ProviderAuthError
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
 from stockpred.sources.providers.fred.config import INFO, PAGE_SIZE
 from stockpred.sources.providers.fred.parsing import parse_error, parse_observations
-from stockpred.sources.providers.http import HttpPolicy, ProviderHttp
+from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, decode_json
 
 __all__ = ["FredProvider"]
 
@@ -71,14 +69,7 @@ class FredProvider:
         while True:
             params["offset"] = str(offset)
             response = self._http.get(_PATH, params=params, endpoint="observations", symbol=series)
-            try:
-                body = json.loads(response.text)
-            except json.JSONDecodeError as exc:
-                raise MalformedResponseError(
-                    f"fred sent a body that is not JSON for {series}: {response.text[:80]!r}",
-                    provider="fred",
-                    symbol=series,
-                ) from exc
+            body = decode_json(response.text, provider="fred", symbol=series)
             if response.status != 200:
                 raise parse_error(response.status, body, series_id=series)
             page = parse_observations(body, series_id=series)

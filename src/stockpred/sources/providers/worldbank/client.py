@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
-from stockpred.domain.errors import MalformedResponseError, UnknownSymbolError
+from stockpred.domain.errors import UnknownSymbolError
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
-from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, raise_for_status
+from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, decode_json, raise_for_status
 from stockpred.sources.providers.worldbank.config import INFO, PAGE_SIZE
 from stockpred.sources.providers.worldbank.parsing import parse_error, parse_page, split_series_id
 
@@ -61,14 +59,7 @@ class WorldBankProvider:
         while True:
             params["page"] = str(page)
             response = self._http.get(path, params=params, endpoint="indicator", symbol=series)
-            try:
-                body = json.loads(response.text)
-            except json.JSONDecodeError as exc:
-                raise MalformedResponseError(
-                    f"worldbank sent a body that is not JSON for {series}: {response.text[:80]!r}",
-                    provider="worldbank",
-                    symbol=series,
-                ) from exc
+            body = decode_json(response.text, provider="worldbank", symbol=series)
             error = parse_error(body, series_id=series)
             if error is not None:
                 raise error
