@@ -115,15 +115,17 @@ def compute_bollinger(
             for j in range(i - period + 1, i + 1):
                 squares += close[j] * close[j]
             since = 0
-        # The mean and deviation go to the outputs for now; a second, branch-free pass turns
-        # them into %b and bandwidth (it vectorises, the loop above cannot).
-        mean = total / period
-        variance = squares / period - mean * mean
-        percent_b[i] = mean
-        bandwidth[i] = math.sqrt(variance) if variance > 0.0 else 0.0
+        # The divider is the bottleneck: one division here runs alongside the additions the
+        # loop waits on; the rest (a division, the square root and the two output quotients) go
+        # to a second, branch-free pass that vectorises. The mean and the sum of squares wait
+        # in the outputs meanwhile (NaN in the warm-up carries through that pass).
+        percent_b[i] = total / period
+        bandwidth[i] = squares
     for i in range(n):
         mean = percent_b[i]
-        spread = width * bandwidth[i]
+        variance = bandwidth[i] / period - mean * mean
+        deviation = math.sqrt(variance) if variance > 0.0 else 0.0
+        spread = width * deviation
         upper = mean + spread
         lower = mean - spread
         band = upper - lower
@@ -172,52 +174,51 @@ def atr_step(
     return state[3], state[3] / close
 
 
+@njit(cache=True, error_model="numpy")
 def compute_atr(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int
 ) -> tuple[FloatArray, FloatArray]:
-    """ATR(period) and ATR / close (float64, shape (n,)); NaN for the first ``period`` bars."""
-    atr = _compute_atr(high, low, close, period)
-    # numpy's division vectorises; NaN propagates from the ATR. Same IEEE quotient as the step.
-    return atr, atr / close
+    """ATR(period) and ATR / close (float64, shape (n,)); NaN for the first ``period`` bars.
 
-
-@njit(cache=True, error_model="numpy")
-def _compute_atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
-    """The ATR loop of ``atr_step`` (true ranges first, in a pass that vectorises)."""
+    One loop does the true range, the smoothing and the ratio: the loop is bound by the
+    multiply-add chain from bar to bar, and the true range and the division fit beside it.
+    """
     n = close.shape[0]
     atr = np.empty(n)
-    ranges = np.empty(n)
+    ratio = np.empty(n)
     decay = (period - 1.0) / period
     weight = 1.0 / period
     run = 0
     seed = 0.0
     value = 0.0
-    # Bar 0 has no previous close; its true range is never used.
-    ranges[0:1] = math.nan
-    for i in range(1, n):
-        last = close[i - 1]
-        ranges[i] = max(high[i] - low[i], abs(last - high[i]), abs(low[i] - last))
+    last = 0.0
     for i in range(n):
-        if not (math.isfinite(high[i]) and math.isfinite(low[i]) and math.isfinite(close[i])):
+        top = high[i]
+        bottom = low[i]
+        x = close[i]
+        if not (math.isfinite(top) and math.isfinite(bottom) and math.isfinite(x)):
             run = 0
             seed = value = 0.0
-            atr[i] = math.nan
+            atr[i] = ratio[i] = math.nan
             continue
         run += 1
+        previous = last
+        last = x
         if run == 1:
-            atr[i] = math.nan
+            atr[i] = ratio[i] = math.nan
             continue
-        true_range = ranges[i]
+        true_range = max(top - bottom, abs(previous - top), abs(bottom - previous))
         if run <= period:
             seed += true_range
-            atr[i] = math.nan
+            atr[i] = ratio[i] = math.nan
             continue
         if run == period + 1:
             value = (seed + true_range) / period
         else:
             value = value * decay + true_range * weight
         atr[i] = value
-    return atr
+        ratio[i] = value / x
+    return atr, ratio
 
 
 def volatility_sizes(period: int) -> tuple[int, ...]:
@@ -267,13 +268,30 @@ def compute_volatility(close: FloatArray, period: int) -> FloatArray:
     would be most of the cost); it can differ from the scalar ``math.log`` of the step by one
     unit in the last place, so the stream agrees with this to ~1e-15 relative, not bit for bit.
     """
-    ratios = np.empty_like(close)
-    if close.shape[0] > 0:
-        ratios[0] = math.nan
-        with np.errstate(all="ignore"):
-            np.divide(close[1:], close[:-1], out=ratios[1:])
-            np.log(ratios[1:], out=ratios[1:])
+    ratios, all_positive = _close_ratios(close)
+    if all_positive:
+        np.log(ratios, out=ratios)
+    else:
+        # A gap or a close at or below zero: log warns on those ratios, which the loop skips.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.log(ratios, out=ratios)
     return _volatility_from_log_returns(close, ratios, period)
+
+
+@njit(cache=True, error_model="numpy")
+def _close_ratios(close: FloatArray) -> tuple[FloatArray, bool]:
+    """close[i] / close[i - 1], and whether every one of them is above zero (then their log
+    cannot warn). Bar 0 has no previous close: its ratio is 1, and it is never read."""
+    n = close.shape[0]
+    ratios = np.empty(n)
+    all_positive = True
+    if n > 0:
+        ratios[0] = 1.0
+    for i in range(1, n):
+        ratio = close[i] / close[i - 1]
+        ratios[i] = ratio
+        all_positive &= ratio > 0.0
+    return ratios, all_positive
 
 
 @njit(cache=True, error_model="numpy")
@@ -321,7 +339,11 @@ def _volatility_from_log_returns(
                 squares += log_returns[j] * log_returns[j]
             since = 0
         variance = (squares - total * total / period) / (period - 1)
-        out[i] = math.sqrt(variance * TRADING_DAYS) if variance > 0.0 else 0.0
+        # The variance (0 when not positive, NaN included) waits in the output; the square root
+        # goes to a second pass that vectorises, and keeps the warm-up's NaN.
+        out[i] = variance if variance > 0.0 else 0.0
+    for i in range(n):
+        out[i] = math.sqrt(out[i] * TRADING_DAYS)
     return out
 
 
