@@ -15,6 +15,7 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["ingest", "sample", "--json"]) == 0
+    assert main(["features", "build", "--tickers", "IBM", "--json"]) == 0
     capsys.readouterr()
 
     code = main(["data", "export", "--out", str(tmp_path / "out"), "--json"])
@@ -25,7 +26,7 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
         "bars",
         "headlines",
         "macro",
-        "features",
+        "features_daily_v1_2",
         "predictions",
         "sentiment_daily",
     }
@@ -34,6 +35,9 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
     assert set(bars["ticker"]) == {"AAPL", "FB", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"}
     macro = pd.read_parquet(written["macro"])
     assert set(macro["series_id"]) == {"VIXCLS", "CPILFESL", "AAA", "BAA"}
+    features = pd.read_parquet(written["features_daily_v1_2"])
+    assert set(features["ticker"]) == {"IBM"}
+    assert features.columns[:3].tolist() == ["ticker", "ts", "log_return_1"]
 
 
 def test_export_partitioned_by_ticker_skips_tables_without_that_column(

@@ -12,7 +12,7 @@ import pytest
 
 from stockpred.domain.errors import StoreError
 from stockpred.store.duckdb import DuckDBStore
-from stockpred.store.schema import SCHEMA_VERSION
+from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 # A second process that opens the file read-write: it fails while any connection holds the lock.
 _PROBE = textwrap.dedent(
@@ -93,13 +93,21 @@ def test_store_that_refuses_to_open_releases_the_file(tmp_path: Path) -> None:
 
 def test_store_at_an_older_schema_migrates_forward_on_open(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
-    DuckDBStore(path).close()
+    # A version-1 store as version 1 made it, with a value in the long features table.
     con = duckdb.connect(str(path))
-    # Make it a version-1 store: the sentiment table arrived in version 2.
-    con.execute("DROP TABLE sentiment_daily")
-    con.execute("DELETE FROM stockpred_schema WHERE version >= 2")
+    con.execute(
+        "CREATE TABLE stockpred_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ "
+        "NOT NULL)"
+    )
+    for statement in MIGRATIONS[1]:
+        con.execute(statement)
+    con.execute("INSERT INTO stockpred_schema VALUES (1, now())")
+    con.execute("INSERT INTO features VALUES ('AAA', now(), 'daily_v1@1', 'rsi_14', 55.0)")
     con.close()
 
     with DuckDBStore(path) as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert store.read_sentiment(scorer="vader").empty
+        # Features are derived: version 3 dropped the long table; a build refills the wide one.
+        assert store.feature_sets() == {}
+        assert store.read_features(feature_set="daily_v1@1").empty

@@ -37,8 +37,7 @@ def new_aapl_bar(store: DuckDBStore) -> pd.DataFrame:
 
 
 def wide(store: DuckDBStore, key: str, ticker: str) -> pd.DataFrame:
-    rows = store.read_features(feature_set=key, tickers=[ticker])
-    return rows.pivot(index="ts", columns="name", values="value")
+    return store.read_features(feature_set=key, tickers=[ticker]).set_index("ts")
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +67,16 @@ def test_first_build_writes_every_feature_of_every_bar(
     built, result = first_build
     with copy_of(built, tmp_path) as store:
         bars = store.read_bars()
-        assert result.feature_set == "daily_v1@1"
+        assert result.feature_set == "daily_v1@2"
         assert result.rows == len(bars)
         assert result.new_rows["AAPL"] == int((bars["ticker"] == "AAPL").sum())
-        assert result.written.inserted == len(bars) * len(fs.outputs)
+        assert result.written.inserted == len(bars)
         assert result.written.updated == 0
         # the sample has no headlines: sentiment is NaN and said so
         assert any("sentiment" in w for w in result.warnings)
-        stored = store.read_features(feature_set=fs.key, tickers=["AAPL"])
-        assert set(stored["feature_set"]) == {"daily_v1@1"}
-        assert set(stored["name"]) == set(fs.outputs)
-        aapl = stored.pivot(index="ts", columns="name", values="value")
+        assert store.feature_sets() == {fs.key: fs.outputs}
+        aapl = wide(store, fs.key, "AAPL")
+        assert list(aapl.columns) == ["ticker", *fs.outputs]
     # spot checks against plain arithmetic on the stored bars
     a = bars[bars["ticker"] == "AAPL"].set_index("ts")
     log_close = np.log(a["adj_close"])
@@ -93,12 +91,12 @@ def test_first_build_writes_every_feature_of_every_bar(
 
 def test_second_build_writes_nothing(built: Path, tmp_path: Path) -> None:
     with copy_of(built, tmp_path) as store:
-        before = len(store.read_features(feature_set="daily_v1@1"))
+        before = len(store.read_features(feature_set="daily_v1@2"))
         result = build_features(store, get_feature_set("daily_v1"), now=NOW)
         assert result.rows == 0
         assert result.written.written == 0
         assert result.written.inserted == 0
-        assert len(store.read_features(feature_set="daily_v1@1")) == before
+        assert len(store.read_features(feature_set="daily_v1@2")) == before
 
 
 def test_one_new_day_recomputes_only_that_day_and_matches_a_full_build(
@@ -112,7 +110,7 @@ def test_one_new_day_recomputes_only_that_day_and_matches_a_full_build(
         assert result.rows == 1
         assert result.new_rows["AAPL"] == 1
         assert sum(n for t, n in result.new_rows.items() if t != "AAPL") == 0
-        assert result.written.inserted == len(fs.outputs)
+        assert result.written.inserted == 1
         assert result.written.updated == 0
         incremental = wide(store, fs.key, "AAPL").loc[NEW_TS]
         again = build_features(store, fs, now=NOW)

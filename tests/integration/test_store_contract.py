@@ -30,7 +30,13 @@ from stockpred.domain.errors import StoreError
 from stockpred.store.base import Store, WriteResult
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.postgres import PostgresStore
-from stockpred.store.schema import SCHEMA_VERSION, TABLES, TableSpec
+from stockpred.store.schema import (
+    SCHEMA_VERSION,
+    TABLES,
+    TableSpec,
+    feature_table,
+    feature_table_name,
+)
 
 Clock = Callable[[], dt.datetime]
 
@@ -244,17 +250,15 @@ def _features() -> pd.DataFrame:
     rows = []
     for ticker in TICKERS:
         for j, ts in enumerate(DAYS):
-            for name in ("rsi_14", "ret_5"):
-                rows.append(
-                    {
-                        "ticker": ticker,
-                        "ts": ts,
-                        "feature_set": FEATURE_SET,
-                        "name": name,
-                        # Warm-up values are missing, not zero.
-                        "value": np.nan if j == 0 and name == "rsi_14" else 50.0 + j,
-                    }
-                )
+            # Warm-up values are missing, not zero.
+            rows.append(
+                {
+                    "ticker": ticker,
+                    "ts": ts,
+                    "rsi_14": np.nan if j == 0 else 50.0 + j,
+                    "ret_5": 0.01 * j - 0.005,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -314,10 +318,12 @@ class TableCase:
     # A value column that a correction changes, and a float column that a text can break.
     corrected: str
     numeric: str
+    # A table outside TABLES (a feature set's own table) names its spec here.
+    table: TableSpec | None = None
 
     @property
     def spec(self) -> TableSpec:
-        return TABLES[self.name]
+        return self.table if self.table is not None else TABLES[self.name]
 
 
 CASES: dict[str, TableCase] = {
@@ -350,10 +356,11 @@ CASES: dict[str, TableCase] = {
         TableCase(
             "features",
             _features,
-            lambda s, f: s.write_features(f),
+            lambda s, f: s.write_features(FEATURE_SET, f),
             lambda s, **kw: s.read_features(feature_set=FEATURE_SET, **kw),
-            corrected="value",
-            numeric="value",
+            corrected="rsi_14",
+            numeric="ret_5",
+            table=feature_table(feature_table_name(FEATURE_SET), ("rsi_14", "ret_5")),
         ),
         TableCase(
             "predictions",
@@ -373,7 +380,7 @@ CASES: dict[str, TableCase] = {
         ),
     )
 }
-assert set(CASES) == set(TABLES), "every table of the schema is covered by the contract"
+assert set(CASES) == {*TABLES, "features"}, "every table of the schema is covered"
 
 # (table, column) for every column a row cannot do without.
 REQUIRED = [
@@ -626,9 +633,11 @@ def test_rows_given_in_reverse_order_are_written(store: Store) -> None:
 
 
 def test_frame_without_a_contract_column_is_refused(store: Store, case: TableCase) -> None:
-    rows = case.make().drop(columns=[case.corrected])
+    # A feature set's columns are whatever its first write brings, except the key.
+    column = case.spec.key[-1] if case.table is not None else case.corrected
+    rows = case.make().drop(columns=[column])
 
-    with pytest.raises(StoreError, match=case.corrected):
+    with pytest.raises(StoreError, match=column):
         case.write(store, rows)
 
     assert case.read(store).empty
@@ -710,13 +719,75 @@ def test_as_of_excludes_rows_after_it_and_keeps_rows_at_it(
 
 def test_read_features_returns_only_the_asked_feature_set(store: Store) -> None:
     rows = _features()
-    other = rows.assign(feature_set="volatility", value=1.0)
-    store.write_features(pd.concat([rows, other]))
+    other = rows.loc[:, ["ticker", "ts"]].assign(vol_20=1.0)
+    store.write_features(FEATURE_SET, rows)
+    store.write_features("volatility", other)
 
     stored = store.read_features(feature_set=FEATURE_SET)
 
-    assert set(stored["feature_set"]) == {FEATURE_SET}
-    assert_same_rows(stored, rows, TABLES["features"])
+    assert list(stored.columns) == ["ticker", "ts", "rsi_14", "ret_5"]
+    assert_same_rows(stored, rows, CASES["features"].spec)
+    assert list(store.read_features(feature_set="volatility").columns) == ["ticker", "ts", "vol_20"]
+    assert store.feature_sets() == {FEATURE_SET: ("rsi_14", "ret_5"), "volatility": ("vol_20",)}
+
+
+def test_a_feature_set_never_written_reads_empty(store: Store) -> None:
+    stored = store.read_features(feature_set="nothing@1", tickers=["AAA"])
+
+    assert stored.empty
+    assert list(stored.columns) == ["ticker", "ts"]
+    assert store.feature_coverage("nothing@1").empty
+    assert store.feature_sets() == {}
+
+
+def test_feature_coverage_gives_first_last_and_rows_per_ticker(store: Store) -> None:
+    rows = _features()
+    store.write_features(FEATURE_SET, rows.iloc[1:])
+
+    coverage = store.feature_coverage(FEATURE_SET)
+
+    assert list(coverage["ticker"]) == sorted(TICKERS)
+    first = coverage.set_index("ticker")
+    assert first.loc[TICKERS[0], "first"] == DAYS[1]
+    assert first.loc[TICKERS[1], "first"] == DAYS[0]
+    assert (first["last"] == DAYS[-1]).all()
+    assert first["rows"].sum() == len(rows) - 1
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [["rsi_14"], ["rsi_14", "ret_5", "extra"], ["ret_5", "rsi_14"]],
+    ids=["missing", "added", "reordered"],
+)
+def test_a_feature_set_keeps_its_columns(store: Store, columns: list[str]) -> None:
+    store.write_features(FEATURE_SET, _features())
+    changed = _features().assign(extra=1.0).loc[:, ["ticker", "ts", *columns]]
+    changed["ts"] = changed["ts"] + pd.Timedelta(days=7)
+
+    with pytest.raises(StoreError, match="new version"):
+        store.write_features(FEATURE_SET, changed)
+
+    assert len(store.read_features(feature_set=FEATURE_SET)) == len(_features())
+
+
+@pytest.mark.parametrize("name", ["Bad Name", "1st", "Upper", "x" * 64, "drop;table"])
+def test_a_feature_name_that_is_not_an_identifier_is_refused(store: Store, name: str) -> None:
+    rows = _features().loc[:, ["ticker", "ts"]].assign(value=1.0).rename(columns={"value": name})
+    with pytest.raises(StoreError, match="identifier"):
+        store.write_features("odd", rows)
+
+    assert store.feature_sets() == {}
+
+
+def test_a_feature_value_that_is_not_a_number_is_refused(store: Store) -> None:
+    rows = _features()
+    rows["ret_5"] = rows["ret_5"].astype(object)
+    rows.loc[3, "ret_5"] = "high"
+
+    with pytest.raises(StoreError, match="not a number"):
+        store.write_features(FEATURE_SET, rows)
+
+    assert store.read_features(feature_set=FEATURE_SET).empty
 
 
 def _revision(frame: pd.DataFrame, *, released_at: pd.Timestamp, value: float) -> pd.DataFrame:

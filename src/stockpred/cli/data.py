@@ -13,10 +13,11 @@ from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_archive, open_store
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InvalidInputError, NotFoundError
+from stockpred.domain.records import FEATURE_KEY
 from stockpred.pipeline.archive import archive_bars, read_history
 from stockpred.pipeline.summary import summarise_bars
 from stockpred.quality.splits import detect_splits
-from stockpred.store.schema import TABLES
+from stockpred.store.schema import TABLES, feature_table_name
 
 __all__ = ["data_app"]
 
@@ -146,7 +147,9 @@ def show(
 def export(
     ctx: typer.Context,
     tables: list[str] = typer.Argument(
-        None, help="Tables to export (default: all): bars, headlines, macro, features, predictions."
+        None,
+        help="Tables to export (default: all): bars, headlines, macro, sentiment_daily, "
+        "predictions, features (every stored feature set).",
     ),
     out: Path = typer.Option(..., "--out", help="Folder to write the Parquet files into."),
     partition_by: str | None = typer.Option(
@@ -154,16 +157,23 @@ def export(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
-    """Write stored tables as Parquet, for other tools or for anyone to check the data."""
+    """Write stored tables as Parquet, for other tools or for anyone to check the data.
+
+    ``features`` stands for every stored feature set, one table each (features_<set>)."""
     runtime = runtime_of(ctx)
-    names = tables or list(TABLES)
-    unknown = [t for t in names if t not in TABLES]
-    if unknown:
-        raise InvalidInputError(f"unknown table {unknown[0]!r}; tables: {', '.join(TABLES)}")
     written: list[dict[str, str]] = []
     with open_store(runtime.settings) as store:
-        for name in names:
-            column = partition_by if partition_by in TABLES[name].names else None
+        sets = {feature_table_name(key): key for key in store.feature_sets()}
+        known = [*TABLES, "features", *sets]
+        unknown = [t for t in tables or [] if t not in known]
+        if unknown:
+            raise InvalidInputError(f"unknown table {unknown[0]!r}; tables: {', '.join(known)}")
+        names: list[str] = []
+        for name in tables or [*TABLES, "features"]:
+            names.extend(sorted(sets) if name == "features" else [name])
+        for name in dict.fromkeys(names):
+            columns = TABLES[name].names if name in TABLES else FEATURE_KEY
+            column = partition_by if partition_by in columns else None
             path = store.export_parquet(name, out, partition_by=column)
             written.append({"table": name, "path": str(path)})
     if as_json:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 __all__ = [
     "BAR_COLUMNS",
-    "FEATURE_COLUMNS",
+    "FEATURE_KEY",
     "HEADLINE_COLUMNS",
     "MACRO_COLUMNS",
     "PREDICTION_COLUMNS",
@@ -44,7 +44,9 @@ HEADLINE_COLUMNS: tuple[str, ...] = (
     "sentiment",
 )
 MACRO_COLUMNS: tuple[str, ...] = ("series_id", "period", "released_at", "value", "source")
-FEATURE_COLUMNS: tuple[str, ...] = ("ticker", "ts", "feature_set", "name", "value")
+# A feature set is stored wide: these key columns, then one float column per feature, named as
+# the set's outputs (``stockpred features show SET``).
+FEATURE_KEY: tuple[str, ...] = ("ticker", "ts")
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "ticker",
     "as_of",

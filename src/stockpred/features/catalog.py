@@ -21,6 +21,7 @@ from stockpred.features.kernels import (
     compute_high_low_distance,
     compute_log_return,
     compute_macd,
+    compute_max_drawdown,
     compute_momentum,
     compute_momentum_skip,
     compute_obv_slope,
@@ -397,6 +398,27 @@ def high_low_distance(*, period: int = 252) -> Indicator:
     )
 
 
+def max_drawdown(*, period: int = 60) -> Indicator:
+    """The largest peak-to-trough fall of the close within the last ``period`` bars, as a
+    positive fraction (0.25: the close fell 25% from an earlier close of the window)."""
+    period = _check_period("max_drawdown", "period", period, minimum=2)
+    output = f"max_drawdown_{period}"
+    return Indicator(
+        name=output,
+        params={"period": period},
+        inputs=("close",),
+        outputs=(output,),
+        lookback=period - 1,
+        batch=lambda x: {output: compute_max_drawdown(_series(x, "close"), period)},
+        incremental=lambda: incremental.MaxDrawdownState(period=period, outputs=(output,)),
+        description=(
+            f"max over j <= k of 1 - close_k / close_j within the last {period} closes "
+            "(>= 0; today included)."
+        ),
+        tags=("risk",),
+    )
+
+
 CATALOG: dict[str, Callable[..., Indicator]] = {
     "sma": sma,
     "ema": ema,
@@ -415,6 +437,7 @@ CATALOG: dict[str, Callable[..., Indicator]] = {
     "volume_zscore": volume_zscore,
     "obv_slope": obv_slope,
     "high_low_distance": high_low_distance,
+    "max_drawdown": max_drawdown,
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from stockpred.features.kernels import averages, extremes, oscillators, volatility, volume
+from stockpred.features.kernels import averages, drawdown, extremes, oscillators, volatility, volume
 
 __all__ = [
     "ATRState",
@@ -26,6 +26,7 @@ __all__ = [
     "KernelState",
     "LogReturnState",
     "MACDState",
+    "MaxDrawdownState",
     "MomentumSkipState",
     "MomentumState",
     "OBVSlopeState",
@@ -308,5 +309,19 @@ class HighLowDistanceState(KernelState):
             params=(period,),
             array_sizes=extremes.high_low_sizes(period),
             inputs=("high", "low", "close"),
+            outputs=outputs,
+        )
+
+
+class MaxDrawdownState(KernelState):
+    """Maximum drawdown of the last ``period`` closes, one bar at a time (amortised O(1), at most
+    O(period) on the bar that refills the window's front stack; 4 arrays of ``period``)."""
+
+    def __init__(self, *, period: int, outputs: tuple[str, ...]) -> None:
+        super().__init__(
+            step=drawdown.max_drawdown_step,
+            params=(period,),
+            array_sizes=drawdown.drawdown_sizes(period),
+            inputs=("close",),
             outputs=outputs,
         )

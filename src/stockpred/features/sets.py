@@ -426,8 +426,13 @@ _DAILY_CONTEXT: dict[str, object] = {
         {"name": "cpi_core_yoy", "series": "CPILFESL", "transform": "pct_change", "periods": 12},
         {"name": "yield_aaa", "series": "AAA", "transform": "level"},
         {"name": "yield_baa", "series": "BAA", "transform": "level"},
+        {"name": "yield_10y", "series": "DGS10", "transform": "level"},
+        {"name": "unemployment_change", "series": "UNRATE", "transform": "change", "periods": 1},
     ],
-    "spreads": [{"name": "credit_spread", "long": "BAA", "short": "AAA"}],
+    "spreads": [
+        {"name": "credit_spread", "long": "BAA", "short": "AAA"},
+        {"name": "term_spread_10y_3m", "long": "DGS10", "short": "DGS3MO"},
+    ],
     "sentiment_scorer": "loughran_mcdonald",
     "sentiment_max_age_days": 3,
     "calendar": "XNYS",
@@ -452,6 +457,7 @@ _DAILY_INDICATORS: tuple[Mapping[str, object], ...] = (
     {"kind": "volume_zscore", "period": 20},
     {"kind": "obv_slope", "period": 20},
     {"kind": "high_low_distance", "period": 252},
+    *({"kind": "max_drawdown", "period": p} for p in (60, 252)),
 )
 _DAILY_RANKS: tuple[str, ...] = (
     "log_return_20",
@@ -473,7 +479,8 @@ def _daily_v1() -> FeatureSet:
     return feature_set_from_dict(
         {
             "name": "daily_v1",
-            "version": "1",
+            # 2: max drawdowns, the 10y yield, the term spread and unemployment change added.
+            "version": "2",
             "description": "Daily bars: returns, trend, momentum, volatility, volume, market "
             "context, macro as of release, sentiment, calendar and cross-sectional ranks.",
             "indicators": indicators,

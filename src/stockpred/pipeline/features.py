@@ -15,15 +15,11 @@ import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import NotFoundError
-from stockpred.features.panel import build_panel, panel_to_long
+from stockpred.features.panel import build_panel
 from stockpred.features.sets import FeatureSet
 from stockpred.store.base import Store, WriteResult
 
 __all__ = ["FeatureBuild", "build_features"]
-
-# How far before a ticker's last bar to look for its last stored feature row first; tickers
-# with nothing in that window are looked up over their whole history.
-_PROBE = pd.Timedelta(days=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +39,51 @@ class FeatureBuild:
         return sum(self.new_rows.values())
 
 
-def _last_stored(
-    store: Store, key: str, coverage: pd.DataFrame, tickers: Sequence[str]
-) -> dict[str, pd.Timestamp]:
-    """The last stored feature ts of each ticker that has any."""
-    found: dict[str, pd.Timestamp] = {}
-    last_bar = coverage.set_index("ticker")["last"]
-    groups: dict[pd.Timestamp, list[str]] = {}
-    for ticker in tickers:
-        groups.setdefault(pd.Timestamp(last_bar[ticker]), []).append(ticker)
-    unresolved: list[str] = []
-    for last, members in groups.items():
-        rows = store.read_features(feature_set=key, tickers=members, start=last - _PROBE)
-        latest = rows.groupby("ticker")["ts"].max()
-        found.update({str(t): pd.Timestamp(ts) for t, ts in latest.items()})
-        unresolved.extend(t for t in members if t not in latest.index)
-    if unresolved:
-        rows = store.read_features(feature_set=key, tickers=unresolved)
-        latest = rows.groupby("ticker")["ts"].max()
-        found.update({str(t): pd.Timestamp(ts) for t, ts in latest.items()})
-    return found
+# Feature values per store write: about 160 MB of floats at a time, so a large universe is
+# written in a few transactions without holding a second copy of the whole panel.
+_VALUES_PER_WRITE = 20_000_000
 
 
-# Feature values per store write (long rows): about 0.5 GB of frames at a time.
-_VALUES_PER_WRITE = 4_000_000
+def _slices(symbols: np.ndarray) -> tuple[list[int], list[int]]:
+    """Where each ticker's rows start and end in rows sorted by ticker."""
+    if len(symbols) == 0:
+        return [], []
+    starts = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1]]).tolist()
+    return starts, [*starts[1:], len(symbols)]
+
+
+def _windows(
+    bars: pd.DataFrame, last_stored: dict[str, pd.Timestamp], *, stale: set[str], lookback: int
+) -> pd.DataFrame:
+    """The bars each ticker needs: a stale ticker with stored features from its last stored
+    bar minus the lookback (so every indicator is warmed up again at the first new bar), a
+    new one whole; a ticker read only as context (index, rank peers) from the earliest such
+    start on, minus the lookback."""
+    symbols = bars["ticker"].to_numpy()
+    starts, ends = _slices(symbols)
+    nanos = pd.DatetimeIndex(bars["ts"]).as_unit("ns").asi8
+    first: dict[str, int] = {}
+    earliest = None
+    for a, b in zip(starts, ends, strict=True):
+        ticker = str(symbols[a])
+        if ticker not in stale:
+            continue
+        start = 0
+        if ticker in last_stored:
+            done = int(np.searchsorted(nanos[a:b], last_stored[ticker].value, side="right"))
+            start = max(0, done - lookback - 1)
+        first[ticker] = a + start
+        stamp = int(nanos[a + start])
+        earliest = stamp if earliest is None else min(earliest, stamp)
+    keep = np.zeros(len(symbols), dtype=bool)
+    for a, b in zip(starts, ends, strict=True):
+        ticker = str(symbols[a])
+        if ticker in first:
+            keep[first[ticker] : b] = True
+        elif earliest is not None:
+            begin = int(np.searchsorted(nanos[a:b], earliest, side="left"))
+            keep[a + max(0, begin - lookback - 1) : b] = True
+    return bars[keep].reset_index(drop=True)
 
 
 def build_features(
@@ -94,7 +111,9 @@ def build_features(
         )
     if not wanted:
         return FeatureBuild(key, 0, {}, WriteResult())
-    last_stored = _last_stored(store, key, coverage, wanted)
+    stored = store.feature_coverage(key).set_index("ticker")["last"]
+    chosen = set(wanted)
+    last_stored = {str(t): pd.Timestamp(ts) for t, ts in stored.items() if t in chosen}
     last_bar = coverage.set_index("ticker")["last"]
     stale = [
         t for t in wanted if t not in last_stored or pd.Timestamp(last_bar[t]) > last_stored[t]
@@ -102,19 +121,19 @@ def build_features(
     if not stale:
         return FeatureBuild(key, len(wanted), dict.fromkeys(wanted, 0), WriteResult())
 
-    index = feature_set.context.index_ticker
-    read = sorted(set(stale) | ({index} if index is not None and index in held else set()))
-    bars = store.read_bars(tickers=read, as_of=as_of)
-    windows = []
-    for ticker, group in bars.groupby("ticker", sort=True):
-        start = 0
-        if ticker in last_stored and ticker in stale:
-            # Recompute from the last stored bar minus the lookback, so every indicator is
-            # warmed up again at the first new bar.
-            done = int((group["ts"] <= last_stored[str(ticker)]).sum())
-            start = max(0, done - feature_set.lookback - 1)
-        windows.append(group.iloc[start:])
-    window_bars = pd.concat(windows, ignore_index=True)
+    context = feature_set.context
+    index = context.index_ticker
+    read = set(stale) | ({index} if index is not None and index in held else set())
+    if context.ranks:
+        # A rank is across the whole universe held at each date, not across the tickers
+        # that happen to be rebuilt: every held ticker takes part.
+        read |= held
+    window_bars = _windows(
+        store.read_bars(tickers=sorted(read), as_of=as_of),
+        last_stored,
+        stale=set(stale),
+        lookback=feature_set.lookback,
+    )
 
     macro = store.read_macro(as_of=as_of)
     scorer = feature_set.context.sentiment_scorer
@@ -131,27 +150,26 @@ def build_features(
         as_of=as_of,
         on_ticker=on_ticker,
     )
-    frame = panel.frame[panel.frame["ticker"].isin(stale)]
+    frame = panel.frame
+    if not frame["ticker"].isin(stale).all():
+        frame = frame[frame["ticker"].isin(stale)]
     # Nanoseconds since the epoch; a ticker with nothing stored yet keeps every row.
     stamps = {t: float(ts.value) for t, ts in last_stored.items()}
     cutoff = frame["ticker"].map(stamps).fillna(-np.inf).to_numpy(dtype="float64")
-    nanos = frame["ts"].to_numpy(dtype="datetime64[ns]").astype("int64")
-    fresh = frame[nanos > cutoff]
+    nanos = pd.DatetimeIndex(frame["ts"]).as_unit("ns").asi8
+    keep = nanos > cutoff
+    fresh = frame if keep.all() else frame[keep]
     new_rows = dict.fromkeys(wanted, 0)
     new_rows.update({str(t): int(n) for t, n in fresh.groupby("ticker").size().items()})
     written = WriteResult()
-    # The long table holds one row per value: write a few tickers at a time so memory stays
-    # bounded on a large universe. Each chunk is one transaction; a rerun after a crash resumes
-    # per ticker from what is stored.
-    width = max(1, fresh.shape[1] - 2)
-    chunk: list[pd.DataFrame] = []
-    values = 0
-    for _, rows in fresh.groupby("ticker", sort=True):
-        chunk.append(rows)
-        values += len(rows) * width
-        if values >= _VALUES_PER_WRITE:
-            written = written + store.write_features(panel_to_long(pd.concat(chunk), key))
-            chunk, values = [], 0
-    if chunk:
-        written = written + store.write_features(panel_to_long(pd.concat(chunk), key))
+    # Rows are sorted by ticker: write whole tickers, a few million values per transaction.
+    # A rerun after a crash resumes per ticker from what is stored.
+    symbols = fresh["ticker"].to_numpy()
+    starts, _ = _slices(symbols)
+    per_write = max(1, _VALUES_PER_WRITE // max(1, fresh.shape[1] - 2))
+    begin = 0
+    for cut in [*starts[1:], len(symbols)]:
+        if cut - begin >= per_write or cut == len(symbols):
+            written = written + store.write_features(key, fresh.iloc[begin:cut])
+            begin = cut
     return FeatureBuild(key, len(wanted), new_rows, written, panel.warnings)

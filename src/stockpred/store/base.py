@@ -109,8 +109,13 @@ class Store(Protocol):
         """Per (ticker, day) the latest aggregate of ``scorer`` released no later than ``as_of``."""
         ...
 
-    def write_features(self, features: pd.DataFrame) -> WriteResult:
-        """Upsert feature values keyed by (ticker, ts, feature_set, name)."""
+    def write_features(self, feature_set: str, frame: pd.DataFrame) -> WriteResult:
+        """Upsert one feature set's rows keyed by (ticker, ts), all or none.
+
+        ``frame``: ticker, ts, then one float column per feature (NaN for undefined). The first
+        write of a set fixes its columns in that order; a later write must carry the same
+        ones (a set whose outputs change is a new version), else nothing is written.
+        """
         ...
 
     def read_features(
@@ -121,7 +126,16 @@ class Store(Protocol):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
-        """Feature values of one set, long format."""
+        """One set's rows with ``start <= ts <= end``: ticker, ts, then its feature columns,
+        sorted by ticker and ts. A set never written reads as an empty ticker, ts frame."""
+        ...
+
+    def feature_coverage(self, feature_set: str) -> pd.DataFrame:
+        """Per ticker of one set: first (ts), last (ts), rows; empty for a set never written."""
+        ...
+
+    def feature_sets(self) -> dict[str, tuple[str, ...]]:
+        """Every stored feature set with its columns, in the order they are stored."""
         ...
 
     def write_predictions(self, predictions: pd.DataFrame) -> WriteResult:

@@ -4,12 +4,20 @@ with the same messages: missing columns, naive timestamps, missing required valu
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import StoreError
-from stockpred.store.schema import TableSpec
+from stockpred.domain.records import FEATURE_KEY
+from stockpred.store.schema import TableSpec, feature_table, feature_table_name
 
-__all__ = ["check_batch", "utc_timestamp"]
+__all__ = [
+    "check_batch",
+    "check_features",
+    "empty_feature_coverage",
+    "empty_features",
+    "utc_timestamp",
+]
 
 
 def check_batch(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,9 +60,110 @@ def check_batch(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
+def check_features(
+    feature_set: str,
+    frame: pd.DataFrame,
+    *,
+    stored: tuple[str, ...] | None,
+    tables: dict[str, str],
+) -> tuple[TableSpec, pd.DataFrame]:
+    """The wide table of ``feature_set`` and ``frame`` checked for it, ready to write.
+
+    ``stored``: the set's columns if it was written before; ``tables``: table name -> set of
+    every stored set. Raises :class:`StoreError` (nothing written) when the key columns are
+    missing, the feature columns differ from the stored ones, a value is not a number, or
+    :func:`check_batch` refuses the rows.
+    """
+    absent = [c for c in FEATURE_KEY if c not in frame.columns]
+    if absent:
+        raise StoreError(f"cannot write feature set {feature_set}: columns {absent} are missing")
+    columns = tuple(str(c) for c in frame.columns if c not in FEATURE_KEY)
+    if not columns:
+        raise StoreError(
+            f"cannot write feature set {feature_set}: the frame has no feature columns"
+        )
+    if stored is not None and columns != stored:
+        added = [c for c in columns if c not in stored]
+        dropped = [c for c in stored if c not in columns]
+        detail = (
+            f"new {added}, missing {dropped}"
+            if added or dropped
+            else "the same names in another order"
+        )
+        raise StoreError(
+            f"feature set {feature_set} is stored with {len(stored)} other columns ({detail}); "
+            "a set whose outputs change needs a new version (nothing was written)"
+        )
+    name = feature_table_name(feature_set)
+    owner = tables.get(name)
+    if owner is not None and owner != feature_set:
+        raise StoreError(
+            f"feature sets {owner} and {feature_set} would share the table {name}; rename one"
+        )
+    spec = feature_table(name, columns)
+    # Not check_batch: a feature batch can hold a hundred million values, so the checks avoid
+    # copying it (the caller converts it to the database's format once).
+    if not isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
+        raise StoreError(
+            f"cannot write feature set {feature_set}: ts holds timestamps without a time zone; "
+            "convert them to UTC-aware timestamps (nothing was written)"
+        )
+    if bool(frame["ticker"].isna().any()) or bool(frame["ts"].isna().any()):
+        raise StoreError(
+            f"cannot write feature set {feature_set}: ticker or ts holds missing values; "
+            "nothing was written"
+        )
+    if _repeats_a_key(frame):
+        raise StoreError(
+            f"cannot write feature set {feature_set}: several rows share a key (ticker, ts); "
+            "nothing was written"
+        )
+    data = frame.loc[:, list(spec.names)]
+    odd = [c for c in columns if data[c].dtype != np.float64]
+    if odd:
+        try:
+            data = data.astype(dict.fromkeys(odd, np.float64))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"cannot write feature set {feature_set}: a feature value is not a number "
+                f"({exc}); nothing was written"
+            ) from exc
+    return spec, data
+
+
+def _repeats_a_key(frame: pd.DataFrame) -> bool:
+    """Whether two rows share (ticker, ts); linear when rows are sorted, as builds write them."""
+    codes = pd.factorize(frame["ticker"])[0]
+    nanos = pd.DatetimeIndex(frame["ts"]).as_unit("ns").asi8
+    step = np.diff(codes)
+    if (step >= 0).all() and (np.diff(nanos)[step == 0] > 0).all():
+        return False
+    return bool(frame.duplicated(["ticker", "ts"]).any())
+
+
 def utc_timestamp(value: pd.Timestamp, name: str) -> pd.Timestamp:
     """``value`` in UTC; a read bound without a time zone is refused, never guessed."""
     stamp = pd.Timestamp(value)
     if stamp.tzinfo is None:
         raise StoreError(f"{name}={stamp} has no time zone; pass a UTC-aware timestamp")
     return stamp.tz_convert("UTC")
+
+
+def empty_features() -> pd.DataFrame:
+    """What reading a feature set never written gives: no rows, the key columns only."""
+    return pd.DataFrame(
+        {"ticker": pd.Series(dtype=object), "ts": pd.Series(dtype="datetime64[us, UTC]")}
+    )
+
+
+def empty_feature_coverage() -> pd.DataFrame:
+    """The coverage of a feature set never written."""
+    stamps = pd.Series(dtype="datetime64[us, UTC]")
+    return pd.DataFrame(
+        {
+            "ticker": pd.Series(dtype=object),
+            "first": stamps,
+            "last": stamps.copy(),
+            "rows": pd.Series(dtype="int64"),
+        }
+    )

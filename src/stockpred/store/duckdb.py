@@ -13,11 +13,25 @@ from types import TracebackType
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from stockpred.domain.errors import StoreError
 from stockpred.store.base import WriteResult
-from stockpred.store.checks import check_batch, utc_timestamp
-from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, TableSpec
+from stockpred.store.checks import (
+    check_batch,
+    check_features,
+    empty_feature_coverage,
+    empty_features,
+    utc_timestamp,
+)
+from stockpred.store.schema import (
+    FEATURE_SETS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    TableSpec,
+    feature_table,
+)
 
 __all__ = ["DuckDBStore"]
 
@@ -182,8 +196,122 @@ class DuckDBStore:
             params,
         )
 
-    def write_features(self, features: pd.DataFrame) -> WriteResult:
-        return self._upsert(TABLES["features"], features)
+    # -- features: one wide table per set, without a key index --------------------------------
+
+    def feature_sets(self) -> dict[str, tuple[str, ...]]:
+        rows = self._con.execute(
+            f"SELECT feature_set, columns FROM {FEATURE_SETS.name} ORDER BY feature_set"
+        ).fetchall()
+        return {str(name): tuple(str(columns).split(",")) for name, columns in rows}
+
+    def _feature_table(self, feature_set: str) -> TableSpec | None:
+        rows = self._con.execute(
+            f"SELECT table_name, columns FROM {FEATURE_SETS.name} WHERE feature_set = ?",
+            [feature_set],
+        ).fetchall()
+        return feature_table(rows[0][0], rows[0][1].split(",")) if rows else None
+
+    def write_features(self, feature_set: str, frame: pd.DataFrame) -> WriteResult:
+        """Upsert into the set's table. The table has no primary-key index (maintaining one
+        doubles the cost of a bulk build); keys stay unique because the batch is checked for
+        repeats and every row whose key is stored is replaced or skipped in one transaction,
+        and DuckDB has one writer at a time."""
+        known = self._con.execute(
+            f"SELECT table_name, feature_set, columns FROM {FEATURE_SETS.name}"
+        ).fetchall()
+        stored = next((tuple(c.split(",")) for _, n, c in known if n == feature_set), None)
+        spec, data = check_features(
+            feature_set, frame, stored=stored, tables={t: n for t, n, _ in known}
+        )
+        if data.empty:
+            return WriteResult()
+        cols = ", ".join(f'"{c}"' for c in spec.names)
+        keys = " AND ".join(f't."{k}" = s."{k}"' for k in spec.key)
+        differs = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in spec.compared)
+        view = "_staged_features"
+        con = self._con
+        # Arrow turns NaN into null: a feature undefined at a date is stored as null.
+        staged = pa.Table.from_pandas(data, preserve_index=False)
+        # Stored rows the batch could meet. Rows are kept in (ticker, ts) order of writing, so
+        # DuckDB's per-row-group min/max skip the rest: a batch of new tickers joins nothing.
+        tickers = data["ticker"]
+        bounds = {
+            "lo": str(tickers.min()),
+            "hi": str(tickers.max()),
+            "first": data["ts"].min(),
+            "last": data["ts"].max(),
+        }
+        near = (
+            f"(SELECT * FROM {spec.name} WHERE ticker BETWEEN $lo AND $hi "
+            "AND ts BETWEEN $first AND $last)"
+        )
+        insert = f"INSERT INTO {spec.name} ({cols}) SELECT {cols} FROM {view}"
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.register(view, staged)
+            if stored is None:
+                con.execute(spec.create_sql(primary_key=False))
+                con.execute(
+                    f"INSERT INTO {FEATURE_SETS.name} VALUES (?, ?, ?, ?)",
+                    [feature_set, spec.name, ",".join(spec.compared), self._clock()],
+                )
+                inserted, updated = len(data), 0
+                con.execute(insert)
+            else:
+                counted = con.execute(
+                    "SELECT count(*) FILTER (WHERE t.ticker IS NULL), "
+                    f"count(*) FILTER (WHERE t.ticker IS NOT NULL AND ({differs})) "
+                    f"FROM {view} s LEFT JOIN {near} t ON {keys}",
+                    bounds,
+                ).fetchall()[0]
+                inserted, updated = int(counted[0]), int(counted[1])
+                if updated:
+                    con.execute(
+                        f"DELETE FROM {spec.name} t USING {view} s WHERE {keys} AND ({differs})"
+                    )
+                if inserted == len(data):
+                    con.execute(insert)
+                elif inserted or updated:
+                    con.execute(
+                        f"{insert} s WHERE NOT EXISTS (SELECT 1 FROM {near} t WHERE {keys})",
+                        bounds,
+                    )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(
+                f"writing {len(data)} rows of feature set {feature_set} failed and nothing was "
+                f"written: {str(exc).splitlines()[0]}"
+            ) from exc
+        finally:
+            con.unregister(view)
+        return WriteResult(inserted, updated, len(data) - inserted - updated)
+
+    def read_features(
+        self,
+        *,
+        feature_set: str,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
+        spec = self._feature_table(feature_set)
+        if spec is None:
+            return empty_features()
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        cols = ", ".join(f'"{c}"' for c in spec.names)
+        return self._select(f"SELECT {cols} FROM {spec.name} {clause} ORDER BY ticker, ts", params)
+
+    def feature_coverage(self, feature_set: str) -> pd.DataFrame:
+        spec = self._feature_table(feature_set)
+        if spec is None:
+            return empty_feature_coverage()
+        return self._select(
+            f"SELECT ticker, min(ts) AS first, max(ts) AS last, count(*) AS rows FROM {spec.name} "
+            "GROUP BY ticker ORDER BY ticker",
+            {},
+        )
 
     def write_predictions(self, predictions: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["predictions"], predictions)
@@ -300,21 +428,6 @@ class DuckDBStore:
             params,
         )
 
-    def read_features(
-        self,
-        *,
-        feature_set: str,
-        tickers: Sequence[str] | None = None,
-        start: pd.Timestamp | None = None,
-        end: pd.Timestamp | None = None,
-    ) -> pd.DataFrame:
-        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
-        where.append("feature_set = $feature_set")
-        params["feature_set"] = feature_set
-        return self._read(
-            TABLES["features"], where=where, params=params, order=("ticker", "ts", "name")
-        )
-
     def read_predictions(
         self,
         *,
@@ -332,12 +445,29 @@ class DuckDBStore:
 
     # -- files -----------------------------------------------------------------------------
 
+    def _export_spec(self, table: str) -> TableSpec:
+        if table in TABLES:
+            return TABLES[table]
+        rows = self._con.execute(
+            f"SELECT table_name, columns FROM {FEATURE_SETS.name} WHERE table_name = ?", [table]
+        ).fetchall()
+        if rows:
+            return feature_table(rows[0][0], rows[0][1].split(","))
+        names = [
+            *TABLES,
+            *(
+                t
+                for (t,) in self._con.execute(
+                    f"SELECT table_name FROM {FEATURE_SETS.name} ORDER BY table_name"
+                ).fetchall()
+            ),
+        ]
+        raise StoreError(f"unknown table {table!r}; tables: {', '.join(names)}")
+
     def export_parquet(
         self, table: str, directory: Path, *, partition_by: str | None = None
     ) -> Path:
-        if table not in TABLES:
-            raise StoreError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-        spec = TABLES[table]
+        spec = self._export_spec(table)
         if partition_by is not None and partition_by not in spec.names:
             raise StoreError(
                 f"cannot partition {table} by {partition_by!r}; "

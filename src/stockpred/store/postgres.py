@@ -26,16 +26,30 @@ import pyarrow.parquet as pa_parquet
 from stockpred.domain.errors import StoreError
 from stockpred.extras import import_optional
 from stockpred.store.base import WriteResult
-from stockpred.store.checks import check_batch, utc_timestamp
+from stockpred.store.checks import (
+    check_batch,
+    check_features,
+    empty_feature_coverage,
+    empty_features,
+    utc_timestamp,
+)
 from stockpred.store.postgres_copy import (
     COVERAGE_SCHEMA,
+    FEATURE_COVERAGE_SCHEMA,
     arrow_schema,
     csv_payload,
     rows_to_frame,
     rows_to_table,
 )
 from stockpred.store.postgres_server import URL_SETTING, database_message, first_line, parse_server
-from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, TableSpec
+from stockpred.store.schema import (
+    FEATURE_SETS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    TableSpec,
+    feature_table,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -220,7 +234,14 @@ class PostgresStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _upsert(self, spec: TableSpec, frame: pd.DataFrame) -> WriteResult:
+    def _upsert(
+        self,
+        spec: TableSpec,
+        frame: pd.DataFrame,
+        *,
+        prelude: Sequence[tuple[str, Sequence[object]]] = (),
+    ) -> WriteResult:
+        """Upsert ``frame``; ``prelude`` statements run first in the same transaction."""
         data = check_batch(spec, frame)
         if data.empty:
             return WriteResult()
@@ -239,6 +260,8 @@ class PostgresStore:
         with self._transaction(
             f"writing {len(data)} rows to {spec.name}", hint=" and nothing was written"
         ) as cursor:
+            for statement, params in prelude:
+                cursor.execute(statement, params)
             # Dropped at commit; a rollback takes it away with everything else.
             cursor.execute(
                 f"CREATE TEMP TABLE {staged} (LIKE {spec.name} INCLUDING DEFAULTS) ON COMMIT DROP"
@@ -292,8 +315,67 @@ class PostgresStore:
             arrow_schema(spec),
         )
 
-    def write_features(self, features: pd.DataFrame) -> WriteResult:
-        return self._upsert(TABLES["features"], features)
+    # -- features: one wide table per set ----------------------------------------------------
+
+    def _known_feature_sets(self) -> list[tuple[str, str, str]]:
+        with self._cursor("reading the stored feature sets") as cursor:
+            cursor.execute(f"SELECT table_name, feature_set, columns FROM {FEATURE_SETS.name}")
+            return [(str(t), str(n), str(c)) for t, n, c in cursor.fetchall()]
+
+    def feature_sets(self) -> dict[str, tuple[str, ...]]:
+        known = sorted(self._known_feature_sets(), key=lambda row: row[1])
+        return {name: tuple(columns.split(",")) for _, name, columns in known}
+
+    def _feature_table(self, feature_set: str) -> TableSpec | None:
+        for table, name, columns in self._known_feature_sets():
+            if name == feature_set:
+                return feature_table(table, columns.split(","))
+        return None
+
+    def write_features(self, feature_set: str, frame: pd.DataFrame) -> WriteResult:
+        known = self._known_feature_sets()
+        stored = next((tuple(c.split(",")) for _, n, c in known if n == feature_set), None)
+        spec, data = check_features(
+            feature_set, frame, stored=stored, tables={t: n for t, n, _ in known}
+        )
+        prelude: list[tuple[str, Sequence[object]]] = []
+        if stored is None:
+            # Two first writers of one set at once: the second waits, then finds the table.
+            prelude = [
+                ("SELECT pg_advisory_xact_lock(%s)", [_lock_key(f"{self._schema}:{spec.name}")]),
+                (spec.create_sql().replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1), []),
+                (
+                    f"INSERT INTO {FEATURE_SETS.name} (feature_set, table_name, columns, "
+                    "created_at) VALUES (%s, %s, %s, %s) ON CONFLICT (feature_set) DO NOTHING",
+                    [feature_set, spec.name, ",".join(spec.compared), self._clock()],
+                ),
+            ]
+        return self._upsert(spec, data, prelude=prelude)
+
+    def read_features(
+        self,
+        *,
+        feature_set: str,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
+        spec = self._feature_table(feature_set)
+        if spec is None:
+            return empty_features()
+        return self._read(spec, where=where, params=params, order=("ticker", "ts"))
+
+    def feature_coverage(self, feature_set: str) -> pd.DataFrame:
+        spec = self._feature_table(feature_set)
+        if spec is None:
+            return empty_feature_coverage()
+        return self._select(
+            f"SELECT ticker, min(ts), max(ts), count(*) FROM {spec.name} GROUP BY ticker "
+            "ORDER BY ticker",
+            {},
+            FEATURE_COVERAGE_SCHEMA,
+        )
 
     def write_predictions(self, predictions: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["predictions"], predictions)
@@ -406,21 +488,6 @@ class PostgresStore:
             arrow_schema(spec),
         )
 
-    def read_features(
-        self,
-        *,
-        feature_set: str,
-        tickers: Sequence[str] | None = None,
-        start: pd.Timestamp | None = None,
-        end: pd.Timestamp | None = None,
-    ) -> pd.DataFrame:
-        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
-        where.append("feature_set = %(feature_set)s")
-        params["feature_set"] = feature_set
-        return self._read(
-            TABLES["features"], where=where, params=params, order=("ticker", "ts", "name")
-        )
-
     def read_predictions(
         self,
         *,
@@ -458,9 +525,13 @@ class PostgresStore:
     def export_parquet(
         self, table: str, directory: Path, *, partition_by: str | None = None
     ) -> Path:
-        if table not in TABLES:
-            raise StoreError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-        spec = TABLES[table]
+        spec = TABLES.get(table)
+        if spec is None:
+            features = {t: feature_table(t, c.split(",")) for t, _, c in self._known_feature_sets()}
+            if table not in features:
+                names = [*TABLES, *sorted(features)]
+                raise StoreError(f"unknown table {table!r}; tables: {', '.join(names)}")
+            spec = features[table]
         if partition_by is not None and partition_by not in spec.names:
             raise StoreError(
                 f"cannot partition {table} by {partition_by!r}; "

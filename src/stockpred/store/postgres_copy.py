@@ -17,7 +17,14 @@ import pyarrow.csv as pa_csv
 from stockpred.domain.errors import StoreError
 from stockpred.store.schema import TableSpec
 
-__all__ = ["COVERAGE_SCHEMA", "arrow_schema", "csv_payload", "rows_to_frame", "rows_to_table"]
+__all__ = [
+    "COVERAGE_SCHEMA",
+    "FEATURE_COVERAGE_SCHEMA",
+    "arrow_schema",
+    "csv_payload",
+    "rows_to_frame",
+    "rows_to_table",
+]
 
 # SQL types of schema.py as Arrow types.
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -35,6 +42,14 @@ COVERAGE_SCHEMA = pa.schema(
         ("last", pa.timestamp("us", tz="UTC")),
         ("rows", pa.int64()),
         ("sources", pa.string()),
+    ]
+)
+FEATURE_COVERAGE_SCHEMA = pa.schema(
+    [
+        ("ticker", pa.string()),
+        ("first", pa.timestamp("us", tz="UTC")),
+        ("last", pa.timestamp("us", tz="UTC")),
+        ("rows", pa.int64()),
     ]
 )
 

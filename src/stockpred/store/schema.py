@@ -7,17 +7,28 @@ transaction, and the store records the version it reached.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stockpred.domain.errors import StoreError
 from stockpred.domain.records import (
     BAR_COLUMNS,
-    FEATURE_COLUMNS,
+    FEATURE_KEY,
     HEADLINE_COLUMNS,
     MACRO_COLUMNS,
     PREDICTION_COLUMNS,
 )
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TABLES", "TableSpec"]
+__all__ = [
+    "FEATURE_SETS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "TableSpec",
+    "feature_table",
+    "feature_table_name",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +54,14 @@ class TableSpec:
         """Columns whose change makes an upsert an update."""
         return tuple(n for n in self.names if n not in self.key and n not in self.bookkeeping)
 
-    def create_sql(self) -> str:
+    def create_sql(self, *, primary_key: bool = True) -> str:
+        """``CREATE TABLE``; without ``primary_key`` the writer keeps keys unique itself."""
         cols = ",\n  ".join(
             f"{name} {kind}{'' if name in self.nullable else ' NOT NULL'}"
             for name, kind in self.columns
         )
+        if not primary_key:
+            return f"CREATE TABLE {self.name} (\n  {cols}\n)"
         return f"CREATE TABLE {self.name} (\n  {cols},\n  PRIMARY KEY ({', '.join(self.key)})\n)"
 
 
@@ -98,7 +112,9 @@ MACRO = TableSpec(
     ),
     key=("series_id", "period", "released_at"),
 )
-FEATURES = TableSpec(
+# The long feature table of schema versions 1 and 2 (one row per value); version 3 replaced it
+# with one wide table per feature set. Kept for migration 1, which must not change.
+_LONG_FEATURES = TableSpec(
     name="features",
     columns=(
         ("ticker", _S),
@@ -146,22 +162,72 @@ SENTIMENT_DAILY = TableSpec(
     key=("ticker", "day", "scorer", "released_at"),
 )
 
+# The feature sets stored, each with its wide table and its columns in order (comma-separated).
+FEATURE_SETS = TableSpec(
+    name="feature_sets",
+    columns=(
+        ("feature_set", _S),
+        ("table_name", _S),
+        ("columns", _S),
+        ("created_at", _TS),
+    ),
+    key=("feature_set",),
+    bookkeeping=("created_at",),
+)
+
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BARS, HEADLINES, MACRO, FEATURES, PREDICTIONS, SENTIMENT_DAILY)
+    spec.name: spec for spec in (BARS, HEADLINES, MACRO, PREDICTIONS, SENTIMENT_DAILY)
 }
 
 for _spec, _contract in (
     (BARS, BAR_COLUMNS),
     (HEADLINES, HEADLINE_COLUMNS),
     (MACRO, MACRO_COLUMNS),
-    (FEATURES, FEATURE_COLUMNS),
     (PREDICTIONS, PREDICTION_COLUMNS),
 ):
     assert _spec.names == _contract, f"{_spec.name} drifted from its data contract"
 
 # version -> statements; append, never edit a released one.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: tuple(spec.create_sql() for spec in (BARS, HEADLINES, MACRO, FEATURES, PREDICTIONS)),
+    1: tuple(spec.create_sql() for spec in (BARS, HEADLINES, MACRO, _LONG_FEATURES, PREDICTIONS)),
     2: (SENTIMENT_DAILY.create_sql(),),
+    # Features are derived data, rebuilt by `stockpred features build`: the long table goes.
+    3: ("DROP TABLE features", FEATURE_SETS.create_sql()),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+# -- feature sets: one wide table each -------------------------------------------------------
+
+_FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def feature_table_name(feature_set: str) -> str:
+    """The table of a feature set key such as ``daily_v1@1``: ``features_daily_v1_1``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", feature_set.lower()).strip("_")
+    if not slug:
+        raise StoreError(f"feature set {feature_set!r} has no letters or digits to name a table")
+    return f"features_{slug}"[:63]
+
+
+def feature_table(table_name: str, columns: Sequence[str]) -> TableSpec:
+    """The wide table of one feature set: ticker, ts, then one nullable float per feature.
+
+    Feature names become column names, so they must be lower-case identifiers; a NaN value (a
+    feature undefined at that date, e.g. during warm-up) is stored as null.
+    """
+    bad = [name for name in columns if not _FEATURE_NAME.match(name) or name in FEATURE_KEY]
+    if bad:
+        raise StoreError(
+            f"feature name(s) {', '.join(map(repr, bad))} cannot be stored: a feature name is "
+            "a lower-case identifier (letters, digits, _; at most 63 characters), not "
+            f"{' or '.join(FEATURE_KEY)}"
+        )
+    if len(set(columns)) != len(columns):
+        raise StoreError(f"feature names repeat in {list(columns)}; each must be unique")
+    return TableSpec(
+        name=table_name,
+        columns=((FEATURE_KEY[0], _S), (FEATURE_KEY[1], _TS), *((c, _F) for c in columns)),
+        key=FEATURE_KEY,
+        nullable=tuple(columns),
+    )

@@ -15,6 +15,7 @@ from stockpred.features.kernels.averages import (
     compute_sma,
     compute_sma_distance,
 )
+from stockpred.features.kernels.drawdown import compute_max_drawdown
 from stockpred.features.kernels.extremes import compute_high_low_distance
 from stockpred.features.kernels.oscillators import (
     compute_log_return,
@@ -40,6 +41,7 @@ __all__ = [
     "compute_high_low_distance",
     "compute_log_return",
     "compute_macd",
+    "compute_max_drawdown",
     "compute_momentum",
     "compute_momentum_skip",
     "compute_obv_slope",
