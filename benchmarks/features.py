@@ -17,8 +17,12 @@ means stockpred is faster), against both.
 Also the incremental cost: the whole set's state objects updated bar by bar over --bars bars of
 one ticker; microseconds per bar for the set, median and p99.
 
+The end-to-end figure builds the whole ``daily_v1`` library for --end-to-end-tickers into a fresh
+DuckDB store; ``--engine spark`` also computes that panel on PySpark beside the in-process engine.
+
     python benchmarks/features.py [--data ../shared/data/prices/sp500_5yr_dev.csv]
                                   [--tickers 500] [--days 2520] [--repeat 5]
+                                  [--engine spark --spark-master 'local[*]']
 """
 
 from __future__ import annotations
@@ -208,20 +212,10 @@ def incremental_cost(indicators: list[Indicator], bars: int) -> dict[str, float]
     }
 
 
-def end_to_end(data: list[Ticker]) -> dict[str, float | int | str]:
-    """The whole ``daily_v1`` library built and written to a fresh DuckDB store, timed.
-
-    The bars (with an index ticker ^GSPC for market context) are written first, untimed; the
-    clock covers ``build_features``: reading the bars, every indicator, the context features
-    and ranks, and the store write of every value.
-    """
-    import tempfile
-    from datetime import UTC, datetime
-
+def bars_frame(data: list[Ticker]) -> pd.DataFrame:
+    """The generated tickers as bars on consecutive XNYS sessions; the last one is the index
+    ticker ^GSPC, so market context is computed too."""
     from stockpred.domain.calendar import get_trading_calendar
-    from stockpred.features.sets import get_feature_set
-    from stockpred.pipeline.features import build_features
-    from stockpred.store.duckdb import DuckDBStore
 
     days = len(data[0]["close"])
     cal = get_trading_calendar("XNYS", pd.Timestamp("2005-01-01"), pd.Timestamp("2020-12-31"))
@@ -242,7 +236,22 @@ def end_to_end(data: list[Ticker]) -> dict[str, float | int | str]:
                 }
             )
         )
-    bars = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def end_to_end(data: list[Ticker]) -> dict[str, float | int | str]:
+    """The whole ``daily_v1`` library built and written to a fresh DuckDB store, timed.
+
+    The bars are written first, untimed; the clock covers ``build_features``: reading the
+    bars, every indicator, the context features and ranks, and the store write of every row.
+    """
+    from datetime import UTC, datetime
+
+    from stockpred.features.sets import get_feature_set
+    from stockpred.pipeline.features import build_features
+    from stockpred.store.duckdb import DuckDBStore
+
+    bars = bars_frame(data)
     feature_set = get_feature_set("daily_v1")
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -258,10 +267,55 @@ def end_to_end(data: list[Ticker]) -> dict[str, float | int | str]:
         "tickers": len(data),
         "rows": int(result.rows),
         "features": features,
-        "values_written": int(result.written.inserted),
+        "rows_written": int(result.written.inserted),
         "seconds": round(seconds, 2),
-        "values_per_s": round(result.written.inserted / seconds),
+        "values_per_s": round(result.rows * features / seconds),
         "target": "500 x 2,520 in under 10 s",
+    }
+
+
+def spark_against_local(data: list[Ticker], master: str) -> dict[str, Any]:
+    """The ``daily_v1`` panel of the same bars computed in process and on Spark (``master``),
+    each timed end to end from a pandas frame of bars to a pandas panel (Spark: shipping the
+    bars to the workers and the panel back included; its session start is reported apart).
+    The Spark run is timed after one warm-up run, so worker start and numba loading are out."""
+    from stockpred.features.panel import build_panel
+    from stockpred.features.sets import get_feature_set
+    from stockpred.pipeline.spark import SparkEngine, spark_session
+
+    bars = bars_frame(data)
+    feature_set = get_feature_set("daily_v1")
+    start = time.perf_counter()
+    local = build_panel(bars, feature_set)
+    local_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with spark_session(master, driver_memory="6g") as session:
+        started_s = time.perf_counter() - start
+        engine = SparkEngine(session)
+        engine.build_panel(bars.iloc[: 2 * len(data[0]["close"])], feature_set)
+        start = time.perf_counter()
+        spark = engine.build_panel(bars, feature_set)
+        spark_s = time.perf_counter() - start
+        cores = session.sparkContext.defaultParallelism
+    try:
+        pd.testing.assert_frame_equal(local.frame, spark.frame, check_exact=True, check_dtype=False)
+        same = True
+    except AssertionError:
+        same = False
+    rows = len(bars)
+    return {
+        "master": master,
+        "spark_cores": cores,
+        "tickers": len(data),
+        "rows": rows,
+        "features": len(feature_set.outputs),
+        "local_seconds": round(local_s, 2),
+        "spark_seconds": round(spark_s, 2),
+        "spark_session_start_s": round(started_s, 2),
+        "local_krows_per_s": round(rows / local_s / 1e3, 1),
+        "spark_krows_per_s": round(rows / spark_s / 1e3, 1),
+        "spark_over_local": round(local_s / spark_s, 3),
+        "identical_values": bool(same),
     }
 
 
@@ -275,10 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--end-to-end-tickers",
         type=int,
-        default=50,
-        help="Tickers for the full daily_v1 build into DuckDB (0 skips it). 50 by default: "
-        "all 500 x 2,520 take about four minutes with the long features table.",
+        default=500,
+        help="Tickers for the full daily_v1 build into DuckDB (0 skips it).",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="spark: also compute the daily_v1 panel of the --end-to-end-tickers on PySpark "
+        "beside the in-process engine (needs the spark extra and Java).",
+    )
+    parser.add_argument("--spark-master", default="local[*]", help="Spark master URL.")
     args = parser.parse_args(argv)
 
     data = load(args.data) if args.data else generate(args.tickers, args.days)
@@ -335,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.end_to_end_tickers > 0 and not args.data:
         report["end_to_end_daily_v1"] = end_to_end(data[: args.end_to_end_tickers])
+    if args.engine == "spark" and not args.data:
+        tickers = args.end_to_end_tickers or args.tickers
+        report["spark_vs_local_daily_v1_panel"] = spark_against_local(
+            data[:tickers], args.spark_master
+        )
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
         description="base URL per provider, replacing the public one (a proxy, a mirror, a test "
         'server), JSON: {"fred": "http://127.0.0.1:8080"}',
     )
+    spark_master: str = Field(
+        default="local[*]",
+        description="Spark master for `features build --engine spark`: local[*], local[2], "
+        "spark://host:7077, k8s://...",
+    )
+    spark_driver_memory: str = Field(
+        default="4g", description="memory of the Spark driver (holds the collected panel)"
+    )
     finbert_model_dir: Path | None = Field(
         default=None,
         description="local FinBERT-style model directory for sentiment (never downloaded; "

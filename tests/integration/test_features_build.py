@@ -150,3 +150,19 @@ def test_a_store_without_the_index_or_macro_builds_with_nan_context(tmp_path: Pa
     assert ibm["rsi_14"].notna().sum() > 3000
     assert any("^GSPC" in w for w in result.warnings)
     assert any("macro" in w for w in result.warnings)
+
+
+def test_ranks_of_one_ticker_built_alone_are_across_every_stored_ticker(
+    built: Path, tmp_path: Path
+) -> None:
+    fs = get_feature_set("daily_v1")
+    ranks = [name for name in fs.outputs if name.startswith("rank_")]
+    with copy_of(built, tmp_path) as store:
+        everything = wide(store, fs.key, "IBM")[ranks]
+    with sample_store(tmp_path / "alone.duckdb") as store:
+        result = build_features(store, fs, tickers=["IBM"], now=NOW)
+        alone = wide(store, fs.key, "IBM")[ranks]
+        assert set(store.feature_coverage(fs.key)["ticker"]) == {"IBM"}
+    assert result.new_rows == {"IBM": len(alone)}
+    assert alone.notna().sum().sum() > 10_000
+    pd.testing.assert_frame_equal(alone, everything, check_exact=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +15,26 @@ from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_store
 from stockpred.domain.errors import InvalidInputError
+from stockpred.features.panel import build_panel
 from stockpred.features.sets import (
     FeatureSet,
     default_feature_sets,
     feature_set_from_toml,
     get_feature_set,
 )
-from stockpred.pipeline.features import build_features
+from stockpred.pipeline.features import PanelEngine, build_features
+from stockpred.pipeline.spark import SparkEngine, spark_session
+from stockpred.store.base import Store
 
 __all__ = ["features_app"]
+
+
+class Engine(StrEnum):
+    """Where a build computes the panel."""
+
+    local = "local"
+    spark = "spark"
+
 
 features_app = typer.Typer(
     help="Build feature sets into the store and describe them.",
@@ -93,10 +106,16 @@ def build(
         None,
         "--tickers",
         help="Tickers, e.g. AAPL MSFT or AAPL,MSFT (default: every stored one). Cross-sectional "
-        "ranks are taken across the tickers built together.",
+        "ranks are always taken across every stored ticker.",
     ),
     symbols: list[str] | None = typer.Argument(
         None, help="Tickers (also accepted after --tickers).", show_default=False
+    ),
+    engine: Engine = typer.Option(
+        Engine.local,
+        "--engine",
+        help="local: in this process; spark: PySpark grouped by ticker (the spark extra and a "
+        "Java runtime; master from STOCKPRED_SPARK_MASTER).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
@@ -107,7 +126,19 @@ def build(
     found = [s for s in (tickers or "").replace(",", " ").split() if s] + list(symbols or [])
     names = list(dict.fromkeys(s.strip().upper() for s in found))
     started = time.perf_counter()
-    with open_store(runtime.settings) as store, runtime.progress() as progress:
+    with ExitStack() as stack:
+        panel_engine: PanelEngine = build_panel
+        if engine is Engine.spark:
+            session = stack.enter_context(
+                spark_session(
+                    runtime.settings.spark_master,
+                    driver_memory=runtime.settings.spark_driver_memory,
+                )
+            )
+            panel_engine = SparkEngine(session).build_panel
+        store: Store = open_store(runtime.settings)
+        stack.callback(store.close)
+        progress = stack.enter_context(runtime.progress())
         total = len(names) if names else len(store.bar_coverage())
         task = progress.add_task(f"features {feature_set.key}", total=total or None)
         result = build_features(
@@ -116,6 +147,7 @@ def build(
             tickers=names or None,
             now=runtime.clock(),
             on_ticker=lambda _: progress.advance(task),
+            engine=panel_engine,
         )
     seconds = time.perf_counter() - started
     payload = {
@@ -127,6 +159,7 @@ def build(
         "updated": result.written.updated,
         "unchanged": result.written.unchanged,
         "seconds": round(seconds, 3),
+        "engine": engine.value,
         "warnings": list(result.warnings),
         "new_rows": result.new_rows,
     }
@@ -142,8 +175,8 @@ def build(
         runtime.out.print(frame_table(per_ticker, title=f"{result.feature_set}: new rows"))
     runtime.out.print(
         f"{result.feature_set}: {result.rows:,} new rows x {len(feature_set.outputs)} features "
-        f"for {result.tickers} tickers; {result.written.inserted:,} values inserted, "
-        f"{result.written.updated:,} updated in {seconds:.1f}s",
+        f"for {result.tickers} tickers; {result.written.inserted:,} rows inserted, "
+        f"{result.written.updated:,} updated in {seconds:.1f}s ({engine.value} engine)",
         markup=False,
         highlight=False,
     )

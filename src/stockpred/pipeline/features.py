@@ -10,16 +10,32 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import NotFoundError
-from stockpred.features.panel import build_panel
+from stockpred.features.panel import Panel, build_panel
 from stockpred.features.sets import FeatureSet
 from stockpred.store.base import Store, WriteResult
 
-__all__ = ["FeatureBuild", "build_features"]
+__all__ = ["FeatureBuild", "PanelEngine", "build_features"]
+
+
+class PanelEngine(Protocol):
+    """What computes a panel: :func:`build_panel` in process, or ``SparkEngine.build_panel``."""
+
+    def __call__(
+        self,
+        bars: pd.DataFrame,
+        feature_set: FeatureSet,
+        *,
+        macro: pd.DataFrame | None = None,
+        sentiment: pd.DataFrame | None = None,
+        as_of: pd.Timestamp | None = None,
+        on_ticker: Callable[[str], None] | None = None,
+    ) -> Panel: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +109,13 @@ def build_features(
     tickers: Sequence[str] | None = None,
     now: datetime,
     on_ticker: Callable[[str], None] | None = None,
+    engine: PanelEngine = build_panel,
 ) -> FeatureBuild:
     """Compute ``feature_set`` for ``tickers`` (default: every stored ticker) with everything
-    known at ``now`` and upsert the new rows to the ``features`` table in one write.
+    known at ``now`` and upsert the new rows into the set's table, a few tickers per write.
 
-    ``on_ticker`` is called after each ticker's indicators are computed (progress).
+    ``on_ticker`` is called after each ticker's indicators are computed (progress); ``engine``
+    computes the panel (in process by default; ``SparkEngine(session).build_panel`` on Spark).
     """
     key = feature_set.key
     as_of = pd.Timestamp(now).tz_convert("UTC")
@@ -142,7 +160,7 @@ def build_features(
         if scorer is not None
         else None
     )
-    panel = build_panel(
+    panel = engine(
         window_bars,
         feature_set,
         macro=macro,
