@@ -18,11 +18,14 @@ $(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
 	$(PIP) install -e '.[dev]'
 	@touch $@ $(VENV)/.run-installed
 
-## run: ingest the real sample data into the embedded store and print the data summary
+## run: ingest the real sample data, build features, evaluate and train the models walk-forward
+## next to the baselines, register the champion and forecast one ticker
 run: $(VENV)/.run-installed
 	$(VENV)/bin/stockpred ingest sample
 	$(VENV)/bin/stockpred data list
 	$(VENV)/bin/stockpred features build
+	$(VENV)/bin/stockpred train --models ridge,lightgbm --test-size 252
+	$(VENV)/bin/stockpred predict AAPL
 
 ## test: ruff, mypy --strict and the tests
 test: $(VENV)/.test-installed lint typecheck unit

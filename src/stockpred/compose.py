@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stockpred.domain.errors import ConfigurationError
+from stockpred.registry.base import ModelRegistry
+from stockpred.registry.mlflow import MLflowRegistry
 from stockpred.settings import Settings
 from stockpred.sources.providers.base import ProviderContext
 from stockpred.sources.providers.registry import provider_info
@@ -13,7 +15,13 @@ from stockpred.store.archive import ParquetArchive
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.postgres import PostgresStore
 
-__all__ = ["open_archive", "open_store", "provider_context", "provider_status"]
+__all__ = [
+    "open_archive",
+    "open_registry",
+    "open_store",
+    "provider_context",
+    "provider_status",
+]
 
 
 def open_store(settings: Settings) -> DuckDBStore | PostgresStore:
@@ -54,3 +62,11 @@ def open_archive(settings: Settings) -> ParquetArchive:
     if settings.archive_location.startswith("s3://") and settings.archive_s3_endpoint:
         options["client_kwargs"] = {"endpoint_url": settings.archive_s3_endpoint}
     return ParquetArchive(settings.archive_location, storage_options=options)
+
+
+def open_registry(settings: Settings) -> ModelRegistry:
+    """The model registry the settings name: MLflow on the SQLite file HOME/mlflow.db with model
+    files under HOME/mlruns by default, or on the PostgreSQL database of ``registry_uri``."""
+    return MLflowRegistry(
+        settings.registry_database, artifact_location=settings.registry_artifact_location
+    )

@@ -124,6 +124,17 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field(
         default="4g", description="memory of the Spark driver (holds the collected panel)"
     )
+    registry_uri: SecretStr | None = Field(
+        default=None,
+        description="database of the MLflow model registry: sqlite:///PATH or "
+        "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB (default: the SQLite file "
+        "HOME/mlflow.db)",
+    )
+    registry_artifacts: str | None = Field(
+        default=None,
+        description="where registered model files go: a folder, file:// or s3://bucket/prefix "
+        "(default: HOME/mlruns)",
+    )
     finbert_model_dir: Path | None = Field(
         default=None,
         description="local FinBERT-style model directory for sentiment (never downloaded; "
@@ -154,6 +165,18 @@ class Settings(BaseSettings):
     def archive_location(self) -> str:
         """The archive's URL (a local folder unless configured)."""
         return self.archive_url or str(self.home / "archive")
+
+    @property
+    def registry_database(self) -> str:
+        """The model registry's database URI (a SQLite file under home unless configured)."""
+        if self.registry_uri is not None and self.registry_uri.get_secret_value():
+            return self.registry_uri.get_secret_value()
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def registry_artifact_location(self) -> str:
+        """Where registered model files go (a folder under home unless configured)."""
+        return self.registry_artifacts or str(self.home / "mlruns")
 
     @property
     def cache_path(self) -> Path:
@@ -276,6 +299,8 @@ def describe_settings(settings: Settings) -> list[SettingOrigin]:
     for name, value, base in (
         ("store_path", settings.store_path, "duckdb_path"),
         ("reports_path", settings.reports_path, "reports_dir"),
+        ("registry_database", settings.registry_database, "registry_uri"),
+        ("registry_artifact_location", settings.registry_artifact_location, "registry_artifacts"),
     ):
         if getattr(settings, base) is None:
             rows.append(SettingOrigin(name, str(value), "derived from home", "effective path"))

@@ -15,8 +15,10 @@ from rich.console import Console
 from stockpred import __version__
 from stockpred.cli.config import config_app
 from stockpred.cli.data import data_app
+from stockpred.cli.evaluate import evaluate_command
 from stockpred.cli.features import features_app
 from stockpred.cli.ingest import ingest_app
+from stockpred.cli.models import models_app, predict_command, train_command
 from stockpred.cli.runtime import Runtime
 from stockpred.cli.scheduler import scheduler_command
 from stockpred.cli.sentiment import sentiment_app
@@ -28,7 +30,8 @@ __all__ = ["app", "main", "run"]
 
 app = typer.Typer(
     name="stockpred",
-    help="Stock-price prediction as a service: ingest, inspect and (soon) model market data.",
+    help="Stock-price prediction as a service: ingest market data, build features, evaluate, "
+    "train and serve forecasts.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
@@ -41,6 +44,16 @@ app.command("sources", epilog="Example: stockpred sources --json")(sources_comma
 app.command("scheduler", epilog="Example: stockpred scheduler --list")(scheduler_command)
 app.add_typer(sentiment_app, name="sentiment")
 app.add_typer(features_app, name="features")
+app.command(
+    "evaluate",
+    epilog="Examples: stockpred evaluate  |  stockpred evaluate --horizon 1 --models "
+    "ridge,lightgbm,xgboost --export oos.parquet",
+)(evaluate_command)
+app.command("train", epilog="Example: stockpred train --horizon 5 --models ridge,lightgbm")(
+    train_command
+)
+app.add_typer(models_app, name="models")
+app.command("predict", epilog="Example: stockpred predict AAPL --horizon 5")(predict_command)
 
 
 def _version(value: bool) -> None:

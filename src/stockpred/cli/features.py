@@ -43,7 +43,7 @@ features_app = typer.Typer(
 )
 
 
-def _resolve(name: str) -> FeatureSet:
+def resolve_feature_set(name: str) -> FeatureSet:
     """A built-in set by name (``name`` or ``name@version``), or a set declared in a TOML file."""
     if name.endswith(".toml"):
         path = Path(name)
@@ -122,7 +122,7 @@ def build(
     """Compute a feature set for the stored bars and write it to the store; later runs compute
     only new dates (from the last stored one minus the set's lookback)."""
     runtime = runtime_of(ctx)
-    feature_set = _resolve(set_name)
+    feature_set = resolve_feature_set(set_name)
     found = [s for s in (tickers or "").replace(",", " ").split() if s] + list(symbols or [])
     names = list(dict.fromkeys(s.strip().upper() for s in found))
     started = time.perf_counter()
@@ -219,7 +219,7 @@ def show(
     """The indicators of a feature set with their parameters, outputs and lookback, and its
     context features."""
     runtime = runtime_of(ctx)
-    described = _describe(_resolve(set_name))
+    described = _describe(resolve_feature_set(set_name))
     if as_json:
         runtime.print_json(described)
         return

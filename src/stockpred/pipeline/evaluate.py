@@ -1,0 +1,208 @@
+"""``stockpred evaluate``: the stored features and bars → walk-forward predictions of every model
+and baseline → scores, backtest and the leaderboard.
+
+Features come from the store (``features build`` first); labels are built from the stored bars
+with the exchange calendar. Index symbols (``^GSPC``) are context, not part of the universe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stockpred.domain.errors import ModelError, NotFoundError
+from stockpred.features.sets import FeatureSet
+from stockpred.models.backtest import BacktestResult, backtest
+from stockpred.models.base import Model
+from stockpred.models.baselines import BASELINES, make_baseline
+from stockpred.models.evaluation import Candidate, EvaluationResult, evaluate_walk_forward
+from stockpred.models.metrics import score, score_by_fold
+from stockpred.models.targets import forward_returns, target_column
+from stockpred.models.walkforward import Fold, WalkForward
+from stockpred.store.base import Store
+
+__all__ = [
+    "Evaluation",
+    "EvaluationConfig",
+    "build_candidates",
+    "evaluate",
+    "load_design",
+    "run_walk_forward",
+    "score_evaluation",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationConfig:
+    """One evaluation, reproducible from these values and the stored data."""
+
+    horizon: int = 5
+    models: tuple[str, ...] = ("ridge", "lightgbm")
+    tune: bool = True
+    min_train: int = 504
+    test_size: int = 63
+    embargo: int = 5
+    window: int | None = None
+    holdout: int = 63
+    coverage: float = 0.9
+    cost_bps: float = 5.0
+    top_k: int = 10
+    seed: int = 0
+    tickers: tuple[str, ...] | None = None
+    model_params: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    @property
+    def walk_forward(self) -> WalkForward:
+        return WalkForward(
+            horizon=self.horizon,
+            min_train=self.min_train,
+            test_size=self.test_size,
+            embargo=self.embargo,
+            window=self.window,
+        )
+
+
+def load_design(
+    store: Store,
+    feature_set: FeatureSet,
+    *,
+    horizon: int,
+    calendar: str,
+    tickers: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The design frame (ticker, ts, the set's features) of the universe, and its labels
+    (ticker, ts, actual, known_at, next_return) for ``horizon``."""
+    wanted = None if tickers is None else [t.strip().upper() for t in tickers]
+    design = store.read_features(feature_set=feature_set.key, tickers=wanted)
+    if design.empty:
+        raise NotFoundError(
+            f"no {feature_set.key} features stored"
+            + (f" for {', '.join(wanted)}" if wanted else "")
+            + "; run `stockpred features build` first"
+        )
+    design = design[~design["ticker"].astype(str).str.startswith("^")].reset_index(drop=True)
+    if design.empty:
+        raise NotFoundError("only index symbols have features; ingest some stocks first")
+    bars = store.read_bars(tickers=sorted(set(design["ticker"])))
+    targets = forward_returns(bars, horizons=[horizon], calendar=calendar)
+    labels = targets.rename(
+        columns={target_column(horizon): "actual", f"known_at_{horizon}": "known_at"}
+    ).loc[:, ["ticker", "ts", "actual", "known_at", "next_return"]]
+    return design, labels
+
+
+def build_candidates(
+    config: EvaluationConfig,
+    *,
+    catalog: Mapping[str, Callable[..., Model]],
+    grids: Mapping[str, tuple[Mapping[str, object], ...]],
+) -> list[Candidate]:
+    """Every baseline, then the configured models from ``catalog`` with their tuning grids
+    (fixed parameters from ``config.model_params`` override the grid's)."""
+    candidates = [Candidate(name, _baseline_builder(name, config.horizon)) for name in BASELINES]
+    unknown = [m for m in config.models if m not in catalog]
+    if unknown:
+        raise ModelError(
+            f"unknown model(s) {', '.join(unknown)}; models: {', '.join(sorted(catalog))}"
+        )
+    for name in config.models:
+        fixed = dict(config.model_params.get(name, {}))
+        grid = grids.get(name, ({},)) if config.tune else ({},)
+        factory = catalog[name]
+        sequence = int(getattr(factory, "sequence_length", 0))
+
+        def build(
+            params: Mapping[str, object],
+            factory: Callable[..., Model] = factory,
+            fixed: dict[str, object] = fixed,
+        ) -> Model:
+            return factory(**{**params, **fixed, "seed": config.seed})
+
+        candidates.append(
+            Candidate(name, build, grid=tuple(grid) or ({},), sequence_length=sequence)
+        )
+    return candidates
+
+
+def _baseline_builder(name: str, horizon: int) -> Callable[[Mapping[str, object]], Model]:
+    def build(_params: Mapping[str, object]) -> Model:
+        return make_baseline(name, horizon=horizon)
+
+    return build
+
+
+def run_walk_forward(
+    store: Store,
+    feature_set: FeatureSet,
+    config: EvaluationConfig,
+    *,
+    calendar: str,
+    catalog: Mapping[str, Callable[..., Model]],
+    grids: Mapping[str, tuple[Mapping[str, object], ...]],
+    on_step: Callable[[Fold, str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> EvaluationResult:
+    """Walk-forward predictions of every baseline and configured model."""
+    design, labels = load_design(
+        store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
+    )
+    candidates = build_candidates(config, catalog=catalog, grids=grids)
+    return evaluate_walk_forward(
+        design,
+        labels,
+        candidates,
+        spec=config.walk_forward,
+        coverage=config.coverage,
+        holdout=config.holdout,
+        on_step=on_step,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A finished evaluation: the walk-forward result, the scores (one row per model), the
+    per-fold scores and the backtest."""
+
+    config: EvaluationConfig
+    result: EvaluationResult
+    scores: pd.DataFrame
+    fold_scores: pd.DataFrame
+    backtest: BacktestResult
+
+
+def score_evaluation(config: EvaluationConfig, result: EvaluationResult) -> Evaluation:
+    """Scores, per-fold scores and the backtest of a walk-forward result."""
+    try:
+        scores = score(result.predictions, seed=config.seed)
+        fold_scores = score_by_fold(result.predictions)
+        portfolios = backtest(result.predictions, k=config.top_k, cost_bps=config.cost_bps)
+    except ValueError as exc:
+        raise ModelError(f"scoring the walk-forward predictions failed: {exc}") from exc
+    return Evaluation(config, result, scores, fold_scores, portfolios)
+
+
+def evaluate(
+    store: Store,
+    feature_set: FeatureSet,
+    config: EvaluationConfig,
+    *,
+    calendar: str,
+    catalog: Mapping[str, Callable[..., Model]],
+    grids: Mapping[str, tuple[Mapping[str, object], ...]],
+    on_step: Callable[[Fold, str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """Walk-forward predictions of every baseline and model, scored and backtested."""
+    result = run_walk_forward(
+        store,
+        feature_set,
+        config,
+        calendar=calendar,
+        catalog=catalog,
+        grids=grids,
+        on_step=on_step,
+        on_start=on_start,
+    )
+    return score_evaluation(config, result)

@@ -1,0 +1,104 @@
+"""`stockpred evaluate / train / models / predict` as a user drives them, on the packaged sample:
+the leaderboard next to the baselines, the exported predictions recompute its figures, the
+first training makes a champion, and a forecast is traceable to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockpred.cli.app import main
+
+FAST = ["--models", "ridge", "--no-tune", "--test-size", "504", "--min-train", "756"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def sample_features(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "ingest", "sample", "--json")[0] == 0
+    assert run(capsys, "features", "build", "--json")[0] == 0
+
+
+@pytest.mark.usefixtures("sample_features")
+def test_evaluate_prints_models_beside_baselines_and_exports_what_it_scored(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "oos.parquet"
+    code, out, err = run(
+        capsys, "evaluate", *FAST, "--out", str(tmp_path / "report"), "--export", str(export),
+        "--json",
+    )  # fmt: skip
+
+    assert code == 0, err
+    result = json.loads(out)
+    models = {row["model"] for row in result["leaderboard"]}
+    assert models == {"ridge", "random_walk", "mean_drift", "momentum", "reversal", "ar1"}
+    assert (tmp_path / "report" / "leaderboard.html").read_text().count("ridge") >= 1
+    predictions = pd.read_parquet(export)
+    assert set(predictions["model"]) == models
+    # The exported rows recompute the leaderboard: ridge's RMSE and the random walk's.
+    by_model = {row["model"]: row for row in result["leaderboard"]}
+    for name in ("ridge", "random_walk"):
+        rows = predictions[predictions["model"] == name]
+        rmse = float(np.sqrt(np.mean((rows["prediction"] - rows["actual"]) ** 2)))
+        assert by_model[name]["rmse"] == pytest.approx(rmse, rel=1e-9)
+
+
+@pytest.mark.usefixtures("sample_features")
+def test_train_registers_a_champion_and_predict_serves_it_traceably(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "train", *FAST, "--json")
+    assert code == 0, err
+    trained = json.loads(out)
+    assert trained["promoted"] is True
+    assert trained["champion"] == trained["versions"]["ridge"] == 1
+    assert "baseline" in trained["reason"]
+
+    code, out, err = run(capsys, "predict", "aapl", "--json")
+    assert code == 0, err
+    forecast = json.loads(out)
+    assert forecast["model_version"] == 1
+    assert forecast["as_of"].startswith("2013-03-01")
+    assert forecast["lower"] < forecast["log_return"] < forecast["upper"]
+    assert 0.0 < forecast["direction_prob"] < 1.0
+    assert forecast["price"] == pytest.approx(
+        forecast["last_close"] * np.exp(forecast["log_return"])
+    )
+    assert len(forecast["contributions"]) == 5
+
+    code, out, _ = run(capsys, "models", "list", "--json")
+    assert code == 0
+    assert [row["champion"] for row in json.loads(out)] == ["yes"]
+
+    code, out, err = run(capsys, "models", "rollback", "--reason", "test")
+    assert code == 1
+    assert "error:" in err
+
+
+def test_predict_without_a_champion_says_how_to_get_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "predict", "AAPL")
+
+    assert code == 1
+    assert "stockpred train --horizon 5" in err
+
+
+@pytest.mark.usefixtures("sample_features")
+def test_an_unknown_model_is_refused_with_the_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "evaluate", "--models", "prophet", "--no-tune")
+
+    assert code == 1
+    assert "unknown model(s) prophet" in err
+    assert "lightgbm" in err
