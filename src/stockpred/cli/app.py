@@ -18,7 +18,7 @@ from stockpred.cli.data import data_app
 from stockpred.cli.evaluate import evaluate_command
 from stockpred.cli.features import features_app
 from stockpred.cli.ingest import ingest_app
-from stockpred.cli.models import models_app, predict_command, train_command
+from stockpred.cli.models import models_app, predict_command, retrain_command, train_command
 from stockpred.cli.runtime import Runtime
 from stockpred.cli.scheduler import scheduler_command
 from stockpred.cli.sentiment import sentiment_app
@@ -52,6 +52,7 @@ app.command(
 app.command("train", epilog="Example: stockpred train --horizon 5 --models ridge,lightgbm")(
     train_command
 )
+app.command("retrain", epilog="Example: stockpred retrain --horizon 5 --recent 63")(retrain_command)
 app.add_typer(models_app, name="models")
 app.command("predict", epilog="Example: stockpred predict AAPL --horizon 5")(predict_command)
 

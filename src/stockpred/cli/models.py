@@ -15,16 +15,25 @@ from stockpred import __version__
 from stockpred.cli.evaluate import leaderboard_frame
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table
-from stockpred.cli.runtime import runtime_of
+from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.compose import open_registry, open_store
 from stockpred.domain.errors import InvalidInputError
 from stockpred.models.catalog import MODELS, PARAM_GRIDS
 from stockpred.pipeline.evaluate import EvaluationConfig
 from stockpred.pipeline.predict import predict_ticker
+from stockpred.pipeline.retrain import RetrainResult, retrain
 from stockpred.pipeline.train import train_models
 from stockpred.registry.base import ModelVersion, model_name
 
-__all__ = ["models_app", "predict_command", "train_command"]
+__all__ = [
+    "models_app",
+    "predict_command",
+    "retrain_command",
+    "retrain_summary",
+    "train_command",
+]
+
+MIN_RECENT = 20
 
 models_app = typer.Typer(
     help="Trained models in the registry: list, show, promote, roll back.",
@@ -263,3 +272,67 @@ def predict_command(
             markup=False,
             highlight=False,
         )
+
+
+def _retrain(
+    runtime: Runtime, *, horizon: int, recent: int, margin: float, tune: bool
+) -> RetrainResult:
+    config = EvaluationConfig(horizon=horizon, tune=tune)
+    registry = open_registry(runtime.settings)
+    with open_store(runtime.settings) as store:
+        return retrain(
+            store,
+            registry,
+            resolve_feature_set("daily_v1"),
+            config,
+            calendar=runtime.settings.calendar,
+            now=runtime.clock(),
+            cache=runtime.settings.home / "models",
+            code_version=__version__,
+            git_commit=_git_commit(),
+            catalog=MODELS,
+            grids=PARAM_GRIDS,
+            recent=recent,
+            margin=margin,
+        )
+
+
+def retrain_summary(runtime: Runtime) -> str:
+    """The scheduler's weekly retrain, as one line."""
+    result = _retrain(runtime, horizon=5, recent=63, margin=0.0, tune=True)
+    return result.reason
+
+
+def retrain_command(
+    ctx: typer.Context,
+    horizon: int = typer.Option(5, "--horizon", min=1, help="Whose champion to challenge."),
+    recent: int = typer.Option(
+        63, "--recent", min=MIN_RECENT, help="Most recent labelled dates to decide on."
+    ),
+    margin: float = typer.Option(
+        0.0, "--margin", help="Rank IC the challenger must gain over the champion to win."
+    ),
+    tune: bool = typer.Option(True, "--tune/--no-tune", help="Re-tune the challenger."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Bring features up to date, train a challenger of the champion's kind on the data before
+    the most recent window, compare both on that window (unseen by either), and promote the
+    challenger only if it wins; the reason is recorded either way."""
+    runtime = runtime_of(ctx)
+    result = _retrain(runtime, horizon=horizon, recent=recent, margin=margin, tune=tune)
+    payload = {
+        "champion_before": result.champion_before,
+        "challenger": None if result.challenger is None else result.challenger.version,
+        "promoted": result.promoted,
+        "reason": result.reason,
+        "window": [
+            None if result.window_start is None else result.window_start.isoformat(),
+            None if result.window_end is None else result.window_end.isoformat(),
+        ],
+        "challenger_rank_ic": result.challenger_rank_ic,
+        "champion_rank_ic": result.champion_rank_ic,
+    }
+    if as_json:
+        runtime.out.file.write(json.dumps(payload, indent=2) + "\n")
+        return
+    runtime.out.print(result.reason, markup=False, highlight=False)

@@ -9,6 +9,8 @@ import typer
 from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.compose import open_store, provider_context
 from stockpred.domain.errors import InvalidInputError
+from stockpred.features.sets import get_feature_set
+from stockpred.pipeline.features import build_features
 from stockpred.pipeline.fetch import ingest_macro, ingest_prices
 from stockpred.pipeline.news import ingest_news
 from stockpred.pipeline.schedule import (
@@ -18,6 +20,7 @@ from stockpred.pipeline.schedule import (
     every,
     next_runs,
     run_jobs,
+    weekly_at,
 )
 from stockpred.sentiment.scorers import build_scorers
 from stockpred.settings import Settings
@@ -90,10 +93,36 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
             f"{result.daily.inserted} new daily sentiment rows, {len(result.failures)} failed"
         )
 
+    def features() -> str:
+        with open_store(settings) as store:
+            built = build_features(store, get_feature_set("daily_v1"), now=runtime.clock())
+        return f"{built.feature_set}: {built.rows} new rows for {built.tickers} tickers"
+
+    def retrain() -> str:
+        # Imported here: the registry and the models load only when the job runs.
+        from stockpred.cli.models import retrain_summary
+
+        return retrain_summary(runtime)
+
     hour, minute = (int(part) for part in settings.macro_daily_at.split(":"))
     no_universe = 'no tickers configured; set STOCKPRED_UNIVERSE=\'["AAPL", "MSFT"]\''
     no_series = "no series configured; set STOCKPRED_MACRO_SERIES='[\"CPIAUCSL\"]'"
     return [
+        FeedJob(
+            name="features",
+            when=f"{settings.prices_delay_minutes + 30} min after each {settings.calendar} "
+            "session close (daily_v1, new dates only)",
+            next_after=after_session_close(
+                settings.calendar, delay=timedelta(minutes=settings.prices_delay_minutes + 30)
+            ),
+            run=features,
+        ),
+        FeedJob(
+            name="retrain",
+            when="weekly, Saturday 06:00 UTC (challenger vs champion, horizon 5)",
+            next_after=weekly_at(5, time(6, 0)),
+            run=retrain,
+        ),
         FeedJob(
             name="prices",
             when=f"{settings.prices_delay_minutes} min after each {settings.calendar} "

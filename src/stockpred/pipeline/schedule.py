@@ -21,6 +21,7 @@ __all__ = [
     "every",
     "next_runs",
     "run_jobs",
+    "weekly_at",
 ]
 
 NextAfter = Callable[[datetime], datetime | None]
@@ -77,6 +78,18 @@ def daily_at(at: time) -> NextAfter:
         now = moment.astimezone(UTC)
         today = datetime.combine(now.date(), at, tzinfo=UTC)
         return today if today > now else today + timedelta(days=1)
+
+    return next_after
+
+
+def weekly_at(weekday: int, at: time) -> NextAfter:
+    """Every week on ``weekday`` (Monday 0 .. Sunday 6) at ``at`` (UTC)."""
+
+    def next_after(moment: datetime) -> datetime | None:
+        now = moment.astimezone(UTC)
+        ahead = (weekday - now.weekday()) % 7
+        candidate = datetime.combine(now.date() + timedelta(days=ahead), at, tzinfo=UTC)
+        return candidate if candidate > now else candidate + timedelta(days=7)
 
     return next_after
 

@@ -1,0 +1,184 @@
+"""``stockpred retrain``: challenge the champion with a freshly trained model, fairly.
+
+1. Features are brought up to date (new bars → new rows).
+2. The *decision window* is the most recent ``recent`` labelled dates that lie after the
+   champion's training data (plus the purge gap), so the champion never saw them.
+3. The challenger (the champion's kind, re-tuned) is fitted on everything known before that
+   window (purged), and both predict the window: the same rows, out of sample for both.
+4. The challenger wins when its mean daily rank IC beats the champion's by ``margin``. It is
+   then refitted on all labelled data, registered and promoted; otherwise it is registered for
+   the record and the champion stays. Either way the reason is written on the version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stockpred.domain.errors import ModelError
+from stockpred.features.sets import FeatureSet
+from stockpred.models.base import KEY_COLUMNS, Model
+from stockpred.models.evaluation import fit_candidate, predict_candidate
+from stockpred.pipeline.evaluate import EvaluationConfig, build_candidates, load_design
+from stockpred.pipeline.features import build_features
+from stockpred.pipeline.predict import load_champion
+from stockpred.registry.base import ModelRegistry, ModelVersion, model_name, training_metadata
+from stockpred.store.base import Store
+
+__all__ = ["RetrainResult", "retrain"]
+
+# Fewer new labelled dates than this since the champion was trained: nothing to decide on.
+MIN_WINDOW_DATES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainResult:
+    """What retraining did and why."""
+
+    champion_before: int
+    challenger: ModelVersion | None
+    promoted: bool
+    reason: str
+    window_start: pd.Timestamp | None = None
+    window_end: pd.Timestamp | None = None
+    challenger_rank_ic: float = math.nan
+    champion_rank_ic: float = math.nan
+
+
+def _mean_rank_ic(ts: pd.Series, prediction: np.ndarray, actual: pd.Series) -> float:
+    frame = pd.DataFrame({"ts": ts.to_numpy(), "p": prediction, "a": actual.to_numpy()})
+    daily = [
+        day["p"].rank().corr(day["a"].rank())
+        for _, day in frame.groupby("ts")
+        if len(day) >= 3 and day["p"].nunique() > 1
+    ]
+    return float(np.nanmean(daily)) if daily else math.nan
+
+
+def retrain(
+    store: Store,
+    registry: ModelRegistry,
+    feature_set: FeatureSet,
+    config: EvaluationConfig,
+    *,
+    calendar: str,
+    now: datetime,
+    cache: Path,
+    code_version: str,
+    git_commit: str | None,
+    catalog: Mapping[str, Callable[..., Model]],
+    grids: Mapping[str, tuple[Mapping[str, object], ...]],
+    recent: int = 63,
+    margin: float = 0.0,
+) -> RetrainResult:
+    """Challenge the champion of ``config.horizon``; see the module docstring."""
+    build_features(store, feature_set, now=now)
+    champion, champion_model = load_champion(registry, horizon=config.horizon, cache=cache)
+    kind = champion.metadata.get("model_kind", "")
+    if kind not in catalog:
+        raise ModelError(f"the champion's kind {kind!r} is not a known model; retrain by hand")
+    design, labels = load_design(
+        store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
+    )
+    data = design.merge(labels, on=list(KEY_COLUMNS), how="left")
+    cut = pd.Timestamp(now).tz_convert("UTC")
+    known = pd.DatetimeIndex(data["known_at"])
+    labelled = data[data["actual"].notna().to_numpy() & np.asarray(known <= cut)]
+    dates = pd.DatetimeIndex(labelled["ts"]).unique().sort_values()
+    trained_until = pd.Timestamp(champion.metadata["data_end"])
+    gap = config.walk_forward.gap
+    unseen = dates[dates > trained_until]
+    unseen = unseen[gap:]
+    if len(unseen) < MIN_WINDOW_DATES:
+        return RetrainResult(
+            champion.version,
+            None,
+            False,
+            f"only {len(unseen)} labelled dates since the champion's data ended "
+            f"({trained_until:%Y-%m-%d}, plus a {gap}-date purge); need {MIN_WINDOW_DATES} to "
+            "judge a challenger fairly; champion kept",
+        )
+    window = unseen[-recent:]
+    start, end = window[0], window[-1]
+    position = dates.searchsorted(start)
+    before = dates[: max(0, position - gap)]
+    features = [c for c in design.columns if c not in KEY_COLUMNS]
+    only = dataclasses.replace(config, models=(kind,))
+    candidate = next(
+        c for c in build_candidates(only, catalog=catalog, grids=grids) if c.name == kind
+    )
+    history = labelled[labelled["ts"].isin(before)]
+    test = labelled[labelled["ts"].isin(window)]
+    fitted = fit_candidate(
+        candidate,
+        history,
+        features,
+        holdout=config.holdout,
+        gap=gap,
+        coverage=config.coverage,
+        context=data,
+    )
+    challenger_ic = _mean_rank_ic(
+        test["ts"], predict_candidate(candidate, fitted.model, data, test, features), test["actual"]
+    )
+    champion_ic = _mean_rank_ic(
+        test["ts"],
+        np.asarray(champion_model.predict(test[["ticker", "ts", *features]]), dtype="float64"),
+        test["actual"],
+    )
+    wins = not math.isnan(challenger_ic) and (
+        math.isnan(champion_ic) or challenger_ic > champion_ic + margin
+    )
+    span = f"{start:%Y-%m-%d}..{end:%Y-%m-%d} ({len(window)} dates, out of sample for both)"
+    reason = (
+        f"challenger {kind} rank IC {challenger_ic:.4f} vs champion v{champion.version} "
+        f"{champion_ic:.4f} on {span}, margin {margin:g}: "
+        + ("challenger promoted" if wins else "champion kept")
+    )
+    started = time.perf_counter()
+    final = fit_candidate(
+        candidate, labelled, features, holdout=config.holdout, gap=gap, coverage=config.coverage
+    )
+    seconds = time.perf_counter() - started
+    ts = pd.DatetimeIndex(labelled["ts"])
+    metadata = training_metadata(
+        data_start=ts.min().to_pydatetime(),
+        data_end=ts.max().to_pydatetime(),
+        tickers=sorted(map(str, labelled["ticker"].unique())),
+        feature_set=feature_set.key,
+        horizon=config.horizon,
+        model_kind=kind,
+        params=final.params,
+        code_version=code_version,
+        git_commit=git_commit,
+        training_seconds=seconds,
+    )
+    metadata["interval_half_width"] = repr(final.half_width)
+    metadata["interval_coverage"] = repr(config.coverage)
+    metadata["features"] = json.dumps(features)
+    metadata["retrain_decision"] = reason
+    metrics = {"window_rank_ic": challenger_ic, "champion_window_rank_ic": champion_ic}
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder) / "model"
+        final.model.save(directory)
+        version = registry.register(
+            model_name(config.horizon),
+            directory,
+            metadata=metadata,
+            metrics={k: v for k, v in metrics.items() if not math.isnan(v)},
+        )
+    if wins:
+        registry.promote(model_name(config.horizon), version.version, reason=reason)
+    return RetrainResult(
+        champion.version, version, wins, reason, start, end, challenger_ic, champion_ic
+    )
