@@ -49,10 +49,15 @@ X_TRAIN, Y_TRAIN = X_ALL[TRAIN].reset_index(drop=True), Y_ALL[TRAIN].reset_index
 X_TEST, Y_TEST = X_ALL[~TRAIN].reset_index(drop=True), Y_ALL[~TRAIN].reset_index(drop=True)
 
 
+# Tests fit on one thread (the determinism tests keep the default of two): a 2-thread OpenMP
+# fit on a machine whose cores are busy spin-waits, and the thread count changes no result here.
+ONE_THREAD = 1
+
+
 @cache
 def fitted(kind: str) -> Model:
     """``kind`` with its defaults, fitted on the training block (shared; never refitted)."""
-    model = make_model(kind)
+    model = make_model(kind, n_jobs=ONE_THREAD)
     model.fit(X_TRAIN, Y_TRAIN)
     return model
 
@@ -128,7 +133,9 @@ def test_hist_gradient_boosting_offers_no_contributions() -> None:
     assert fitted("hist_gradient_boosting").contributions(X_TEST) is None
     assert fitted("hist_gradient_boosting").contributions(X_TEST.head(0)) is None
     assert fitted("hist_gradient_boosting_per_ticker").contributions(X_TEST) is None
-    zero_fallback = make_model("hist_gradient_boosting_per_ticker", fallback="zero", max_iter=5)
+    zero_fallback = make_model(
+        "hist_gradient_boosting_per_ticker", fallback="zero", max_iter=5, n_jobs=ONE_THREAD
+    )
     zero_fallback.fit(X_TRAIN, Y_TRAIN)
     assert zero_fallback.contributions(X_TEST.assign(ticker="NEW")) is None
 
@@ -146,7 +153,7 @@ def test_two_fits_with_the_same_seed_predict_identically(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", SUBSAMPLED)
 def test_another_seed_draws_other_subsamples(kind: str) -> None:
-    other = make_model(kind, seed=1)
+    other = make_model(kind, seed=1, n_jobs=ONE_THREAD)
     other.fit(X_TRAIN, Y_TRAIN)
     assert not np.array_equal(other.predict(X_TEST), fitted(kind).predict(X_TEST))
 
@@ -302,7 +309,7 @@ def test_ticker_and_ts_are_never_features(kind: str) -> None:
     relabelled = X_TRAIN.assign(ticker="ZZZ", ts=X_TRAIN["ts"] + pd.Timedelta(days=3650)).sample(
         frac=1.0, random_state=0
     )
-    other = make_model(kind)
+    other = make_model(kind, n_jobs=ONE_THREAD)
     other.fit(relabelled.sort_index(), Y_TRAIN)
     assert np.array_equal(other.predict(X_TEST), model.predict(X_TEST))
     keyless = X_TEST.drop(columns=["ticker", "ts"])
@@ -342,7 +349,7 @@ def test_infinite_values_count_as_missing(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", EXPLAINED)
 def test_a_feature_never_observed_in_training_is_tolerated(kind: str) -> None:
-    model = make_model(kind)
+    model = make_model(kind, n_jobs=ONE_THREAD)
     model.fit(X_TRAIN.assign(f5=np.nan), Y_TRAIN)
     prediction = model.predict(X_TEST)
     assert np.isfinite(prediction).all()
@@ -367,7 +374,7 @@ def test_per_ticker_fits_each_ticker_on_its_own_rows() -> None:
     assert isinstance(model, PerTicker)
     assert sorted(model.models) == list(TICKERS)
     rows = (X_TRAIN["ticker"] == "BBB").to_numpy()
-    alone = make_model("ridge")
+    alone = make_model("ridge", n_jobs=ONE_THREAD)
     alone.fit(X_TRAIN[rows], Y_TRAIN[rows])
     mine = X_TEST[X_TEST["ticker"] == "BBB"]
     np.testing.assert_allclose(model.predict(mine), alone.predict(mine), rtol=0, atol=1e-12)
@@ -388,7 +395,7 @@ def test_per_ticker_serves_an_unseen_ticker_with_the_pooled_model() -> None:
 
 
 def test_per_ticker_with_zero_fallback_predicts_zero_for_an_unseen_ticker() -> None:
-    model = make_model("ridge_per_ticker", fallback="zero")
+    model = make_model("ridge_per_ticker", fallback="zero", n_jobs=ONE_THREAD)
     model.fit(X_TRAIN, Y_TRAIN)
     assert isinstance(model, PerTicker)
     assert model.pooled is None
@@ -402,7 +409,7 @@ def test_per_ticker_with_zero_fallback_predicts_zero_for_an_unseen_ticker() -> N
 
 def test_per_ticker_gives_a_ticker_with_too_few_rows_the_fallback() -> None:
     few = X_TRAIN[(X_TRAIN["ticker"] != "DDD") | (X_TRAIN["ts"] < X_TRAIN["ts"].iloc[100])]
-    model = make_model("ridge_per_ticker", min_rows=500)
+    model = make_model("ridge_per_ticker", min_rows=500, n_jobs=ONE_THREAD)
     model.fit(few, Y_TRAIN[few.index])
     assert isinstance(model, PerTicker)
     assert sorted(model.models) == ["AAA", "BBB", "CCC"]
@@ -421,3 +428,22 @@ def test_per_ticker_params_name_the_inner_model_and_the_fallback() -> None:
     assert model.params["num_leaves"] == 31
     assert model.params["fallback"] == "zero"
     assert model.params["min_rows"] == 100
+
+
+def test_hist_gradient_boosting_fits_with_a_feature_that_has_no_value_at_all() -> None:
+    rng = np.random.default_rng(5)
+    n = 600
+    X = pd.DataFrame(
+        {
+            "ticker": "AAA",
+            "ts": pd.date_range("2020-01-01", periods=n, freq="D", tz="UTC"),
+            "signal": rng.normal(size=n),
+            "missing": np.nan,
+        }
+    )
+    y = pd.Series(0.5 * X["signal"] + rng.normal(scale=0.1, size=n))
+    model = make_model("hist_gradient_boosting")
+
+    model.fit(X, y)
+
+    assert np.isfinite(model.predict(X)).all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from stockpred.models.estimators import (
     read_manifest,
 )
 from stockpred.models.linear import elastic_net, ridge
+from stockpred.models.lstm import LSTMForecaster, load_lstm
 from stockpred.models.trees import hist_gradient_boosting, lightgbm_model, xgboost_model
 
 __all__ = ["MODELS", "PARAM_GRIDS", "load_model", "make_model", "model_parameters"]
@@ -39,9 +41,16 @@ class _Factory:
     """
 
     def __init__(
-        self, kind: str, build: Callable[..., Model], *, parameters: tuple[str, ...]
+        self,
+        kind: str,
+        build: Callable[..., Model],
+        *,
+        parameters: tuple[str, ...],
+        sequence_length: int = 0,
     ) -> None:
         self.kind = kind
+        # Rows of history a sequence model reads before each predicted row (0: row models).
+        self.sequence_length = sequence_length
         self.parameters = parameters
         self._build = build
 
@@ -81,7 +90,17 @@ _HIST_GRADIENT_BOOSTING = _pooled("hist_gradient_boosting", hist_gradient_boosti
 _LIGHTGBM = _pooled("lightgbm", lightgbm_model)
 _XGBOOST = _pooled("xgboost", xgboost_model)
 
+# The LSTM reads a sequence of rows before each predicted one; the evaluator prepends them.
+# torch is optional: the class imports without it and fitting says which extra to install.
+_LSTM = _Factory(
+    "lstm",
+    LSTMForecaster,
+    parameters=tuple(p for p in inspect.signature(LSTMForecaster).parameters if p != "on_epoch"),
+    sequence_length=20,
+)
+
 MODELS: dict[str, Callable[..., Model]] = {
+    "lstm": _LSTM,
     "ridge": _RIDGE,
     "elastic_net": _ELASTIC_NET,
     "hist_gradient_boosting": _HIST_GRADIENT_BOOSTING,
@@ -117,6 +136,7 @@ _POOLED_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
 # inner model's parameters.
 PARAM_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
     **_POOLED_GRIDS,
+    "lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
     **{f"{kind}{_PER_TICKER_SUFFIX}": grid for kind, grid in _POOLED_GRIDS.items()},
 }
 
@@ -143,6 +163,8 @@ def load_model(directory: Path) -> Model:
 
     The sklearn kinds are stored with joblib (pickle): load only directories this system wrote.
     """
+    if _kind_on_disk(directory) == "lstm":
+        return load_lstm(directory)
     manifest = read_manifest(directory)
     if manifest.kind not in MODELS:
         raise ModelError(
@@ -168,6 +190,16 @@ def load_model(directory: Path) -> Model:
             pooled=None if pooled is None else _load_member(directory, pooled, inner_kind),
         )
     return model
+
+
+def _kind_on_disk(directory: Path) -> str:
+    """The ``kind`` a saved model's ``model.json`` names ("" when unreadable)."""
+    try:
+        manifest = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    kind = manifest.get("kind") if isinstance(manifest, dict) else None
+    return kind if isinstance(kind, str) else ""
 
 
 def _factory(kind: str) -> Callable[..., Model]:

@@ -143,7 +143,7 @@ class ElasticNetModel(LinearModel):
         )
 
 
-def ridge(*, alpha: float = 1_000.0, seed: int = 0, n_jobs: int = 2) -> RidgeModel:
+def ridge(*, alpha: float = 1_000.0, seed: int = 0, n_jobs: int = 1) -> RidgeModel:
     """Ridge regression on standardised features.
 
     ``alpha`` is sklearn's (the loss is a sum over rows, so its pull shrinks as rows grow:
@@ -165,7 +165,7 @@ def elastic_net(
     l1_ratio: float = 0.5,
     max_iter: int = 10_000,
     seed: int = 0,
-    n_jobs: int = 2,
+    n_jobs: int = 1,
 ) -> ElasticNetModel:
     """Elastic net on standardised features and a unit-variance target.
 

@@ -72,7 +72,9 @@ class LSTMForecaster:
     ``sequence_length``: rows per sequence (the row itself and its predecessors); public so that
     an evaluator knows how many context rows to prepend. ``on_epoch`` is called after every
     epoch with (epoch from 1, training loss, validation loss); losses are in standardised-target
-    units.
+    units. ``threads``: torch's intra-op threads during fit and predict; two are ~25% faster than
+    one on two idle cores, but OpenMP's spinning threads slow down up to tenfold when other
+    work shares the cores, where one thread is the safer choice.
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class LSTMForecaster:
         nan_mask: bool = True,
         clip: float = 5.0,
         seed: int = 0,
-        threads: int = 2,
+        threads: int = 1,
         device: str = "auto",
         on_epoch: EpochCallback | None = None,
     ) -> None:

@@ -112,6 +112,9 @@ def build_candidates(
         grid = grids.get(name, ({},)) if config.tune else ({},)
         factory = catalog[name]
         sequence = int(getattr(factory, "sequence_length", 0))
+        if "horizon" in getattr(factory, "parameters", ()):
+            # A model that purges its own validation tail must know the horizon.
+            fixed.setdefault("horizon", config.horizon)
 
         def build(
             params: Mapping[str, object],
