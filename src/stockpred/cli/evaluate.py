@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 
 from stockpred.cli.features import resolve_feature_set
-from stockpred.cli.render import frame_table
+from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_store
 from stockpred.domain.errors import InvalidInputError
@@ -30,7 +30,9 @@ _EXPORT_COLUMNS = (
 def export_predictions(evaluation: Evaluation, path: Path) -> Path:
     """Every out-of-sample prediction as Parquet (``.parquet``) or CSV (anything else), so the
     metrics can be recomputed independently."""
-    frame = evaluation.result.predictions.loc[:, list(_EXPORT_COLUMNS)]
+    predictions = evaluation.result.predictions
+    extra = [c for c in ("lower_garch", "upper_garch") if c in predictions.columns]
+    frame = predictions.loc[:, [*_EXPORT_COLUMNS, *extra]]
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
@@ -172,6 +174,7 @@ def evaluate_command(
                 "folds": len(evaluation.result.folds),
                 "seconds": round(seconds, 1),
                 "leaderboard": leaderboard_records(evaluation.scores, backtest=evaluation.backtest),
+                "intervals": records(evaluation.intervals),
                 "files": {"json": str(files.json), "html": str(files.html)},
                 "export": None if exported is None else str(exported),
             }
@@ -193,6 +196,13 @@ def evaluate_command(
         markup=False,
         highlight=False,
     )
+    if not evaluation.intervals.empty:
+        coverage_table = evaluation.intervals.pivot(
+            index="model", columns="method", values="coverage"
+        ).reset_index()
+        runtime.out.print(
+            frame_table(coverage_table, title=f"interval coverage (nominal {coverage:.0%})")
+        )
     runtime.out.print(f"leaderboard: {files.html}", markup=False, highlight=False)
     if exported is not None:
         runtime.out.print(f"predictions: {exported}", markup=False, highlight=False)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from stockpred.domain.errors import ModelError
 from stockpred.models.base import KEY_COLUMNS, Model
+from stockpred.models.garch import garch_sigma, interval_halfwidth
 from stockpred.models.walkforward import Fold, WalkForward, inner_split
 
 __all__ = [
@@ -98,6 +99,7 @@ def evaluate_walk_forward(
     holdout: int = 63,
     on_step: Callable[[Fold, str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    garch_returns: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``candidates`` walk-forward over ``design`` (ticker, ts, features).
 
@@ -105,7 +107,9 @@ def evaluate_walk_forward(
     the actual became known), next_return; rows without an actual are never trained on or
     scored. ``holdout``: dates held out at the end of each training window for tuning and
     calibration. ``on_start`` gets the number of steps (folds x candidates), ``on_step`` is
-    called after each candidate of each fold (progress).
+    called after each candidate of each fold (progress). ``garch_returns``: a design column of
+    daily log returns (e.g. ``log_return_1``); when given, every prediction also gets a GARCH
+    interval (``lower_garch``, ``upper_garch``), fitted per ticker on each training window.
     """
     if not 0.0 < coverage < 1.0:
         raise ModelError(f"coverage must be between 0 and 1, got {coverage}")
@@ -137,6 +141,18 @@ def evaluate_walk_forward(
         test = data.loc[in_test]
         if train.empty or test.empty:
             continue
+        garch = None
+        if garch_returns is not None:
+            returns = data.loc[:, ["ticker", "ts", garch_returns]].rename(
+                columns={garch_returns: "ret"}
+            )
+            sigma = garch_sigma(returns, train_end=fold.train[-1], horizon=spec.horizon)
+            garch = interval_halfwidth(
+                test.loc[:, ["ticker", "ts"]]
+                .merge(sigma, on=["ticker", "ts"], how="left")["sigma"]
+                .to_numpy(),
+                coverage,
+            )
         for candidate in candidates:
             fitted = fit_candidate(
                 candidate,
@@ -154,22 +170,24 @@ def evaluate_walk_forward(
                 fitted.half_width,
             )
             prediction = _predict(candidate, model, data, test, features)
-            pieces.append(
-                pd.DataFrame(
-                    {
-                        "ticker": test["ticker"].to_numpy(),
-                        "ts": test["ts"].to_numpy(),
-                        "horizon": spec.horizon,
-                        "model": candidate.name,
-                        "prediction": prediction,
-                        "lower": prediction - half,
-                        "upper": prediction + half,
-                        "actual": test["actual"].to_numpy(dtype="float64"),
-                        "next_return": test["next_return"].to_numpy(dtype="float64"),
-                        "fold": fold.number,
-                    }
-                )
+            piece = pd.DataFrame(
+                {
+                    "ticker": test["ticker"].to_numpy(),
+                    "ts": test["ts"].to_numpy(),
+                    "horizon": spec.horizon,
+                    "model": candidate.name,
+                    "prediction": prediction,
+                    "lower": prediction - half,
+                    "upper": prediction + half,
+                    "actual": test["actual"].to_numpy(dtype="float64"),
+                    "next_return": test["next_return"].to_numpy(dtype="float64"),
+                    "fold": fold.number,
+                }
             )
+            if garch is not None:
+                piece["lower_garch"] = prediction - garch
+                piece["upper_garch"] = prediction + garch
+            pieces.append(piece)
             choices.append(
                 {
                     "fold": fold.number,

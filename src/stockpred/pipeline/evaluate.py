@@ -23,11 +23,15 @@ from stockpred.models.targets import forward_returns, target_column
 from stockpred.models.walkforward import Fold, WalkForward
 from stockpred.store.base import Store
 
+# The daily log return a GARCH interval is fitted on (a daily_v1 feature).
+_DAILY_RETURN = "log_return_1"
+
 __all__ = [
     "Evaluation",
     "EvaluationConfig",
     "build_candidates",
     "evaluate",
+    "interval_coverage",
     "load_design",
     "run_walk_forward",
     "score_evaluation",
@@ -50,6 +54,7 @@ class EvaluationConfig:
     cost_bps: float = 5.0
     top_k: int = 10
     seed: int = 0
+    garch: bool = True
     tickers: tuple[str, ...] | None = None
     model_params: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
@@ -152,6 +157,7 @@ def run_walk_forward(
         store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
     )
     candidates = build_candidates(config, catalog=catalog, grids=grids)
+    returns = _DAILY_RETURN if config.garch and _DAILY_RETURN in design.columns else None
     return evaluate_walk_forward(
         design,
         labels,
@@ -160,19 +166,48 @@ def run_walk_forward(
         coverage=config.coverage,
         holdout=config.holdout,
         on_step=on_step,
+        on_start=on_start,
+        garch_returns=returns,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     """A finished evaluation: the walk-forward result, the scores (one row per model), the
-    per-fold scores and the backtest."""
+    per-fold scores, the backtest, and the empirical coverage of each interval method."""
 
     config: EvaluationConfig
     result: EvaluationResult
     scores: pd.DataFrame
     fold_scores: pd.DataFrame
     backtest: BacktestResult
+    intervals: pd.DataFrame
+
+
+def interval_coverage(predictions: pd.DataFrame, *, coverage: float) -> pd.DataFrame:
+    """Per model and interval method (``conformal``; ``garch`` when present): the share of
+    actuals inside the interval, its mean width and the rows with an interval."""
+    rows = []
+    methods = {"conformal": ("lower", "upper"), "garch": ("lower_garch", "upper_garch")}
+    for method, (low, high) in methods.items():
+        if low not in predictions.columns:
+            continue
+        present = predictions[predictions[low].notna() & predictions[high].notna()]
+        inside = (present[low] <= present["actual"]) & (present["actual"] <= present[high])
+        for model, group in present.groupby("model"):
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "nominal": coverage,
+                    "coverage": float(inside.loc[group.index].mean()),
+                    "mean_width": float((group[high] - group[low]).mean()),
+                    "rows": len(group),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["model", "method", "nominal", "coverage", "mean_width", "rows"]
+    )
 
 
 def score_evaluation(config: EvaluationConfig, result: EvaluationResult) -> Evaluation:
@@ -183,7 +218,8 @@ def score_evaluation(config: EvaluationConfig, result: EvaluationResult) -> Eval
         portfolios = backtest(result.predictions, k=config.top_k, cost_bps=config.cost_bps)
     except ValueError as exc:
         raise ModelError(f"scoring the walk-forward predictions failed: {exc}") from exc
-    return Evaluation(config, result, scores, fold_scores, portfolios)
+    intervals = interval_coverage(result.predictions, coverage=config.coverage)
+    return Evaluation(config, result, scores, fold_scores, portfolios, intervals)
 
 
 def evaluate(
