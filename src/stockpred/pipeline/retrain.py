@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +30,8 @@ from stockpred.models.evaluation import fit_candidate, predict_candidate
 from stockpred.pipeline.evaluate import EvaluationConfig, build_candidates, load_design
 from stockpred.pipeline.features import build_features
 from stockpred.pipeline.predict import load_champion
-from stockpred.registry.base import ModelRegistry, ModelVersion, model_name, training_metadata
+from stockpred.pipeline.train import register_fitted
+from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
 from stockpred.store.base import Store
 
 __all__ = ["RetrainResult", "retrain"]
@@ -149,34 +148,19 @@ def retrain(
     final = fit_candidate(
         candidate, labelled, features, holdout=config.holdout, gap=gap, coverage=config.coverage
     )
-    seconds = time.perf_counter() - started
-    ts = pd.DatetimeIndex(labelled["ts"])
-    metadata = training_metadata(
-        data_start=ts.min().to_pydatetime(),
-        data_end=ts.max().to_pydatetime(),
-        tickers=sorted(map(str, labelled["ticker"].unique())),
+    version = register_fitted(
+        registry,
+        final,
+        rows=labelled,
+        features=features,
         feature_set=feature_set.key,
-        horizon=config.horizon,
-        model_kind=kind,
-        params=final.params,
-        code_version=code_version,
-        git_commit=git_commit,
-        training_seconds=seconds,
+        config=config,
+        kind=kind,
+        seconds=time.perf_counter() - started,
+        code=(code_version, git_commit),
+        metrics={"window_rank_ic": challenger_ic, "champion_window_rank_ic": champion_ic},
+        extra={"retrain_decision": reason},
     )
-    metadata["interval_half_width"] = repr(final.half_width)
-    metadata["interval_coverage"] = repr(config.coverage)
-    metadata["features"] = json.dumps(features)
-    metadata["retrain_decision"] = reason
-    metrics = {"window_rank_ic": challenger_ic, "champion_window_rank_ic": champion_ic}
-    with tempfile.TemporaryDirectory() as folder:
-        directory = Path(folder) / "model"
-        final.model.save(directory)
-        version = registry.register(
-            model_name(config.horizon),
-            directory,
-            metadata=metadata,
-            metrics={k: v for k, v in metrics.items() if not math.isnan(v)},
-        )
     if wins:
         registry.promote(model_name(config.horizon), version.version, reason=reason)
     return RetrainResult(

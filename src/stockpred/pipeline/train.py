@@ -23,7 +23,7 @@ import pandas as pd
 from stockpred.domain.errors import ModelError
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
-from stockpred.models.evaluation import fit_candidate
+from stockpred.models.evaluation import FittedCandidate, fit_candidate
 from stockpred.models.walkforward import Fold
 from stockpred.pipeline.evaluate import (
     Evaluation,
@@ -35,7 +35,13 @@ from stockpred.pipeline.evaluate import (
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name, training_metadata
 from stockpred.store.base import Store
 
-__all__ = ["TrainResult", "champion_reason", "selection_metrics", "train_models"]
+__all__ = [
+    "TrainResult",
+    "champion_reason",
+    "register_fitted",
+    "selection_metrics",
+    "train_models",
+]
 
 # Figures of the evaluation recorded with each version (and compared by the rule).
 _RECORDED = (
@@ -96,6 +102,51 @@ def champion_reason(evaluation: Evaluation, model: str) -> str:
     )
 
 
+def register_fitted(
+    registry: ModelRegistry,
+    fitted: FittedCandidate,
+    *,
+    rows: pd.DataFrame,
+    features: list[str],
+    feature_set: str,
+    config: EvaluationConfig,
+    kind: str,
+    seconds: float,
+    code: tuple[str, str | None],
+    metrics: Mapping[str, float],
+    extra: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Save ``fitted`` and register it under the horizon's name with everything a version
+    records: data range and universe of ``rows``, feature set and columns, parameters, interval,
+    code version and commit, training time, and ``metrics`` (NaN left out)."""
+    ts = pd.DatetimeIndex(rows["ts"])
+    metadata = training_metadata(
+        data_start=ts.min().to_pydatetime(),
+        data_end=ts.max().to_pydatetime(),
+        tickers=sorted(map(str, rows["ticker"].unique())),
+        feature_set=feature_set,
+        horizon=config.horizon,
+        model_kind=kind,
+        params=fitted.params,
+        code_version=code[0],
+        git_commit=code[1],
+        training_seconds=seconds,
+    )
+    metadata["interval_half_width"] = repr(fitted.half_width)
+    metadata["interval_coverage"] = repr(config.coverage)
+    metadata["features"] = json.dumps(features)
+    metadata.update(extra or {})
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder) / "model"
+        fitted.model.save(directory)
+        return registry.register(
+            model_name(config.horizon),
+            directory,
+            metadata=metadata,
+            metrics={k: v for k, v in metrics.items() if not math.isnan(v)},
+        )
+
+
 def train_models(
     store: Store,
     registry: ModelRegistry,
@@ -146,32 +197,18 @@ def train_models(
             gap=gap,
             coverage=config.coverage,
         )
-        seconds = time.perf_counter() - started
-        ts = pd.DatetimeIndex(train["ts"])
-        metadata = training_metadata(
-            data_start=ts.min().to_pydatetime(),
-            data_end=ts.max().to_pydatetime(),
-            tickers=sorted(map(str, train["ticker"].unique())),
+        versions[kind] = register_fitted(
+            registry,
+            fitted,
+            rows=train,
+            features=features,
             feature_set=feature_set.key,
-            horizon=config.horizon,
-            model_kind=kind,
-            params=fitted.params,
-            code_version=code_version,
-            git_commit=git_commit,
-            training_seconds=seconds,
+            config=config,
+            kind=kind,
+            seconds=time.perf_counter() - started,
+            code=(code_version, git_commit),
+            metrics=selection_metrics(evaluation, kind),
         )
-        metadata["interval_half_width"] = repr(fitted.half_width)
-        metadata["interval_coverage"] = repr(config.coverage)
-        metadata["features"] = json.dumps(features)
-        with tempfile.TemporaryDirectory() as folder:
-            directory = Path(folder) / "model"
-            fitted.model.save(directory)
-            versions[kind] = registry.register(
-                name,
-                directory,
-                metadata=metadata,
-                metrics=selection_metrics(evaluation, kind),
-            )
     champion = registry.champion(name)
     if champion is not None:
         reason = f"champion stays version {champion.version}; `stockpred retrain` challenges it"
