@@ -203,6 +203,8 @@ def test_scheduler_lists_jobs_with_next_runs_and_why_one_is_disabled(
     assert jobs["prices"]["disabled"] is None
     assert len(jobs["prices"]["next_runs"]) == 3
     assert "STOCKPRED_MACRO_SERIES" in jobs["macro"]["disabled"]
+    assert jobs["features"]["disabled"] is None
+    assert "Saturday" in jobs["retrain"]["when"]
 
 
 def test_scheduler_runs_the_price_feed_once_for_the_universe(

@@ -116,12 +116,15 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
                 settings.calendar, delay=timedelta(minutes=settings.prices_delay_minutes + 30)
             ),
             run=features,
+            # Features follow the price feed: without a universe there is nothing new to build.
+            disabled=no_universe if not settings.universe else None,
         ),
         FeedJob(
             name="retrain",
             when="weekly, Saturday 06:00 UTC (challenger vs champion, horizon 5)",
             next_after=weekly_at(5, time(6, 0)),
             run=retrain,
+            disabled=no_universe if not settings.universe else None,
         ),
         FeedJob(
             name="prices",
