@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-__all__ = ["KEY_COLUMNS", "Model", "TrainingWindow", "feature_columns"]
+__all__ = ["KEY_COLUMNS", "Model", "TrainingWindow", "as_target", "feature_columns"]
 
 # The key columns of a design frame; everything else is a feature.
 KEY_COLUMNS = ("ticker", "ts")
