@@ -44,6 +44,9 @@ def test_evaluate_prints_models_beside_baselines_and_exports_what_it_scored(
     models = {row["model"] for row in result["leaderboard"]}
     assert models == {"ridge", "random_walk", "mean_drift", "momentum", "reversal", "ar1"}
     assert (tmp_path / "report" / "leaderboard.html").read_text().count("ridge") >= 1
+    intervals = json.loads((tmp_path / "report" / "intervals.json").read_text())
+    assert {row["method"] for row in intervals} == {"conformal", "garch"}
+    assert all(0.5 < row["coverage"] < 1.0 for row in intervals)
     predictions = pd.read_parquet(export)
     assert set(predictions["model"]) == models
     # The exported rows recompute the leaderboard: ridge's RMSE and the random walk's.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -164,6 +165,10 @@ def evaluate_command(
         folds=evaluation.fold_scores,
         backtest=evaluation.backtest,
         title=f"stockpred walk-forward, {feature_set.key}, horizon {horizon}",
+    )
+    # Coverage of each interval method (conformal, GARCH) beside the leaderboard files.
+    (folder / "intervals.json").write_text(
+        json.dumps(records(evaluation.intervals), indent=2), encoding="utf-8"
     )
     exported = export_predictions(evaluation, export) if export is not None else None
     if as_json:
