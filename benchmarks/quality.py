@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-bps", type=float, default=5.0)
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target", choices=("return", "excess", "rank"), default="return")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"error: {args.data} not found; pass --data", file=sys.stderr)
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             cost_bps=args.cost_bps,
             top_k=args.top_k,
             seed=args.seed,
+            target=args.target,
         )
         start = time.perf_counter()
         evaluation = evaluate(
@@ -129,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             "cost_bps": args.cost_bps,
             "top_k": args.top_k,
             "seed": args.seed,
+            "target": args.target,
         },
         "leaderboard": leaderboard_records(evaluation.scores, backtest=evaluation.backtest),
         "reference": REFERENCE,

@@ -212,3 +212,41 @@ def test_a_baseline_without_its_feature_says_which() -> None:
         make_baseline("momentum", horizon=HORIZON).fit(
             design.drop(columns="momentum_252_skip_21"), labels["actual"].fillna(0)
         )
+
+
+def test_cross_sectional_targets_use_only_the_same_dates_labels() -> None:
+    from stockpred.models.evaluation import cross_sectional_target
+
+    ts = sessions(2)
+    frame = pd.DataFrame(
+        {
+            "ts": [ts[0], ts[0], ts[0], ts[1], ts[1]],
+            "actual": [0.03, 0.01, -0.01, 0.5, np.nan],
+        }
+    )
+
+    excess = cross_sectional_target(frame, "excess")
+    rank = cross_sectional_target(frame, "rank")
+
+    np.testing.assert_allclose(excess.iloc[:3], [0.02, 0.0, -0.02], atol=1e-15)
+    assert excess.iloc[3] == 0.0
+    assert np.isnan(excess.iloc[4])
+    np.testing.assert_allclose(rank.iloc[:3], [0.5, 1 / 6, -1 / 6])
+    with pytest.raises(ModelError, match="target"):
+        cross_sectional_target(frame, "sharpe")
+
+
+def test_a_rank_target_is_scored_against_the_raw_return() -> None:
+    design, labels = panel()
+    candidates = [
+        Candidate("random_walk", lambda p: make_baseline("random_walk", horizon=HORIZON)),
+        Candidate("honest", lambda p: LeastSquares(("signal", "noise"))),
+    ]
+
+    result = evaluate_walk_forward(design, labels, candidates, spec=SPEC, target="rank")
+
+    rows = result.predictions[result.predictions["model"] == "honest"]
+    merged = rows.merge(labels, on=["ticker", "ts"], suffixes=("", "_label"))
+    np.testing.assert_array_equal(merged["actual"], merged["actual_label"])
+    assert rows["prediction"].abs().max() < 1.0  # on the rank scale, within +-0.5
+    assert mean_rank_ic(result.predictions, "honest") > 0.15

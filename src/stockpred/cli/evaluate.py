@@ -107,6 +107,12 @@ def evaluate_command(
     cost_bps: float = typer.Option(5.0, "--cost-bps", min=0.0, help="Costs per unit turnover."),
     top_k: int = typer.Option(10, "--top-k", min=1, help="Stocks per leg of the portfolios."),
     seed: int = typer.Option(0, "--seed", help="Seed of every model and of the bootstrap."),
+    target: str = typer.Option(
+        "return",
+        "--target",
+        help="What models are fitted on: return, excess (minus the date's mean) or rank (the "
+        "date's percentile); always scored against the return.",
+    ),
     tickers: str | None = typer.Option(
         None, "--tickers", help="Universe, e.g. AAPL,MSFT (default: every stock with features)."
     ),
@@ -139,6 +145,7 @@ def evaluate_command(
         cost_bps=cost_bps,
         top_k=top_k,
         seed=seed,
+        target=target,
         tickers=tuple(t for t in (tickers or "").replace(",", " ").split() if t) or None,
     )
     started = time.perf_counter()

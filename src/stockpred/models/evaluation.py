@@ -33,9 +33,11 @@ from stockpred.models.garch import garch_sigma, interval_halfwidth
 from stockpred.models.walkforward import Fold, WalkForward, inner_split
 
 __all__ = [
+    "TARGETS",
     "Candidate",
     "EvaluationResult",
     "FittedCandidate",
+    "cross_sectional_target",
     "evaluate_walk_forward",
     "fit_candidate",
     "predict_candidate",
@@ -100,6 +102,7 @@ def evaluate_walk_forward(
     on_step: Callable[[Fold, str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     garch_returns: str | None = None,
+    target: str = "return",
 ) -> EvaluationResult:
     """Evaluate ``candidates`` walk-forward over ``design`` (ticker, ts, features).
 
@@ -110,6 +113,10 @@ def evaluate_walk_forward(
     called after each candidate of each fold (progress). ``garch_returns``: a design column of
     daily log returns (e.g. ``log_return_1``); when given, every prediction also gets a GARCH
     interval (``lower_garch``, ``upper_garch``), fitted per ticker on each training window.
+    ``target``: what the models are fitted on: ``return`` (the forward log return), ``excess``
+    (minus that date's cross-sectional mean) or ``rank`` (that date's cross-sectional
+    percentile minus 0.5). Each transform uses only labels of the same date, so it is known
+    when they are; predictions are always scored against the raw return.
     """
     if not 0.0 < coverage < 1.0:
         raise ModelError(f"coverage must be between 0 and 1, got {coverage}")
@@ -123,6 +130,7 @@ def evaluate_walk_forward(
     data = data.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True)
     features = [c for c in design.columns if c not in KEY_COLUMNS]
     labelled = data["actual"].notna().to_numpy()
+    data["fit_target"] = cross_sectional_target(data, target)
     dates = pd.DatetimeIndex(data.loc[labelled, "ts"]).unique().sort_values()
     folds = spec.folds(dates)
     if on_start is not None:
@@ -162,6 +170,7 @@ def evaluate_walk_forward(
                 gap=spec.gap,
                 coverage=coverage,
                 context=data,
+                label="fit_target",
             )
             model, params, score, half = (
                 fitted.model,
@@ -211,6 +220,23 @@ def evaluate_walk_forward(
     return EvaluationResult(predictions, pd.DataFrame(choices), tuple(folds))
 
 
+TARGETS = ("return", "excess", "rank")
+
+
+def cross_sectional_target(data: pd.DataFrame, target: str) -> pd.Series:
+    """The label models are fitted on: ``actual`` itself, or per date its excess over the
+    date's mean, or its percentile rank minus 0.5 (NaN where ``actual`` is NaN)."""
+    if target not in TARGETS:
+        raise ModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    actual = data["actual"].astype("float64")
+    if target == "return":
+        return actual
+    by_date = actual.groupby(data["ts"])
+    if target == "excess":
+        return actual - by_date.transform("mean")
+    return by_date.rank(pct=True) - 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class FittedCandidate:
     """A candidate fitted on a training window: the model, the parameters tuning chose (and
@@ -231,25 +257,28 @@ def fit_candidate(
     gap: int,
     coverage: float,
     context: pd.DataFrame | None = None,
+    label: str = "actual",
 ) -> FittedCandidate:
     """Tune ``candidate`` on ``train`` minus its held-out tail, calibrate its interval on that
     tail, then fit the chosen parameters on all of ``train`` (rows: ticker, ts, features,
-    actual). ``context`` holds the rows a sequence model may read before the tail."""
+    actual). ``context`` holds the rows a sequence model may read before the tail; ``label``
+    the column the models are fitted on (``actual``, or a cross-sectional transform of it); the
+    interval is always calibrated on ``actual``."""
     columns = list(features)
     train_dates = pd.DatetimeIndex(train["ts"]).unique().sort_values()
     fit_dates, tail_dates = inner_split(train_dates, holdout=holdout, gap=gap)
     inner = train[train["ts"].isin(fit_dates)]
     tail = train[train["ts"].isin(tail_dates)]
-    params, score = _tune(candidate, inner, tail, columns)
+    params, score = _tune(candidate, inner, tail, columns, label)
     calibrator = candidate.build(params)
-    calibrator.fit(inner[["ticker", "ts", *columns]], inner["actual"])
+    calibrator.fit(inner[["ticker", "ts", *columns]], inner[label])
     source = train if context is None else context
     tail_prediction = _predict(candidate, calibrator, source, tail, columns)
     half = _conformal_half_width(
         tail_prediction - tail["actual"].to_numpy(dtype="float64"), coverage
     )
     model = candidate.build(params)
-    model.fit(train[["ticker", "ts", *columns]], train["actual"])
+    model.fit(train[["ticker", "ts", *columns]], train[label])
     return FittedCandidate(model, params, score, half)
 
 
@@ -266,7 +295,11 @@ def predict_candidate(
 
 
 def _tune(
-    candidate: Candidate, inner: pd.DataFrame, tail: pd.DataFrame, features: list[str]
+    candidate: Candidate,
+    inner: pd.DataFrame,
+    tail: pd.DataFrame,
+    features: list[str],
+    label: str,
 ) -> tuple[Mapping[str, object], float]:
     """The parameter set with the best mean daily rank IC on the held-out tail."""
     if len(candidate.grid) == 1:
@@ -274,7 +307,7 @@ def _tune(
     best: tuple[Mapping[str, object], float] | None = None
     for params in candidate.grid:
         model = candidate.build(params)
-        model.fit(inner[["ticker", "ts", *features]], inner["actual"])
+        model.fit(inner[["ticker", "ts", *features]], inner[label])
         prediction = model.predict(tail[["ticker", "ts", *features]])
         score = _rank_ic(tail, prediction)
         if best is None or (not math.isnan(score) and (math.isnan(best[1]) or score > best[1])):

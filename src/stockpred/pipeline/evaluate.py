@@ -55,6 +55,9 @@ class EvaluationConfig:
     top_k: int = 10
     seed: int = 0
     garch: bool = True
+    # What models are fitted on: the forward return, its excess over the date's mean, or its
+    # cross-sectional rank (models/evaluation.py, TARGETS).
+    target: str = "return"
     tickers: tuple[str, ...] | None = None
     model_params: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
@@ -168,6 +171,7 @@ def run_walk_forward(
         on_step=on_step,
         on_start=on_start,
         garch_returns=returns,
+        target=config.target,
     )
 
 

@@ -26,7 +26,11 @@ import pandas as pd
 from stockpred.domain.errors import ModelError
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
-from stockpred.models.evaluation import fit_candidate, predict_candidate
+from stockpred.models.evaluation import (
+    cross_sectional_target,
+    fit_candidate,
+    predict_candidate,
+)
 from stockpred.pipeline.evaluate import EvaluationConfig, build_candidates, load_design
 from stockpred.pipeline.features import build_features
 from stockpred.pipeline.predict import load_champion
@@ -90,6 +94,7 @@ def retrain(
         store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
     )
     data = design.merge(labels, on=list(KEY_COLUMNS), how="left")
+    data["fit_target"] = cross_sectional_target(data, config.target)
     cut = pd.Timestamp(now).tz_convert("UTC")
     known = pd.DatetimeIndex(data["known_at"])
     labelled = data[data["actual"].notna().to_numpy() & np.asarray(known <= cut)]
@@ -126,6 +131,7 @@ def retrain(
         gap=gap,
         coverage=config.coverage,
         context=data,
+        label="fit_target",
     )
     challenger_ic = _mean_rank_ic(
         test["ts"], predict_candidate(candidate, fitted.model, data, test, features), test["actual"]
@@ -146,7 +152,13 @@ def retrain(
     )
     started = time.perf_counter()
     final = fit_candidate(
-        candidate, labelled, features, holdout=config.holdout, gap=gap, coverage=config.coverage
+        candidate,
+        labelled,
+        features,
+        holdout=config.holdout,
+        gap=gap,
+        coverage=config.coverage,
+        label="fit_target",
     )
     version = register_fitted(
         registry,

@@ -23,7 +23,7 @@ import pandas as pd
 from stockpred.domain.errors import ModelError
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
-from stockpred.models.evaluation import FittedCandidate, fit_candidate
+from stockpred.models.evaluation import FittedCandidate, cross_sectional_target, fit_candidate
 from stockpred.models.walkforward import Fold
 from stockpred.pipeline.evaluate import (
     Evaluation,
@@ -135,6 +135,7 @@ def register_fitted(
     metadata["interval_half_width"] = repr(fitted.half_width)
     metadata["interval_coverage"] = repr(config.coverage)
     metadata["features"] = json.dumps(features)
+    metadata["target"] = config.target
     metadata.update(extra or {})
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "model"
@@ -177,6 +178,7 @@ def train_models(
         store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
     )
     data = design.merge(labels, on=list(KEY_COLUMNS), how="left")
+    data["fit_target"] = cross_sectional_target(data, config.target)
     cut = pd.Timestamp(now).tz_convert("UTC")
     known = pd.DatetimeIndex(data["known_at"])
     train = data[data["actual"].notna().to_numpy() & np.asarray(known <= cut)]
@@ -196,6 +198,7 @@ def train_models(
             holdout=config.holdout,
             gap=gap,
             coverage=config.coverage,
+            label="fit_target",
         )
         versions[kind] = register_fitted(
             registry,
