@@ -182,6 +182,7 @@ def evaluate_command(
         runtime.print_json(
             {
                 "horizon": horizon,
+                "target": target,
                 "feature_set": feature_set.key,
                 "folds": len(evaluation.result.folds),
                 "seconds": round(seconds, 1),
@@ -208,6 +209,14 @@ def evaluate_command(
         markup=False,
         highlight=False,
     )
+    if target != "return":
+        runtime.out.print(
+            f"note: models were fitted on the {target} target, so their predictions are not in "
+            "return units: read the ranking figures (rank IC, IC, portfolios), not RMSE, R2 or "
+            "the Diebold-Mariano test.",
+            markup=False,
+            highlight=False,
+        )
     if not evaluation.intervals.empty:
         coverage_table = evaluation.intervals.pivot(
             index="model", columns="method", values="coverage"
