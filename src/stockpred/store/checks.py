@@ -9,7 +9,7 @@ import pandas as pd
 
 from stockpred.domain.errors import StoreError
 from stockpred.domain.records import FEATURE_KEY
-from stockpred.store.schema import TableSpec, feature_table, feature_table_name
+from stockpred.store.schema import FeatureRegistry, TableSpec, feature_table, feature_table_name
 
 __all__ = [
     "check_batch",
@@ -64,20 +64,20 @@ def check_features(
     feature_set: str,
     frame: pd.DataFrame,
     *,
-    stored: tuple[str, ...] | None,
-    tables: dict[str, str],
+    registry: FeatureRegistry,
 ) -> tuple[TableSpec, pd.DataFrame]:
     """The wide table of ``feature_set`` and ``frame`` checked for it, ready to write.
 
-    ``stored``: the set's columns if it was written before; ``tables``: table name -> set of
-    every stored set. Raises :class:`StoreError` (nothing written) when the key columns are
-    missing, the feature columns differ from the stored ones, a value is not a number, or
-    :func:`check_batch` refuses the rows.
+    ``registry``: the sets already stored (their tables and columns). Raises
+    :class:`StoreError` (nothing written) when the key columns are missing or hold gaps or
+    naive times, a key repeats, the feature columns differ from the stored ones, or a value is
+    not a number.
     """
     absent = [c for c in FEATURE_KEY if c not in frame.columns]
     if absent:
         raise StoreError(f"cannot write feature set {feature_set}: columns {absent} are missing")
     columns = tuple(str(c) for c in frame.columns if c not in FEATURE_KEY)
+    stored = registry.columns(feature_set)
     if not columns:
         raise StoreError(
             f"cannot write feature set {feature_set}: the frame has no feature columns"
@@ -95,7 +95,7 @@ def check_features(
             "a set whose outputs change needs a new version (nothing was written)"
         )
     name = feature_table_name(feature_set)
-    owner = tables.get(name)
+    owner = registry.owners.get(name)
     if owner is not None and owner != feature_set:
         raise StoreError(
             f"feature sets {owner} and {feature_set} would share the table {name}; rename one"

@@ -29,8 +29,8 @@ from stockpred.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
+    FeatureRegistry,
     TableSpec,
-    feature_table,
 )
 
 __all__ = ["DuckDBStore"]
@@ -198,31 +198,24 @@ class DuckDBStore:
 
     # -- features: one wide table per set, without a key index --------------------------------
 
-    def feature_sets(self) -> dict[str, tuple[str, ...]]:
-        rows = self._con.execute(
-            f"SELECT feature_set, columns FROM {FEATURE_SETS.name} ORDER BY feature_set"
-        ).fetchall()
-        return {str(name): tuple(str(columns).split(",")) for name, columns in rows}
+    def _registry(self) -> FeatureRegistry:
+        return FeatureRegistry.of(
+            self._con.execute(
+                f"SELECT table_name, feature_set, columns FROM {FEATURE_SETS.name}"
+            ).fetchall()
+        )
 
-    def _feature_table(self, feature_set: str) -> TableSpec | None:
-        rows = self._con.execute(
-            f"SELECT table_name, columns FROM {FEATURE_SETS.name} WHERE feature_set = ?",
-            [feature_set],
-        ).fetchall()
-        return feature_table(rows[0][0], rows[0][1].split(",")) if rows else None
+    def feature_sets(self) -> dict[str, tuple[str, ...]]:
+        return self._registry().sets
 
     def write_features(self, feature_set: str, frame: pd.DataFrame) -> WriteResult:
         """Upsert into the set's table. The table has no primary-key index (maintaining one
         doubles the cost of a bulk build); keys stay unique because the batch is checked for
         repeats and every row whose key is stored is replaced or skipped in one transaction,
         and DuckDB has one writer at a time."""
-        known = self._con.execute(
-            f"SELECT table_name, feature_set, columns FROM {FEATURE_SETS.name}"
-        ).fetchall()
-        stored = next((tuple(c.split(",")) for _, n, c in known if n == feature_set), None)
-        spec, data = check_features(
-            feature_set, frame, stored=stored, tables={t: n for t, n, _ in known}
-        )
+        registry = self._registry()
+        stored = registry.columns(feature_set)
+        spec, data = check_features(feature_set, frame, registry=registry)
         if data.empty:
             return WriteResult()
         cols = ", ".join(f'"{c}"' for c in spec.names)
@@ -296,7 +289,7 @@ class DuckDBStore:
         end: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
-        spec = self._feature_table(feature_set)
+        spec = self._registry().spec(feature_set)
         if spec is None:
             return empty_features()
         clause = f"WHERE {' AND '.join(where)}" if where else ""
@@ -304,7 +297,7 @@ class DuckDBStore:
         return self._select(f"SELECT {cols} FROM {spec.name} {clause} ORDER BY ticker, ts", params)
 
     def feature_coverage(self, feature_set: str) -> pd.DataFrame:
-        spec = self._feature_table(feature_set)
+        spec = self._registry().spec(feature_set)
         if spec is None:
             return empty_feature_coverage()
         return self._select(
@@ -448,20 +441,11 @@ class DuckDBStore:
     def _export_spec(self, table: str) -> TableSpec:
         if table in TABLES:
             return TABLES[table]
-        rows = self._con.execute(
-            f"SELECT table_name, columns FROM {FEATURE_SETS.name} WHERE table_name = ?", [table]
-        ).fetchall()
-        if rows:
-            return feature_table(rows[0][0], rows[0][1].split(","))
-        names = [
-            *TABLES,
-            *(
-                t
-                for (t,) in self._con.execute(
-                    f"SELECT table_name FROM {FEATURE_SETS.name} ORDER BY table_name"
-                ).fetchall()
-            ),
-        ]
+        registry = self._registry()
+        found = registry.table(table)
+        if found is not None:
+            return found
+        names = [*TABLES, *sorted(registry.owners)]
         raise StoreError(f"unknown table {table!r}; tables: {', '.join(names)}")
 
     def export_parquet(

@@ -47,8 +47,8 @@ from stockpred.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
+    FeatureRegistry,
     TableSpec,
-    feature_table,
 )
 
 if TYPE_CHECKING:
@@ -317,27 +317,18 @@ class PostgresStore:
 
     # -- features: one wide table per set ----------------------------------------------------
 
-    def _known_feature_sets(self) -> list[tuple[str, str, str]]:
+    def _registry(self) -> FeatureRegistry:
         with self._cursor("reading the stored feature sets") as cursor:
             cursor.execute(f"SELECT table_name, feature_set, columns FROM {FEATURE_SETS.name}")
-            return [(str(t), str(n), str(c)) for t, n, c in cursor.fetchall()]
+            return FeatureRegistry.of(cursor.fetchall())
 
     def feature_sets(self) -> dict[str, tuple[str, ...]]:
-        known = sorted(self._known_feature_sets(), key=lambda row: row[1])
-        return {name: tuple(columns.split(",")) for _, name, columns in known}
-
-    def _feature_table(self, feature_set: str) -> TableSpec | None:
-        for table, name, columns in self._known_feature_sets():
-            if name == feature_set:
-                return feature_table(table, columns.split(","))
-        return None
+        return self._registry().sets
 
     def write_features(self, feature_set: str, frame: pd.DataFrame) -> WriteResult:
-        known = self._known_feature_sets()
-        stored = next((tuple(c.split(",")) for _, n, c in known if n == feature_set), None)
-        spec, data = check_features(
-            feature_set, frame, stored=stored, tables={t: n for t, n, _ in known}
-        )
+        registry = self._registry()
+        stored = registry.columns(feature_set)
+        spec, data = check_features(feature_set, frame, registry=registry)
         prelude: list[tuple[str, Sequence[object]]] = []
         if stored is None:
             # Two first writers of one set at once: the second waits, then finds the table.
@@ -361,13 +352,13 @@ class PostgresStore:
         end: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
-        spec = self._feature_table(feature_set)
+        spec = self._registry().spec(feature_set)
         if spec is None:
             return empty_features()
         return self._read(spec, where=where, params=params, order=("ticker", "ts"))
 
     def feature_coverage(self, feature_set: str) -> pd.DataFrame:
-        spec = self._feature_table(feature_set)
+        spec = self._registry().spec(feature_set)
         if spec is None:
             return empty_feature_coverage()
         return self._select(
@@ -527,11 +518,11 @@ class PostgresStore:
     ) -> Path:
         spec = TABLES.get(table)
         if spec is None:
-            features = {t: feature_table(t, c.split(",")) for t, _, c in self._known_feature_sets()}
-            if table not in features:
-                names = [*TABLES, *sorted(features)]
+            registry = self._registry()
+            spec = registry.table(table)
+            if spec is None:
+                names = [*TABLES, *sorted(registry.owners)]
                 raise StoreError(f"unknown table {table!r}; tables: {', '.join(names)}")
-            spec = features[table]
         if partition_by is not None and partition_by not in spec.names:
             raise StoreError(
                 f"cannot partition {table} by {partition_by!r}; "

@@ -25,6 +25,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "TABLES",
+    "FeatureRegistry",
     "TableSpec",
     "feature_table",
     "feature_table_name",
@@ -231,3 +232,49 @@ def feature_table(table_name: str, columns: Sequence[str]) -> TableSpec:
         key=FEATURE_KEY,
         nullable=tuple(columns),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRegistry:
+    """The rows of ``feature_sets`` as every backend needs them: per stored set its table and
+    columns. ``rows``: (table_name, feature_set, comma-joined columns) as stored."""
+
+    rows: tuple[tuple[str, str, str], ...]
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[object]]) -> FeatureRegistry:
+        return cls(tuple((str(t), str(n), str(c)) for t, n, c in rows))
+
+    def columns(self, feature_set: str) -> tuple[str, ...] | None:
+        """The stored columns of ``feature_set``, or None if it was never written."""
+        for _, name, columns in self.rows:
+            if name == feature_set:
+                return tuple(columns.split(","))
+        return None
+
+    def spec(self, feature_set: str) -> TableSpec | None:
+        """The table of ``feature_set``, or None if it was never written."""
+        for table, name, columns in self.rows:
+            if name == feature_set:
+                return feature_table(table, columns.split(","))
+        return None
+
+    def table(self, table_name: str) -> TableSpec | None:
+        """The feature table named ``table_name``, or None."""
+        for table, _, columns in self.rows:
+            if table == table_name:
+                return feature_table(table, columns.split(","))
+        return None
+
+    @property
+    def owners(self) -> dict[str, str]:
+        """Table name -> the set stored in it."""
+        return {table: name for table, name, _ in self.rows}
+
+    @property
+    def sets(self) -> dict[str, tuple[str, ...]]:
+        """Every stored set with its columns, by set name."""
+        return {
+            name: tuple(columns.split(","))
+            for _, name, columns in sorted(self.rows, key=lambda r: r[1])
+        }
