@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 from stockpred.cli.app import main
+from stockpred.settings import load_settings
+from stockpred.store.duckdb import DuckDBStore
 
 FAST = ["--models", "ridge", "--no-tune", "--test-size", "504", "--min-train", "756"]
 
@@ -79,6 +81,13 @@ def test_train_registers_a_champion_and_predict_serves_it_traceably(
         forecast["last_close"] * np.exp(forecast["log_return"])
     )
     assert len(forecast["contributions"]) == 5
+    # Traceable: the served forecast is stored with its model version and feature time.
+    with DuckDBStore(load_settings().store_path) as store:
+        stored = store.read_predictions(tickers=["AAPL"])
+    assert len(stored) == 1
+    assert stored["model_version"].iloc[0] == "1"
+    assert stored["as_of"].iloc[0] == pd.Timestamp(forecast["as_of"])
+    assert stored["value"].iloc[0] == pytest.approx(forecast["log_return"])
 
     code, out, _ = run(capsys, "models", "list", "--json")
     assert code == 0
