@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+PORT ?= 8000
 
 .PHONY: run test check lint typecheck unit bench clean
 
@@ -19,13 +20,15 @@ $(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
 	@touch $@ $(VENV)/.run-installed
 
 ## run: ingest the real sample data, build features, evaluate and train the models walk-forward
-## next to the baselines, register the champion and forecast one ticker
+## next to the baselines, register the champion, forecast one ticker, then serve the API on
+## localhost with a demo client (Ctrl-C stops it)
 run: $(VENV)/.run-installed
 	$(VENV)/bin/stockpred ingest sample
 	$(VENV)/bin/stockpred data list
 	$(VENV)/bin/stockpred features build
 	$(VENV)/bin/stockpred train --models ridge,lightgbm --test-size 252
 	$(VENV)/bin/stockpred predict AAPL
+	$(VENV)/bin/stockpred serve --demo --port $(PORT)
 
 ## test: ruff, mypy --strict and the tests
 test: $(VENV)/.test-installed lint typecheck unit

@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from stockpred.pipeline.evaluate import EvaluationConfig, evaluate
 from stockpred.pipeline.features import build_features
 from stockpred.pipeline.ingest import ingest_files, read_files
 from stockpred.pipeline.report import leaderboard_records
+from stockpred.sources.files import BarFile
 from stockpred.store.duckdb import DuckDBStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +51,13 @@ REFERENCE = {
 }
 
 
+def _until(bars: BarFile, end: pd.Timestamp) -> BarFile:
+    """The file's rows dated on or before ``end``."""
+    dates = pd.to_datetime(bars.frame["date"].str.slice(0, 10), errors="coerce", utc=True)
+    kept = bars.frame.loc[~(dates > end)].reset_index(drop=True)
+    return replace(bars, frame=kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=SHARED / "prices" / "sp500_5yr_dev.csv")
@@ -64,8 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tune", action="store_true")
     parser.add_argument("--cost-bps", type=float, default=5.0)
     parser.add_argument("--top-k", type=int, default=20)
+    parser.add_argument(
+        "--rebalance", type=int, default=1, help="re-form portfolios every N dates, hold between"
+    )
+    parser.add_argument(
+        "--data-end",
+        default=None,
+        help="drop bars after this date (YYYY-MM-DD): test an earlier period nobody tuned on",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", choices=("return", "excess", "rank"), default="return")
+    parser.add_argument(
+        "--export", type=Path, default=None, help="write every out-of-sample prediction (Parquet)"
+    )
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"error: {args.data} not found; pass --data", file=sys.stderr)
@@ -75,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     feature_set = get_feature_set("daily_v1")
     with tempfile.TemporaryDirectory() as folder, DuckDBStore(f"{folder}/q.duckdb") as store:
         start = time.perf_counter()
-        ingest_files(store, read_files([args.data]), calendar="XNYS", now=NOW)
+        files = read_files([args.data])
         if str(args.index) and args.index.is_file():
-            ingest_files(store, read_files([args.index], ticker="^GSPC"), calendar="XNYS", now=NOW)
+            files += read_files([args.index], ticker="^GSPC")
+        if args.data_end:
+            files = [_until(f, pd.Timestamp(args.data_end, tz="UTC")) for f in files]
+        ingest_files(store, files, calendar="XNYS", now=NOW)
         timings["ingest_s"] = time.perf_counter() - start
         start = time.perf_counter()
         build_features(store, feature_set, now=NOW)
@@ -103,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             holdout=args.holdout,
             cost_bps=args.cost_bps,
             top_k=args.top_k,
+            rebalance=args.rebalance,
             seed=args.seed,
             target=args.target,
         )
@@ -112,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         timings["walk_forward_s"] = time.perf_counter() - start
     predictions = evaluation.result.predictions
+    if args.export is not None:
+        predictions.to_parquet(args.export, index=False)
     report = {
         "data": str(args.data),
         "tickers": int(predictions["ticker"].nunique()),
@@ -130,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             "tuned": not args.no_tune,
             "cost_bps": args.cost_bps,
             "top_k": args.top_k,
+            "rebalance": args.rebalance,
+            "data_end": args.data_end,
             "seed": args.seed,
             "target": args.target,
         },

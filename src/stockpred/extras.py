@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "kafka": ("confluent_kafka",),
     "redis": ("redis",),
     "nats": ("nats",),
+    "aws-lambda": ("mangum",),
     "plot": ("matplotlib",),
     "nlp": ("transformers",),
 }

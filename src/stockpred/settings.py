@@ -141,6 +141,54 @@ class Settings(BaseSettings):
         "needs the nlp and torch extras)",
     )
 
+    api_secret_key: SecretStr | None = Field(
+        default=None,
+        description="key that signs the API's tokens (HS256, 32+ characters); required in "
+        "production, generated once into HOME/state/api-secret otherwise",
+    )
+    api_issuer: str = Field(default="stockpred", description="issuer (iss) of the API's tokens")
+    api_audience: str = Field(
+        default="stockpred-api", description="audience (aud) the API's tokens must name"
+    )
+    api_token_minutes: int = Field(
+        default=15, gt=0, le=24 * 60, description="lifetime of an issued access token"
+    )
+    api_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL of an external identity provider; when set, the API accepts its "
+        "RS256/ES256 tokens (checked against api_issuer and api_audience) instead of its own",
+    )
+    api_database: SecretStr | None = Field(
+        default=None,
+        description="database of API clients, webhooks and jobs: sqlite:///PATH or "
+        "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB (default: HOME/api.db)",
+    )
+    api_rate_limit: str = Field(
+        default="1200/minute",
+        description="requests per client, in the `limits` notation: 1200/minute, 50/second",
+    )
+    api_max_batch: int = Field(
+        default=500, gt=0, description="most tickers one batch prediction request may ask for"
+    )
+    api_horizons: list[int] = Field(
+        default_factory=lambda: [1, 5, 20],
+        description="horizons (sessions) whose champions the API serves, JSON: [1, 5, 20]",
+    )
+    api_model_poll_seconds: float = Field(
+        default=10.0, gt=0, description="how often the API checks whether the champion moved"
+    )
+    api_refresh_stale: bool = Field(
+        default=False,
+        description="when a request finds a ticker's features behind the latest session, fetch "
+        "its new bars from price_source and rebuild its features in the background (needs the "
+        "provider reachable)",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for the online feature store, shared rate limits and the bus: "
+        "redis://HOST:6379/0 (default: in-process)",
+    )
+
     @field_validator("calendar")
     @classmethod
     def _upper_calendar(cls, value: str) -> str:
@@ -177,6 +225,13 @@ class Settings(BaseSettings):
     def registry_artifact_location(self) -> str:
         """Where registered model files go (a folder under home unless configured)."""
         return self.registry_artifacts or str(self.home / "mlruns")
+
+    @property
+    def api_database_url(self) -> str:
+        """The API's own database (a SQLite file under home unless configured)."""
+        if self.api_database is not None and self.api_database.get_secret_value():
+            return self.api_database.get_secret_value()
+        return f"sqlite:///{(self.home / 'api.db').resolve()}"
 
     @property
     def cache_path(self) -> Path:

@@ -11,6 +11,7 @@ from stockpred.models.backtest import (
     SUMMARY_COLUMNS,
     backtest,
     compute_max_drawdown,
+    hold_weights,
     portfolio_weights,
 )
 from stockpred.models.metrics import PREDICTION_COLUMNS
@@ -198,6 +199,7 @@ def test_max_drawdown_by_hand(returns: list[float], expected: float) -> None:
         ({"k": 0}, "k must be >= 1, got 0"),
         ({"cost_bps": -1.0}, "cost_bps must be a finite number >= 0, got -1.0"),
         ({"cost_bps": float("nan")}, "cost_bps must be a finite number"),
+        ({"rebalance": 0}, "rebalance must be >= 1"),
     ],
 )
 def test_bad_parameters_are_refused(keywords: dict[str, float], message: str) -> None:
@@ -205,9 +207,49 @@ def test_bad_parameters_are_refused(keywords: dict[str, float], message: str) ->
         backtest(frame_of(PREDICTED, NEXT_RETURN), **keywords)
 
 
-def test_missing_next_return_is_refused() -> None:
+def test_a_held_ticker_without_a_next_return_earns_zero_and_is_counted() -> None:
     frame = frame_of(PREDICTED, NEXT_RETURN)
-    frame.loc[0, "next_return"] = np.nan
+    # Model "m" holds A long on day 1; its next bar is missing.
+    frame.loc[(frame["model"] == "m") & (frame["ticker"] == "A"), "next_return"] = [
+        np.nan,
+        0.00,
+        0.03,
+    ]
 
-    with pytest.raises(ValueError, match="1 rows have NaN next_return"):
-        backtest(frame)
+    result = backtest(frame, k=1, cost_bps=0)
+
+    daily = daily_of(result.daily, "m", "long_short")
+    # Day 1: A earns 0, the short in D earns -0.5 * -0.01.
+    np.testing.assert_allclose(daily["gross"], [0.005, -0.010, 0.010], atol=1e-15)
+    summary = result.summary.set_index(["model", "kind"])
+    assert summary.loc[("m", "long_short"), "missing_returns"] == 1
+    assert summary.loc[("m", "long_only"), "missing_returns"] == 1
+
+
+def test_rebalancing_every_two_dates_holds_the_first_portfolio_through_the_second() -> None:
+    result = backtest(frame_of(PREDICTED, NEXT_RETURN), k=1, cost_bps=10, rebalance=2)
+
+    daily = daily_of(result.daily, "m", "long_short")
+    # Long A / short D formed on day 1 and kept on day 2 (0.5*0.00 - 0.5*0.02); re-formed on
+    # day 3 into the same long A / short D, so only the entry trades.
+    np.testing.assert_allclose(daily["gross"], [0.015, -0.010, 0.010], atol=1e-15)
+    np.testing.assert_allclose(daily["turnover"], [1.0, 0.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(daily["net"], [0.014, -0.010, 0.010], atol=1e-15)
+    summary = result.summary.set_index(["model", "kind"])
+    assert summary.loc[("m", "long_short"), "rebalance"] == 2
+    assert result.rebalance == 2
+
+
+def test_rebalancing_every_date_is_the_daily_backtest() -> None:
+    daily = backtest(frame_of(PREDICTED, NEXT_RETURN), k=1).daily
+    held = backtest(frame_of(PREDICTED, NEXT_RETURN), k=1, rebalance=1).daily
+
+    pd.testing.assert_frame_equal(daily, held)
+
+
+def test_hold_weights_repeats_the_last_formed_row() -> None:
+    weights = np.arange(10.0).reshape(5, 2)
+
+    held = hold_weights(weights, rebalance=3)
+
+    np.testing.assert_array_equal(held, weights[[0, 0, 0, 3, 3]])

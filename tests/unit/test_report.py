@@ -94,7 +94,7 @@ def test_writes_valid_json_html_and_the_equity_chart(
     document = json.loads(files.json.read_text(encoding="utf-8"))
     assert document["horizon"] == 5
     assert document["sorted_by"] == "rank_ic_mean"
-    assert document["backtest"] == {"k": 2, "cost_bps": 5.0}
+    assert document["backtest"] == {"k": 2, "cost_bps": 5.0, "rebalance": 1}
     assert document["models"][0]["model"] == "ridge"
     assert len(document["folds"]) == 2 * len(MODELS)
     assert document["chart"] == "equity.png"

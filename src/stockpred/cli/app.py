@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from stockpred import __version__
+from stockpred.cli.clients import clients_app
 from stockpred.cli.config import config_app
 from stockpred.cli.data import data_app
 from stockpred.cli.evaluate import evaluate_command
@@ -22,6 +23,7 @@ from stockpred.cli.models import models_app, predict_command, retrain_command, t
 from stockpred.cli.runtime import Runtime
 from stockpred.cli.scheduler import scheduler_command
 from stockpred.cli.sentiment import sentiment_app
+from stockpred.cli.serve import serve_command
 from stockpred.cli.sources import sources_command
 from stockpred.domain.errors import StockpredError
 from stockpred.settings import load_settings
@@ -55,6 +57,8 @@ app.command("train", epilog="Example: stockpred train --horizon 5 --models ridge
 app.command("retrain", epilog="Example: stockpred retrain --horizon 5 --recent 63")(retrain_command)
 app.add_typer(models_app, name="models")
 app.command("predict", epilog="Example: stockpred predict AAPL --horizon 5")(predict_command)
+app.command("serve", epilog="Example: stockpred serve --port 8000")(serve_command)
+app.add_typer(clients_app, name="clients")
 
 
 def _version(value: bool) -> None:

@@ -106,6 +106,12 @@ def evaluate_command(
     coverage: float = typer.Option(0.9, "--coverage", min=0.5, max=0.99, help="Interval level."),
     cost_bps: float = typer.Option(5.0, "--cost-bps", min=0.0, help="Costs per unit turnover."),
     top_k: int = typer.Option(10, "--top-k", min=1, help="Stocks per leg of the portfolios."),
+    rebalance: int = typer.Option(
+        1,
+        "--rebalance",
+        min=1,
+        help="Re-form the portfolios every N dates and hold in between (cuts turnover).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of every model and of the bootstrap."),
     target: str = typer.Option(
         "return",
@@ -144,6 +150,7 @@ def evaluate_command(
         coverage=coverage,
         cost_bps=cost_bps,
         top_k=top_k,
+        rebalance=rebalance,
         seed=seed,
         target=target,
         tickers=tuple(t for t in (tickers or "").replace(",", " ").split() if t) or None,

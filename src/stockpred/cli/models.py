@@ -21,7 +21,7 @@ from stockpred.domain.errors import InvalidInputError
 from stockpred.models.catalog import MODELS, PARAM_GRIDS
 from stockpred.pipeline.evaluate import EvaluationConfig
 from stockpred.pipeline.predict import predict_ticker
-from stockpred.pipeline.retrain import RetrainResult, retrain
+from stockpred.pipeline.retrain import RetrainResult, retrain_payload, retrain_with
 from stockpred.pipeline.train import train_models
 from stockpred.registry.base import ModelVersion, model_name
 
@@ -277,24 +277,15 @@ def predict_command(
 def _retrain(
     runtime: Runtime, *, horizon: int, recent: int, margin: float, tune: bool
 ) -> RetrainResult:
-    config = EvaluationConfig(horizon=horizon, tune=tune)
-    registry = open_registry(runtime.settings)
-    with open_store(runtime.settings) as store:
-        return retrain(
-            store,
-            registry,
-            resolve_feature_set("daily_v1"),
-            config,
-            calendar=runtime.settings.calendar,
-            now=runtime.clock(),
-            cache=runtime.settings.home / "models",
-            code_version=__version__,
-            git_commit=_git_commit(),
-            catalog=MODELS,
-            grids=PARAM_GRIDS,
-            recent=recent,
-            margin=margin,
-        )
+    return retrain_with(
+        runtime.settings,
+        git_commit=_git_commit(),
+        horizon=horizon,
+        recent=recent,
+        margin=margin,
+        tune=tune,
+        now=runtime.clock(),
+    )
 
 
 def retrain_summary(runtime: Runtime) -> str:
@@ -320,18 +311,7 @@ def retrain_command(
     challenger only if it wins; the reason is recorded either way."""
     runtime = runtime_of(ctx)
     result = _retrain(runtime, horizon=horizon, recent=recent, margin=margin, tune=tune)
-    payload = {
-        "champion_before": result.champion_before,
-        "challenger": None if result.challenger is None else result.challenger.version,
-        "promoted": result.promoted,
-        "reason": result.reason,
-        "window": [
-            None if result.window_start is None else result.window_start.isoformat(),
-            None if result.window_end is None else result.window_end.isoformat(),
-        ],
-        "challenger_rank_ic": result.challenger_rank_ic,
-        "champion_rank_ic": result.champion_rank_ic,
-    }
+    payload = retrain_payload(result)
     if as_json:
         runtime.out.file.write(json.dumps(payload, indent=2) + "\n")
         return

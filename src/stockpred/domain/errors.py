@@ -1,7 +1,7 @@
 """The error families of stockpred.
 
 Every error states what failed, the value received and what to do. The CLI prints the message and
-exits 1; the API (a later issue) maps each family to a status code in one place.
+exits 1; the API maps each family to a status code in one place (api/errors.py).
 """
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ __all__ = [
     "DataQualityError",
     "DataSourceError",
     "FeatureError",
+    "ForbiddenError",
     "InputFileError",
     "InvalidInputError",
     "MalformedResponseError",
     "MissingExtraError",
     "ModelError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "ProviderAuthError",
     "ProviderError",
     "ProviderUnavailableError",
     "QuotaExhaustedError",
+    "RateLimitedError",
     "StockpredError",
     "StoreError",
     "UnknownSymbolError",
@@ -149,6 +152,28 @@ class ModelError(StockpredError):
 
 
 class AuthError(StockpredError):
-    """Authentication or authorisation failed."""
+    """Authentication failed: no token, a bad or expired token, wrong client credentials."""
 
     code = "auth_error"
+
+
+class ForbiddenError(AuthError):
+    """The caller is authenticated but lacks the scope the action needs."""
+
+    code = "insufficient_scope"
+
+
+class RateLimitedError(StockpredError):
+    """Too many requests; ``retry_after`` says in how many seconds to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request asks for more than one call may (a batch over its limit)."""
+
+    code = "payload_too_large"

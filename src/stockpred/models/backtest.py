@@ -14,9 +14,18 @@ share its remaining slots equally rather than being picked by name: a model that
 same value for every ticker (the random walk) holds nothing long-short and the equal-weight
 universe long-only.
 
+A held ticker whose next bar is missing (a halt or a data gap: its h-day label may still be
+known) earns 0 that day rather than leaving the universe, which would use knowledge of the gap
+before it happened; ``missing_returns`` counts such held positions.
+
 Turnover on day t is sum_i |w_t,i - w_t-1,i| against the previous traded day's target weights
 (price drift in between is ignored) and starts from cash, so the first day pays to enter. Costs
 are turnover x cost_bps / 1e4, taken from that day's return.
+
+``rebalance`` = n re-forms the portfolios on every n-th traded date only and keeps the weights in
+between (a forecast of the h-day return is naturally held h days): turnover, and so cost, falls
+about n-fold, at the price of acting on older forecasts. With n = 1 (the default) every date
+trades.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ __all__ = [
     "BacktestResult",
     "backtest",
     "compute_max_drawdown",
+    "hold_weights",
     "portfolio_weights",
 ]
 
@@ -46,7 +56,8 @@ _PERFORMANCE = (
     "total_return",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "model", "kind", "k", "cost_bps", "days", "skipped_dates", "turnover",
+    "model", "kind", "k", "cost_bps", "rebalance", "days", "skipped_dates", "turnover",
+    "missing_returns",
     *(f"{name}_{basis}" for basis in ("gross", "net") for name in _PERFORMANCE),
 )  # fmt: skip
 DAILY_COLUMNS = ("ts", "model", "kind", "gross", "net", "turnover", "equity")
@@ -61,6 +72,7 @@ class BacktestResult:
     daily: pd.DataFrame
     k: int
     cost_bps: float
+    rebalance: int = 1
 
 
 def compute_max_drawdown(returns: np.ndarray) -> float:
@@ -123,36 +135,51 @@ def _effective_k(counts: np.ndarray, k: int) -> int:
     return max(1, min(k, int(np.median(counts)) // 2))
 
 
-def backtest(predictions: pd.DataFrame, *, k: int = 10, cost_bps: float = 5.0) -> BacktestResult:
+def hold_weights(weights: np.ndarray, *, rebalance: int) -> np.ndarray:
+    """Weights (dates, tickers) re-formed only on rows 0, n, 2n, ...; other rows repeat the last
+    re-formed row. ``rebalance`` = 1 returns ``weights`` unchanged."""
+    if rebalance < 1:
+        raise ValueError(f"rebalance must be >= 1, got {rebalance}")
+    if rebalance == 1:
+        return weights
+    formed = (np.arange(len(weights)) // rebalance) * rebalance
+    held: np.ndarray = weights[formed]
+    return held
+
+
+def backtest(
+    predictions: pd.DataFrame, *, k: int = 10, cost_bps: float = 5.0, rebalance: int = 1
+) -> BacktestResult:
     """Long-short and long-only top-k portfolios per model, gross and net of ``cost_bps``
-    (basis points per unit of turnover). See the module docstring for the rules."""
+    (basis points per unit of turnover), re-formed every ``rebalance`` traded dates. See the
+    module docstring for the rules."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if rebalance < 1:
+        raise ValueError(f"rebalance must be >= 1 (dates between re-forming), got {rebalance}")
     if not np.isfinite(cost_bps) or cost_bps < 0:
         raise ValueError(f"cost_bps must be a finite number >= 0, got {cost_bps}")
     frame = validate_predictions(predictions)
-    if frame["next_return"].isna().any():
-        raise ValueError(
-            f"{int(frame['next_return'].isna().sum())} rows have NaN next_return; "
-            "the backtest needs the realised return of every held ticker"
-        )
     summaries: list[dict[str, object]] = []
     dailies: list[pd.DataFrame] = []
     k_used = k
     for model, rows in frame.groupby("model", sort=True):
         wide = rows.pivot(index="ts", columns="ticker", values=["prediction", "next_return"])
         forecast = wide["prediction"].to_numpy(np.float64)
-        realised = np.nan_to_num(wide["next_return"].to_numpy(np.float64), nan=0.0)
+        next_return = wide["next_return"].to_numpy(np.float64)
+        realised = np.nan_to_num(next_return, nan=0.0)
+        unknown = np.isnan(next_return)
         counts = np.isfinite(forecast).sum(axis=1)
         k_used = _effective_k(counts, k)
         traded = counts >= 2 * k_used
         dates = wide.index[traded]
         weights = portfolio_weights(forecast[traded], k=k_used)
         for kind in PORTFOLIO_KINDS:
-            held = weights[kind]
+            held = hold_weights(weights[kind], rebalance=rebalance)
             previous = np.vstack([np.zeros((1, held.shape[1])), held[:-1]])
             turnover = np.abs(held - previous).sum(axis=1)
             gross = (held * realised[traded]).sum(axis=1)
+            missing = int(((held != 0) & unknown[traded]).sum())
             net = gross - turnover * cost_bps / 1e4
             dailies.append(
                 pd.DataFrame(
@@ -172,9 +199,11 @@ def backtest(predictions: pd.DataFrame, *, k: int = 10, cost_bps: float = 5.0) -
                 "kind": kind,
                 "k": k_used,
                 "cost_bps": float(cost_bps),
+                "rebalance": rebalance,
                 "days": int(traded.sum()),
                 "skipped_dates": int((~traded).sum()),
                 "turnover": float(turnover.mean()) if len(turnover) else float("nan"),
+                "missing_returns": missing,
             }
             for basis, returns in (("gross", gross), ("net", net)):
                 summary |= {f"{n}_{basis}": v for n, v in _performance(returns).items()}
@@ -185,4 +214,5 @@ def backtest(predictions: pd.DataFrame, *, k: int = 10, cost_bps: float = 5.0) -
         daily=daily,
         k=k_used,
         cost_bps=float(cost_bps),
+        rebalance=rebalance,
     )

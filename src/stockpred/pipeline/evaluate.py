@@ -53,6 +53,8 @@ class EvaluationConfig:
     coverage: float = 0.9
     cost_bps: float = 5.0
     top_k: int = 10
+    # Portfolios re-formed every n traded dates and held in between (models/backtest.py).
+    rebalance: int = 1
     seed: int = 0
     garch: bool = True
     # What models are fitted on: the forward return, its excess over the date's mean, or its
@@ -219,7 +221,12 @@ def score_evaluation(config: EvaluationConfig, result: EvaluationResult) -> Eval
     try:
         scores = score(result.predictions, seed=config.seed)
         fold_scores = score_by_fold(result.predictions)
-        portfolios = backtest(result.predictions, k=config.top_k, cost_bps=config.cost_bps)
+        portfolios = backtest(
+            result.predictions,
+            k=config.top_k,
+            cost_bps=config.cost_bps,
+            rebalance=config.rebalance,
+        )
     except ValueError as exc:
         raise ModelError(f"scoring the walk-forward predictions failed: {exc}") from exc
     intervals = interval_coverage(result.predictions, coverage=config.coverage)

@@ -7,6 +7,7 @@ every served number can be traced (DESIGN.md, invariant 5).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,13 @@ from stockpred.models.catalog import load_model
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
 from stockpred.store.base import Store
 
-__all__ = ["Forecast", "load_champion", "predict_ticker"]
+__all__ = [
+    "Forecast",
+    "forecast_records",
+    "forecasts_from_rows",
+    "load_champion",
+    "predict_ticker",
+]
 
 _TOP = 5
 
@@ -67,6 +74,83 @@ def load_champion(
     return champion, load_model(folder / "model")
 
 
+def forecasts_from_rows(
+    champion: ModelVersion,
+    model: Model,
+    rows: pd.DataFrame,
+    *,
+    horizon: int,
+    last_close: Mapping[str, float],
+) -> list[Forecast]:
+    """Forecasts of ``model`` for each row of ``rows`` (a design frame: ticker, ts, features;
+    one row per ticker, its latest), in one vectorised call. ``last_close``: each ticker's
+    close at its row's ts. Raises ModelError when the model returns a non-finite value."""
+    if rows.empty:
+        return []
+    values = np.asarray(model.predict(rows), dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        tickers = list(rows["ticker"].to_numpy()[bad][:5])
+        raise ModelError(
+            f"the champion {champion.name} v{champion.version} returned a non-finite forecast "
+            f"for {tickers}; retrain it (`stockpred retrain`)"
+        )
+    half = float(champion.metadata.get("interval_half_width", "nan"))
+    coverage = float(champion.metadata.get("interval_coverage", "nan"))
+    sigma = half / float(norm.ppf(0.5 + coverage / 2)) if math.isfinite(half) else math.nan
+    directions = norm.cdf(values / sigma) if sigma > 0 else np.full(len(values), math.nan)
+    parts = model.contributions(rows)
+    kind = champion.metadata.get("model_kind", "unknown")
+    forecasts = []
+    for i, (ticker, ts) in enumerate(zip(rows["ticker"], rows["ts"], strict=True)):
+        contributions: tuple[tuple[str, float], ...] = ()
+        if parts is not None:
+            ranked = parts.drop(columns=["bias"], errors="ignore").iloc[i].astype("float64")
+            top = ranked.reindex(ranked.abs().sort_values(ascending=False).index)[:_TOP]
+            contributions = tuple((str(k), float(v)) for k, v in top.items())
+        value = float(values[i])
+        close = float(last_close.get(str(ticker), math.nan))
+        forecasts.append(
+            Forecast(
+                ticker=str(ticker),
+                horizon=horizon,
+                as_of=pd.Timestamp(ts),
+                value=value,
+                lower=value - half,
+                upper=value + half,
+                coverage=coverage,
+                last_close=close,
+                price=close * math.exp(value),
+                direction_prob=float(directions[i]),
+                model=kind,
+                model_version=champion.version,
+                registered_name=champion.name,
+                contributions=contributions,
+            )
+        )
+    return forecasts
+
+
+def forecast_records(forecasts: Sequence[Forecast], *, now: datetime) -> pd.DataFrame:
+    """Forecasts as rows of the ``predictions`` table (DESIGN.md, data contracts)."""
+    created = pd.Timestamp(now).tz_convert("UTC")
+    return pd.DataFrame(
+        {
+            "ticker": [f.ticker for f in forecasts],
+            "as_of": pd.to_datetime([f.as_of for f in forecasts], utc=True),
+            "horizon": [f.horizon for f in forecasts],
+            "target": ["log_return"] * len(forecasts),
+            "value": [f.value for f in forecasts],
+            "lower": [f.lower for f in forecasts],
+            "upper": [f.upper for f in forecasts],
+            "direction_prob": [f.direction_prob for f in forecasts],
+            "model": [f"{f.registered_name}/{f.model}" for f in forecasts],
+            "model_version": [str(f.model_version) for f in forecasts],
+            "created_at": [created] * len(forecasts),
+        }
+    )
+
+
 def predict_ticker(
     store: Store,
     registry: ModelRegistry,
@@ -88,54 +172,12 @@ def predict_ticker(
         )
     latest = rows.iloc[[-1]].reset_index(drop=True)
     as_of = pd.Timestamp(latest["ts"].iloc[0])
-    value = float(model.predict(latest)[0])
-    half = float(champion.metadata.get("interval_half_width", "nan"))
-    coverage = float(champion.metadata.get("interval_coverage", "nan"))
     bars = store.read_bars(tickers=[symbol], end=as_of)
     if bars.empty:
         raise NotFoundError(f"no bars stored for {symbol} up to {as_of}")
-    last_close = float(bars["close"].iloc[-1])
-    sigma = half / float(norm.ppf(0.5 + coverage / 2)) if math.isfinite(half) else math.nan
-    direction = float(norm.cdf(value / sigma)) if sigma > 0 else math.nan
-    contributions: tuple[tuple[str, float], ...] = ()
-    parts = model.contributions(latest)
-    if parts is not None:
-        ranked = parts.drop(columns=["bias"], errors="ignore").iloc[0].astype("float64")
-        top = ranked.reindex(ranked.abs().sort_values(ascending=False).index)[:_TOP]
-        contributions = tuple((str(k), float(v)) for k, v in top.items())
-    forecast = Forecast(
-        ticker=symbol,
-        horizon=horizon,
-        as_of=as_of,
-        value=value,
-        lower=value - half,
-        upper=value + half,
-        coverage=coverage,
-        last_close=last_close,
-        price=last_close * math.exp(value),
-        direction_prob=direction,
-        model=champion.metadata.get("model_kind", "unknown"),
-        model_version=champion.version,
-        registered_name=champion.name,
-        contributions=contributions,
+    last_close = {symbol: float(bars["close"].iloc[-1])}
+    (forecast,) = forecasts_from_rows(
+        champion, model, latest, horizon=horizon, last_close=last_close
     )
-    if not np.isfinite(value):
-        raise ModelError(f"the champion returned {value} for {symbol}; retrain it")
-    store.write_predictions(
-        pd.DataFrame(
-            {
-                "ticker": [symbol],
-                "as_of": [as_of],
-                "horizon": [horizon],
-                "target": ["log_return"],
-                "value": [value],
-                "lower": [forecast.lower],
-                "upper": [forecast.upper],
-                "direction_prob": [direction],
-                "model": [f"{champion.name}/{forecast.model}"],
-                "model_version": [str(champion.version)],
-                "created_at": [pd.Timestamp(now).tz_convert("UTC")],
-            }
-        )
-    )
+    store.write_predictions(forecast_records([forecast], now=now))
     return forecast

@@ -300,7 +300,11 @@ def write_leaderboard(
         "title": title,
         "horizon": horizons[0] if len(horizons) == 1 else horizons,
         "sorted_by": SORT_KEY,
-        "backtest": {"k": backtest.k, "cost_bps": backtest.cost_bps},
+        "backtest": {
+            "k": backtest.k,
+            "cost_bps": backtest.cost_bps,
+            "rebalance": backtest.rebalance,
+        },
         "chart": chart_path.name if chart_path is not None else None,
         "chart_note": chart_note,
         "notes": list(_NOTES),

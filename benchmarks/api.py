@@ -1,0 +1,275 @@
+"""Serving speed, measured: the prediction API against the framework's own ceiling, in one run.
+
+Builds a home with the packaged sample plus ``--tickers`` generated ones (so a batch of 100 has
+100 tickers to answer), trains a LightGBM champion (horizon 5, untuned), then starts two
+uvicorn servers on loopback, each one worker with uvloop and httptools and no access log:
+
+- the stockpred API (``stockpred.api.app:create_app_from_settings``), and
+- a bare FastAPI app whose one ``async`` route returns a constant JSON body of similar size.
+
+wrk (Debian's ``wrk``) drives each with the same connections and duration: the bare route, the
+single-prediction route (a real bearer token, so every request verifies a JWT and is counted by
+the rate limiter, whose limit is raised so it never refuses), and the batch route (100 tickers
+per request). Printed as JSON: requests/s, p50/p99 latency and the ratio to the bare ceiling.
+
+    python benchmarks/api.py [--connections 64] [--seconds 10] [--tickers 100]
+
+Target (issue 6): single prediction >= 50% of the bare ceiling with p99 < 25 ms on one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+STOCKPRED = [PYTHON, "-m", "stockpred"]
+
+BARE_APP = """
+from fastapi import FastAPI
+
+app = FastAPI()
+BODY = {"ticker": "AAPL", "horizon": 5, "log_return": 0.0042, "lower": -0.051,
+        "upper": 0.0594, "direction_prob": 0.55, "model": {"name": "stockpred-h5",
+        "version": 1, "kind": "lightgbm"}}
+
+
+@app.get("/bare")
+async def bare() -> dict[str, object]:
+    return BODY
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def generated_bars(count: int, *, days: int, seed: int = 7) -> pd.DataFrame:
+    """``count`` tickers of geometric random walks on business days, in the Kaggle long layout
+    (date, open, high, low, close, volume, Name)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2009-01-02", periods=days)
+    frames = []
+    for i in range(count):
+        close = 40.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.018, days)))
+        open_ = close * np.exp(rng.normal(0.0, 0.004, days))
+        high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.006, days)))
+        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.006, days)))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": dates.strftime("%Y-%m-%d"),
+                    "open": open_.round(4),
+                    "high": high.round(4),
+                    "low": low.round(4),
+                    "close": close.round(4),
+                    "volume": rng.integers(100_000, 5_000_000, days),
+                    "Name": f"GEN{i:03d}",
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def run(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
+
+
+def start_server(
+    target: str, *, port: int, env: dict[str, str], app_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
+    command = [
+        PYTHON, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    if target.endswith("create_app_from_settings"):
+        command.append("--factory")
+    if app_dir is not None:
+        command += ["--app-dir", str(app_dir)]
+    server = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 404):
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"{target} did not start on port {port}")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(
+    url: str, *, connections: int, seconds: int, headers: dict[str, str], script: Path | None
+) -> dict[str, float]:
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, flags=re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {
+        "requests_per_s": rate,
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(0) if errors else "",  # type: ignore[dict-item]
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--tickers", type=int, default=100, help="generated tickers to serve")
+    parser.add_argument("--batch", type=int, default=100, help="tickers per batch request")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("error: wrk not found; install it (Debian: apt install wrk)", file=sys.stderr)
+        return 1
+
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPRED_")}
+        env |= {
+            "STOCKPRED_HOME": str(work / "home"),
+            "STOCKPRED_API_RATE_LIMIT": "100000000/minute",
+            "STOCKPRED_API_HORIZONS": "[5]",
+            "STOCKPRED_API_MODEL_POLL_SECONDS": "3600",
+        }
+        started = time.perf_counter()
+        generated_bars(args.tickers, days=1000).to_csv(work / "generated.csv", index=False)
+        for command in (
+            ["ingest", "sample", "--json"],
+            ["ingest", "file", str(work / "generated.csv"), "--json"],
+            ["features", "build", "--json"],
+            ["train", "--models", "lightgbm", "--no-tune", "--horizon", "5", "--test-size",
+             "252", "--json"],
+        ):  # fmt: skip
+            run([*STOCKPRED, *command], env)
+        created = json.loads(
+            subprocess.run(
+                [*STOCKPRED, "clients", "create", "--name", "bench", "--scopes",
+                 "predictions:read", "--json"],
+                env=env, capture_output=True, text=True, check=True,
+            ).stdout
+        )  # fmt: skip
+        setup_s = time.perf_counter() - started
+        (work / "bare_app.py").write_text(BARE_APP)
+
+        api_port, bare_port = free_port(), free_port()
+        api = start_server("stockpred.api.app:create_app_from_settings", port=api_port, env=env)
+        bare = start_server("bare_app:app", port=bare_port, env=env, app_dir=work)
+        try:
+            token = httpx.post(
+                f"http://127.0.0.1:{api_port}/v1/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": created["client_id"],
+                    "client_secret": created["secret"],
+                },
+            ).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            tickers = httpx.get(f"http://127.0.0.1:{api_port}/v1/tickers", headers=auth).json()
+            served = [t["ticker"] for t in tickers["tickers"] if t["served"]][: args.batch]
+            one = httpx.get(
+                f"http://127.0.0.1:{api_port}/v1/predictions/AAPL?horizon=5", headers=auth
+            )
+            if one.status_code != 200:
+                raise SystemExit(f"the API did not answer a prediction: {one.text}")
+            body = json.dumps({"tickers": served, "horizon": 5})
+            script = work / "batch.lua"
+            script.write_text(
+                'wrk.method = "POST"\n'
+                f"wrk.body = {json.dumps(body)}\n"
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+            load = {"connections": args.connections, "seconds": args.seconds}
+            # Warm both servers (first requests pay for imports and caches).
+            wrk(f"http://127.0.0.1:{bare_port}/bare", connections=8, seconds=2, headers={},
+                script=None)  # fmt: skip
+            wrk(f"http://127.0.0.1:{api_port}/v1/predictions/AAPL?horizon=5", connections=8,
+                seconds=2, headers=auth, script=None)  # fmt: skip
+            results = {
+                "bare": wrk(f"http://127.0.0.1:{bare_port}/bare", headers={}, script=None, **load),
+                "single_prediction": wrk(
+                    f"http://127.0.0.1:{api_port}/v1/predictions/AAPL?horizon=5",
+                    headers=auth,
+                    script=None,
+                    **load,
+                ),
+                "batch_prediction": wrk(
+                    f"http://127.0.0.1:{api_port}/v1/predictions:batch",
+                    headers=auth,
+                    script=script,
+                    **load,
+                ),
+            }
+        finally:
+            for server in (api, bare):
+                server.terminate()
+                server.wait(timeout=30)
+
+    ceiling = results["bare"]["requests_per_s"]
+    single = results["single_prediction"]
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine_cores": os.cpu_count(),
+        "server": "uvicorn, 1 worker, uvloop + httptools, no access log",
+        "load": f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per route",
+        "data": {
+            "tickers_served": len(served),
+            "batch_size": len(served),
+            "model": "LightGBM, horizon 5, daily_v1",
+        },
+        "results": results,
+        "ratio_to_bare": {
+            name: round(r["requests_per_s"] / ceiling, 3) for name, r in results.items()
+        },
+        "target": {
+            "single_at_least_half_of_bare": single["requests_per_s"] >= 0.5 * ceiling,
+            "single_p99_under_25ms": single["p99_ms"] < 25.0,
+        },
+        "setup_s": round(setup_s, 1),
+    }
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

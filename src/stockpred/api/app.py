@@ -1,0 +1,168 @@
+"""The FastAPI application: ``create_app`` from ready services, ``create_app_from_settings`` from
+the settings (the composition root of the serving process).
+
+A background task, started with the app, does the work no request should wait for, every
+``api_model_poll_seconds``: it refreshes the predictor (a moved champion alias or new features
+give new forecasts), pushes new forecasts to the bus (websockets) and the webhooks, and stores
+the forecasts served since the last pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from stockpred import __version__
+from stockpred.api.background import refresh_periodically, save_served
+from stockpred.api.errors import install_error_handlers
+from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
+from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
+from stockpred.api.services import ApiServices
+from stockpred.domain.errors import StockpredError
+from stockpred.pipeline.serving import StaleRefresher
+from stockpred.settings import Settings, load_settings
+from stockpred.store.base import Store
+
+__all__ = ["build_services", "create_app", "create_app_from_settings"]
+
+_LOG = logging.getLogger("stockpred.api")
+
+DESCRIPTION = """
+Forecasts of forward log returns from the champion model of each horizon, with conformal
+intervals, the probability of a rise, the model version and the feature timestamp used.
+
+Authenticate with OAuth2 client credentials: `POST /v1/token` with a client id and secret
+(`stockpred clients create`), then send `Authorization: Bearer <token>`.
+"""
+
+
+def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
+    """The app over ready services. The first refresh runs at start-up, so the champion and
+    forecasts are loaded before the first request; ``background`` runs the periodic one."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(services.predictor.refresh)
+        except StockpredError as exc:
+            _LOG.warning("no forecasts at start-up: %s", exc)
+        task = asyncio.create_task(refresh_periodically(services)) if background else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            await save_served(services)
+            await services.webhooks.drain()
+            await services.webhooks.aclose()
+            await services.limiter.aclose()
+            services.jobs.shutdown()
+
+    app = FastAPI(
+        title="stockpred",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    for module in (health, auth, predictions, tickers, models, stream, webhooks):
+        app.include_router(module.router)
+    return app
+
+
+@contextmanager
+def _opened(settings: Settings) -> Iterator[Store]:
+    from stockpred.compose import open_store
+
+    with open_store(settings) as store:
+        yield store
+
+
+def build_services(
+    settings: Settings, *, clock: Callable[[], datetime] | None = None
+) -> ApiServices:
+    """Every part of the serving process, chosen by the settings."""
+    from stockpred.api.clients import ClientStore
+    from stockpred.api.jobs import JobRunner
+    from stockpred.api.ratelimit import build_rate_limiter
+    from stockpred.api.security import build_token_services
+    from stockpred.bus.memory import MemoryBus
+    from stockpred.compose import open_registry
+    from stockpred.notify.webhooks import WebhookService
+    from stockpred.pipeline.serving import Predictor
+
+    now = clock or (lambda: datetime.now(UTC))
+    registry = open_registry(settings)
+    verifier, issuer = build_token_services(settings, clock=now)
+
+    def retrain(*, horizon: int, tune: bool) -> Mapping[str, object]:
+        from stockpred.pipeline.retrain import retrain_payload, retrain_with
+
+        return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
+
+    return ApiServices(
+        settings=settings,
+        refresher=_stale_refresher(settings, clock=now) if settings.api_refresh_stale else None,
+        open_store=lambda: _opened(settings),
+        registry=registry,
+        predictor=Predictor(
+            lambda: _opened(settings),
+            registry,
+            horizons=settings.api_horizons,
+            cache=settings.home / "models",
+            calendar=settings.calendar,
+            clock=now,
+        ),
+        verifier=verifier,
+        issuer=issuer,
+        clients=ClientStore(settings.api_database_url, clock=now),
+        limiter=build_rate_limiter(settings),
+        bus=MemoryBus(),
+        webhooks=WebhookService(
+            settings.api_database_url,
+            clock=now,
+            allow_private_addresses=settings.environment != "production",
+        ),
+        jobs=JobRunner(clock=now),
+        retrain=retrain,
+        metrics=ApiMetrics(),
+        clock=now,
+    )
+
+
+def _stale_refresher(settings: Settings, *, clock: Callable[[], datetime]) -> StaleRefresher:
+    """Fetch a ticker's missing bars from ``price_source`` and rebuild its daily_v1 features."""
+    from stockpred.compose import provider_context
+    from stockpred.features.sets import get_feature_set
+    from stockpred.pipeline.features import build_features
+    from stockpred.pipeline.fetch import ingest_prices
+    from stockpred.sources.providers.registry import price_provider
+
+    provider = price_provider(
+        settings.price_source, provider_context(settings, settings.price_source)
+    )
+    feature_set = get_feature_set("daily_v1")
+
+    def update(store: Store, ticker: str) -> None:
+        ingest_prices(store, provider, [ticker], calendar=settings.calendar, now=clock())
+        build_features(store, feature_set, tickers=[ticker], now=clock())
+
+    return StaleRefresher(
+        lambda: _opened(settings), update=update, cooldown_seconds=300.0, clock=clock
+    )
+
+
+def create_app_from_settings(
+    settings: Settings | None = None, *, background: bool = True
+) -> FastAPI:
+    """The app as `stockpred serve` (and, without the periodic task, the Lambda handler) run
+    it."""
+    return create_app(build_services(settings or load_settings()), background=background)

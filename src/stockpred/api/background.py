@@ -1,0 +1,93 @@
+"""The work no request waits for: refreshing forecasts, pushing new ones to the stream and the
+webhooks, storing the forecasts served, and bringing stale tickers up to date."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from stockpred.api.schemas import prediction_out
+from stockpred.api.services import ApiServices
+from stockpred.domain.errors import StockpredError
+from stockpred.pipeline.predict import Forecast, forecast_records
+
+__all__ = [
+    "PREDICTIONS_TOPIC",
+    "refresh_once",
+    "refresh_periodically",
+    "save_served",
+    "schedule_stale_refresh",
+]
+
+# The bus topic new forecasts are published on (the websocket stream subscribes to it).
+PREDICTIONS_TOPIC = "predictions"
+_LOG = logging.getLogger("stockpred.api")
+
+
+async def refresh_once(services: ApiServices) -> int:
+    """One pass of the background work; returns how many new forecasts were pushed."""
+    new: list[Forecast] = await run_in_threadpool(services.predictor.refresh)
+    for forecast in new:
+        served = services.predictor.peek(forecast.ticker, forecast.horizon)
+        if served is None:
+            continue
+        message = prediction_out(served).model_dump(mode="json")
+        services.bus.publish(PREDICTIONS_TOPIC, message)
+        await services.webhooks.publish(message, ticker=forecast.ticker)
+    await save_served(services)
+    return len(new)
+
+
+async def save_served(services: ApiServices) -> None:
+    """Store the forecasts served since the last call (DESIGN.md, invariant 5)."""
+    unsaved = services.predictor.take_unsaved()
+    if not unsaved:
+        return
+    records = forecast_records(unsaved, now=services.clock())
+
+    def write() -> None:
+        with services.open_store() as store:
+            store.write_predictions(records)
+
+    try:
+        await run_in_threadpool(write)
+    except StockpredError:
+        # The store may be busy (another process writing the DuckDB file): keep them for the
+        # next pass rather than lose them.
+        services.predictor.requeue(unsaved)
+        _LOG.warning("could not store %d served forecasts; will retry", len(unsaved))
+
+
+async def refresh_periodically(services: ApiServices) -> None:
+    interval = services.settings.api_model_poll_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await refresh_once(services)
+        except StockpredError as exc:
+            _LOG.warning("refresh failed: %s", exc)
+        except Exception:
+            _LOG.exception("refresh failed unexpectedly")
+
+
+def schedule_stale_refresh(services: ApiServices, ticker: str) -> None:
+    """Bring ``ticker`` up to date in the background when configured (``api_refresh_stale``)
+    and not refreshed lately; returns at once."""
+    refresher = services.refresher
+    if refresher is None or not refresher.claim(ticker):
+        return
+
+    async def refresh() -> None:
+        try:
+            await run_in_threadpool(refresher.refresh, ticker)
+            await refresh_once(services)
+        except StockpredError as exc:
+            _LOG.warning("refreshing stale ticker %s failed: %s", ticker, exc)
+        except Exception:
+            _LOG.exception("refreshing stale ticker %s failed unexpectedly", ticker)
+
+    task = asyncio.get_running_loop().create_task(refresh())
+    services.tasks.add(task)
+    task.add_done_callback(services.tasks.discard)

@@ -1,0 +1,138 @@
+"""Models served, retraining in the background, and job status."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, Field
+
+from stockpred.api.deps import Services, require
+from stockpred.api.jobs import Job
+from stockpred.api.routes.predictions import _ERRORS
+from stockpred.api.services import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["models"])
+Reader = Annotated[Principal, Depends(require("predictions:read"))]
+Writer = Annotated[Principal, Depends(require("models:write"))]
+
+
+class ServedModelOut(BaseModel):
+    horizon: int
+    name: str
+    version: int
+    kind: str
+    feature_set: str
+    trained_from: str | None
+    trained_to: str | None
+    registered_at: str
+    metrics: dict[str, float | None] = Field(description="out-of-sample evaluation figures")
+    promotion_reason: str | None
+
+
+class ModelsOut(BaseModel):
+    models: list[ServedModelOut]
+    last_refresh: str | None = Field(description="when the service last checked the registry")
+
+
+class RetrainRequest(BaseModel):
+    horizon: int = Field(default=5, ge=1, le=252)
+    tune: bool = True
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    state: str = Field(examples=["queued", "running", "succeeded", "failed"])
+    requested_by: str
+    parameters: dict[str, object]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    result: dict[str, object] | None
+    error: str | None
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        state=job.state,
+        requested_by=job.requested_by,
+        parameters=dict(job.parameters),
+        created_at=job.created_at.isoformat(),
+        started_at=job.started_at.isoformat() if job.started_at else None,
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+        result=json.loads(json.dumps(dict(job.result), default=str)) if job.result else None,
+        error=job.error,
+    )
+
+
+@router.get("/v1/models", response_model=ModelsOut, responses=_ERRORS, summary="Models served")
+async def list_models(services: Services, caller: Reader) -> Response:
+    """The champion serving each horizon, with its training range and evaluation metrics."""
+    out = []
+    for horizon, served in sorted(services.predictor.models.items()):
+        meta: Mapping[str, str] = served.version.metadata
+        out.append(
+            ServedModelOut(
+                horizon=horizon,
+                name=served.version.name,
+                version=served.version.version,
+                kind=served.kind,
+                feature_set=served.feature_set,
+                trained_from=meta.get("data_start"),
+                trained_to=meta.get("data_end"),
+                registered_at=served.version.created_at.isoformat(),
+                metrics={k: _number(v) for k, v in served.version.metrics.items()},
+                promotion_reason=meta.get("promotion_reason"),
+            )
+        )
+    last = services.predictor.last_refresh
+    return _json(ModelsOut(models=out, last_refresh=last.isoformat() if last else None))
+
+
+@router.post(
+    "/v1/models/retrain",
+    response_model=JobOut,
+    status_code=202,
+    responses=_ERRORS,
+    summary="Retrain a horizon's champion in the background",
+)
+async def retrain_model(request: RetrainRequest, services: Services, caller: Writer) -> Response:
+    """Starts `stockpred retrain` for the horizon: a challenger is trained and promoted only if
+    it beats the champion on a window neither saw. Answers at once with a job to poll."""
+    retrain = services.retrain
+    job = services.jobs.submit(
+        "retrain",
+        lambda: retrain(horizon=request.horizon, tune=request.tune),
+        requested_by=caller.client_id,
+        parameters={"horizon": request.horizon, "tune": request.tune},
+    )
+    response = _json(job_out(job))
+    response.status_code = 202
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return response
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=_ERRORS, summary="A job")
+async def get_job(
+    job_id: Annotated[str, Path(max_length=64, pattern=r"^job_[A-Za-z0-9_\-]+$")],
+    services: Services,
+    caller: Writer,
+) -> Response:
+    """A background job's state, and its result or error once finished."""
+    return _json(job_out(services.jobs.get(job_id)))

@@ -1,0 +1,187 @@
+"""Forecasts: one ticker, a batch, and the stored history with realised outcomes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from stockpred.api.background import schedule_stale_refresh
+from stockpred.api.deps import Services, require
+from stockpred.api.schemas import (
+    BatchError,
+    BatchRequest,
+    BatchResponse,
+    ErrorOut,
+    PredictionOut,
+    prediction_out,
+)
+from stockpred.api.services import ApiServices, Principal
+from stockpred.domain.errors import NotFoundError, PayloadTooLargeError, StockpredError
+from stockpred.models.targets import forward_returns, target_column
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["predictions"])
+Reader = Annotated[Principal, Depends(require("predictions:read"))]
+TickerPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9^][A-Za-z0-9.\-^=]*$",
+        description="ticker symbol, e.g. AAPL",
+        examples=["AAPL"],
+    ),
+]
+Horizon = Annotated[int, Query(ge=1, le=252, description="sessions ahead")]
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorOut, "description": "no valid token"},
+    403: {"model": ErrorOut, "description": "the token lacks predictions:read"},
+    404: {"model": ErrorOut, "description": "unknown ticker or horizon without a champion"},
+    429: {"model": ErrorOut, "description": "over the client's rate limit (see Retry-After)"},
+}
+
+
+def _json(model: BaseModel) -> Response:
+    # Serialised once by pydantic; returning a Response skips FastAPI's second validation.
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _served(services: ApiServices, ticker: str, horizon: int) -> PredictionOut:
+    served = services.predictor.forecast(ticker, horizon)
+    if served.freshness.stale:
+        schedule_stale_refresh(services, served.forecast.ticker)
+    services.metrics.record_prediction(
+        horizon=horizon, model_version=str(served.forecast.model_version)
+    )
+    return prediction_out(served)
+
+
+@router.get(
+    "/v1/predictions/{ticker}",
+    response_model=PredictionOut,
+    responses=_ERRORS,
+    summary="The champion's forecast for one ticker",
+)
+async def get_prediction(
+    ticker: TickerPath, services: Services, caller: Reader, horizon: Horizon = 5
+) -> Response:
+    """The forward log return over ``horizon`` sessions with its conformal interval, the
+    probability it is positive, the model version, the feature timestamp it used, how fresh
+    that is, and the features that moved it most."""
+    return _json(_served(services, ticker, horizon))
+
+
+@router.post(
+    "/v1/predictions:batch",
+    response_model=BatchResponse,
+    responses={**_ERRORS, 413: {"model": ErrorOut, "description": "too many tickers"}},
+    summary="Forecasts for many tickers in one call",
+)
+async def batch_predictions(request: BatchRequest, services: Services, caller: Reader) -> Response:
+    """Each ticker's forecast; a ticker that cannot be forecast is listed under ``errors``
+    with the reason, and the others are still answered."""
+    limit = services.settings.api_max_batch
+    if len(request.tickers) > limit:
+        raise PayloadTooLargeError(
+            f"{len(request.tickers)} tickers in one batch; at most {limit} "
+            "(STOCKPRED_API_MAX_BATCH): split the request"
+        )
+    services.predictor.check_horizon(request.horizon)
+    predictions: list[PredictionOut] = []
+    errors: list[BatchError] = []
+    for ticker in dict.fromkeys(t.strip().upper() for t in request.tickers):
+        try:
+            predictions.append(_served(services, ticker, request.horizon))
+        except StockpredError as exc:
+            errors.append(BatchError(ticker=ticker, code=exc.code, message=str(exc)))
+    return _json(BatchResponse(predictions=predictions, errors=errors))
+
+
+class HistoryRow(BaseModel):
+    as_of: str = Field(description="feature timestamp the forecast used (ISO 8601, UTC)")
+    horizon: int
+    log_return: float
+    lower: float | None
+    upper: float | None
+    direction_prob: float | None
+    model: str
+    model_version: str
+    created_at: str
+    realised: float | None = Field(
+        description="the realised log return over the horizon, once known (null before)"
+    )
+
+
+class HistoryOut(BaseModel):
+    ticker: str
+    rows: list[HistoryRow]
+
+
+def _history(services: ApiServices, ticker: str, horizon: int | None, limit: int) -> HistoryOut:
+    with services.open_store() as store:
+        stored = store.read_predictions(tickers=[ticker])
+        if stored.empty:
+            if ticker not in set(store.bar_coverage()["ticker"]):
+                raise NotFoundError(
+                    f"unknown ticker {ticker!r}; GET /v1/tickers lists the tickers held"
+                )
+            return HistoryOut(ticker=ticker, rows=[])
+        if horizon is not None:
+            stored = stored[stored["horizon"] == horizon]
+        stored = stored.sort_values("created_at").tail(limit)
+        bars = store.read_bars(tickers=[ticker], start=stored["as_of"].min())
+    horizons = sorted({int(h) for h in stored["horizon"]})
+    realised = pd.Series(np.nan, index=stored.index)
+    if horizons and not bars.empty:
+        labels = forward_returns(bars, horizons=horizons, calendar=services.settings.calendar)
+        for h in horizons:
+            lookup = pd.Series(labels[target_column(h)].to_numpy(), index=labels["ts"])
+            mask = stored["horizon"] == h
+            realised[mask] = lookup.reindex(pd.DatetimeIndex(stored.loc[mask, "as_of"])).to_numpy()
+
+    def number(value: object) -> float | None:
+        x = float(value)  # type: ignore[arg-type]
+        return x if np.isfinite(x) else None
+
+    records: list[dict[str, object]] = stored.assign(realised=realised).to_dict("records")  # type: ignore[assignment]
+    rows = [
+        HistoryRow(
+            as_of=pd.Timestamp(str(r["as_of"])).isoformat(),
+            horizon=int(str(r["horizon"])),
+            log_return=float(str(r["value"])),
+            lower=number(r["lower"]),
+            upper=number(r["upper"]),
+            direction_prob=number(r["direction_prob"]),
+            model=str(r["model"]),
+            model_version=str(r["model_version"]),
+            created_at=pd.Timestamp(str(r["created_at"])).isoformat(),
+            realised=number(r["realised"]),
+        )
+        for r in records
+    ]
+    return HistoryOut(ticker=ticker, rows=rows)
+
+
+@router.get(
+    "/v1/predictions/{ticker}/history",
+    response_model=HistoryOut,
+    responses=_ERRORS,
+    summary="Stored forecasts with their realised outcome",
+)
+async def prediction_history(
+    ticker: TickerPath,
+    services: Services,
+    caller: Reader,
+    horizon: Annotated[int | None, Query(ge=1, le=252)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Response:
+    """Every stored forecast for the ticker (newest ``limit``), each with the log return that
+    followed once the horizon has passed."""
+    history = await run_in_threadpool(_history, services, ticker.upper(), horizon, limit)
+    return _json(history)

@@ -1,0 +1,96 @@
+"""What the API's routes are given: one ``ApiServices`` built at start-up (``api/app.py``) and
+the small protocols its parts implement, so tests can swap any of them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from stockpred.registry.base import ModelRegistry
+from stockpred.settings import Settings
+
+if TYPE_CHECKING:
+    from stockpred.api.clients import ClientStore
+    from stockpred.api.jobs import JobRunner
+    from stockpred.api.metrics import ApiMetrics
+    from stockpred.api.security import TokenIssuer
+    from stockpred.bus.memory import MemoryBus
+    from stockpred.notify.webhooks import WebhookService
+    from stockpred.pipeline.serving import Predictor, StaleRefresher, StoreOpener
+
+__all__ = [
+    "SCOPES",
+    "ApiServices",
+    "Principal",
+    "RateLimiter",
+    "TokenVerifier",
+]
+
+# Every scope a token may carry; `admin` implies all others.
+SCOPES: tuple[str, ...] = (
+    "predictions:read",
+    "stream:read",
+    "webhooks:write",
+    "models:write",
+    "admin",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller of one request: the client id (JWT ``sub``) and its scopes."""
+
+    client_id: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class TokenVerifier(Protocol):
+    """Checks a bearer token (signature, pinned algorithm, expiry, issuer, audience) and returns
+    its caller; raises ``AuthError`` with a message safe to show the client."""
+
+    def verify(self, token: str) -> Principal: ...
+
+
+class RateLimiter(Protocol):
+    """Per-client request budget. ``hit`` raises ``RateLimitedError`` (with ``retry_after``) when
+    the client is over it; ``check`` raises when the limiter's backend is unreachable."""
+
+    async def hit(self, key: str) -> None: ...
+
+    async def check(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class ApiServices:
+    """Everything a route may use, built once per process from the settings."""
+
+    settings: Settings
+    # Opens the store for one use and closes it: the embedded DuckDB file admits one writing
+    # process, and ingest/train must run beside the API (pipeline/serving.py).
+    open_store: StoreOpener
+    registry: ModelRegistry
+    predictor: Predictor
+    verifier: TokenVerifier
+    # None when an external identity provider issues the tokens (settings.api_jwks_url).
+    issuer: TokenIssuer | None
+    clients: ClientStore
+    limiter: RateLimiter
+    bus: MemoryBus
+    webhooks: WebhookService
+    jobs: JobRunner
+    # Runs one retrain (pipeline/retrain.py) for a horizon and returns what it decided.
+    retrain: Callable[..., Mapping[str, object]]
+    metrics: ApiMetrics
+    clock: Callable[[], datetime]
+    # Set when settings.api_refresh_stale: brings a stale ticker up to date in the background.
+    refresher: StaleRefresher | None = None
+    # Background tasks the services started (kept so they are not garbage-collected mid-run).
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)

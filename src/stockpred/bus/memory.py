@@ -1,0 +1,69 @@
+"""The in-process bus: topics fanned out to subscribers' bounded queues on one event loop.
+
+It is the embedded default (DESIGN.md: bus). A subscriber that falls behind by more than its
+queue loses the *oldest* messages, never blocks the publisher, and can see how many it lost
+(``dropped``): a slow websocket client must not slow the service for everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+__all__ = ["MemoryBus", "Subscription"]
+
+Message = Mapping[str, object]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One subscriber's queue on one topic; ``dropped`` counts messages lost to overflow."""
+
+    topic: str
+    queue: asyncio.Queue[Message]
+    dropped: int = field(default=0)
+
+    async def get(self) -> Message:
+        return await self.queue.get()
+
+
+class MemoryBus:
+    """Publish/subscribe within one process. ``publish`` never waits."""
+
+    def __init__(self, *, queue_size: int = 1000) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self._queue_size = queue_size
+        self._subscriptions: dict[str, set[Subscription]] = {}
+
+    def publish(self, topic: str, message: Message) -> int:
+        """Hand ``message`` to every subscriber of ``topic``; returns how many got it."""
+        subscribers = self._subscriptions.get(topic, ())
+        for subscription in subscribers:
+            if subscription.queue.full():
+                subscription.queue.get_nowait()
+                subscription.dropped += 1
+            subscription.queue.put_nowait(message)
+        return len(subscribers)
+
+    def subscribe(self, topic: str) -> Subscription:
+        subscription = Subscription(topic, asyncio.Queue(maxsize=self._queue_size))
+        self._subscriptions.setdefault(topic, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.get(subscription.topic, set()).discard(subscription)
+
+    @asynccontextmanager
+    async def subscription(self, topic: str) -> AsyncIterator[Subscription]:
+        """A subscription removed when the block ends, however it ends."""
+        subscription = self.subscribe(topic)
+        try:
+            yield subscription
+        finally:
+            self.unsubscribe(subscription)
+
+    def subscribers(self, topic: str) -> int:
+        return len(self._subscriptions.get(topic, ()))

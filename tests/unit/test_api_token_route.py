@@ -1,0 +1,317 @@
+"""POST /v1/token through a real FastAPI app: client credentials (form or HTTP Basic) against a
+real client store on SQLite, tokens that the API's own verifier accepts, and the error bodies of
+every refusal."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from stockpred.api.clients import ClientStore, NewClient
+from stockpred.api.errors import install_error_handlers
+from stockpred.api.routes.auth import router
+from stockpred.api.security import LocalTokenVerifier, TokenIssuer
+from stockpred.domain.errors import RateLimitedError
+from stockpred.settings import Settings
+
+SECRET = "route-tests-signing-key-0123456789-abcdefgh"
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class NeverLimits:
+    """A rate limiter that lets everything through and remembers the keys it was asked about."""
+
+    keys: list[str] = field(default_factory=list)
+
+    async def hit(self, key: str) -> None:
+        self.keys.append(key)
+
+    async def check(self) -> None:
+        return None
+
+
+@dataclass
+class AlwaysLimits:
+    async def hit(self, key: str) -> None:
+        raise RateLimitedError("too many token requests; try again in 7 seconds", retry_after=7)
+
+    async def check(self) -> None:
+        return None
+
+
+@dataclass
+class FakeServices:
+    settings: Settings
+    clients: ClientStore
+    issuer: TokenIssuer | None
+    limiter: Any
+    verifier: LocalTokenVerifier
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[FakeServices]:
+    clock = FakeClock(T0)
+    settings = Settings(home=tmp_path)
+    clients = ClientStore(
+        f"sqlite:///{tmp_path / 'api.db'}",
+        clock=clock,
+        hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+    )
+    issuer = TokenIssuer(
+        secret=SECRET,
+        issuer=settings.api_issuer,
+        audience=settings.api_audience,
+        ttl=timedelta(minutes=15),
+        clock=clock,
+    )
+    verifier = LocalTokenVerifier(
+        secret=SECRET, issuer=settings.api_issuer, audience=settings.api_audience, clock=clock
+    )
+    yield FakeServices(settings, clients, issuer, NeverLimits(), verifier)
+    clients.close()
+
+
+@pytest.fixture
+def app(services: FakeServices) -> FastAPI:
+    application = FastAPI()
+    install_error_handlers(application)
+    application.include_router(router)
+    application.state.services = services
+    return application
+
+
+@pytest.fixture
+def http(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def desk(services: FakeServices) -> NewClient:
+    return services.clients.create(name="desk", scopes=["predictions:read", "stream:read"])
+
+
+def _form(client: NewClient, **extra: str) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client.client.client_id,
+        "client_secret": client.secret,
+        **extra,
+    }
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    encoded = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
+
+
+def test_form_credentials_get_a_token_the_verifier_accepts(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    answer = http.post("/v1/token", data=_form(desk))
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 900
+    assert body["scope"] == "predictions:read stream:read"
+    assert answer.headers["Cache-Control"] == "no-store"
+    caller = services.verifier.verify(body["access_token"])
+    assert caller.client_id == desk.client.client_id
+    assert caller.scopes == frozenset({"predictions:read", "stream:read"})
+
+
+def test_basic_auth_credentials_get_a_token(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    answer = http.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials"},
+        headers=_basic(desk.client.client_id, desk.secret),
+    )
+
+    assert answer.status_code == 200, answer.text
+    caller = services.verifier.verify(answer.json()["access_token"])
+    assert caller.client_id == desk.client.client_id
+
+
+def test_the_limiter_is_asked_before_authenticating(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    http.post("/v1/token", data=_form(desk, client_secret="wrong"))
+
+    assert services.limiter.keys == [f"token:{desk.client.client_id}"]
+
+
+def test_a_limited_client_gets_429_without_a_hash_check(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    services.limiter = AlwaysLimits()
+
+    answer = http.post("/v1/token", data=_form(desk))
+
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "7"
+    assert answer.json()["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize("how", ["form", "basic"])
+def test_a_wrong_secret_is_401_with_a_code_and_message(
+    http: TestClient, desk: NewClient, how: str
+) -> None:
+    if how == "form":
+        answer = http.post("/v1/token", data=_form(desk, client_secret="wrong-secret"))
+    else:
+        answer = http.post(
+            "/v1/token",
+            data={"grant_type": "client_credentials"},
+            headers=_basic(desk.client.client_id, "wrong-secret"),
+        )
+
+    assert answer.status_code == 401
+    assert answer.json() == {"code": "auth_error", "message": "invalid client credentials"}
+    assert "WWW-Authenticate" in answer.headers
+
+
+def test_a_revoked_client_gets_the_same_401(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    services.clients.revoke(desk.client.client_id)
+
+    answer = http.post("/v1/token", data=_form(desk))
+
+    assert answer.status_code == 401
+    assert answer.json()["message"] == "invalid client credentials"
+
+
+def test_a_narrower_scope_request_gets_only_that_scope(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    answer = http.post("/v1/token", data=_form(desk, scope="stream:read"))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "stream:read"
+    caller = services.verifier.verify(answer.json()["access_token"])
+    assert caller.scopes == frozenset({"stream:read"})
+
+
+def test_a_wider_scope_request_is_403(http: TestClient, desk: NewClient) -> None:
+    answer = http.post("/v1/token", data=_form(desk, scope="predictions:read models:write"))
+
+    assert answer.status_code == 403
+    body = answer.json()
+    assert body["code"] == "insufficient_scope"
+    assert "'models:write' is not granted" in body["message"]
+
+
+def test_an_admin_client_may_ask_for_any_narrower_scope(
+    http: TestClient, services: FakeServices
+) -> None:
+    admin = services.clients.create(name="ops", scopes=["admin"])
+
+    answer = http.post("/v1/token", data=_form(admin, scope="models:write"))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "models:write"
+
+
+def test_an_unknown_scope_request_is_422(http: TestClient, desk: NewClient) -> None:
+    answer = http.post("/v1/token", data=_form(desk, scope="predictions:write"))
+
+    assert answer.status_code == 422
+    assert "unknown scope 'predictions:write'" in answer.json()["message"]
+
+
+@pytest.mark.parametrize("grant_type", ["password", "authorization_code", ""])
+def test_another_grant_type_is_422(http: TestClient, desk: NewClient, grant_type: str) -> None:
+    answer = http.post("/v1/token", data=_form(desk, grant_type=grant_type))
+
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "invalid_input"
+
+
+def test_the_grant_type_is_named_in_its_refusal(http: TestClient, desk: NewClient) -> None:
+    answer = http.post("/v1/token", data=_form(desk, grant_type="password"))
+
+    assert answer.json()["message"].startswith("unsupported grant_type 'password'")
+
+
+def test_credentials_in_both_basic_and_form_are_refused(http: TestClient, desk: NewClient) -> None:
+    answer = http.post(
+        "/v1/token", data=_form(desk), headers=_basic(desk.client.client_id, desk.secret)
+    )
+
+    assert answer.status_code == 422
+    assert "not both" in answer.json()["message"]
+
+
+def test_no_credentials_is_401_saying_how_to_send_them(http: TestClient) -> None:
+    answer = http.post("/v1/token", data={"grant_type": "client_credentials"})
+
+    assert answer.status_code == 401
+    assert "client_id and client_secret" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "header", ["Basic !!!notbase64", "Basic " + base64.b64encode(b"no-colon").decode()]
+)
+def test_a_malformed_basic_header_is_401_with_our_body(http: TestClient, header: str) -> None:
+    answer = http.post(
+        "/v1/token", data={"grant_type": "client_credentials"}, headers={"Authorization": header}
+    )
+
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "auth_error"
+    assert "base64(client_id:client_secret)" in answer.json()["message"]
+
+
+def test_with_an_external_identity_provider_no_token_is_issued(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    services.issuer = None
+
+    answer = http.post("/v1/token", data=_form(desk))
+
+    assert answer.status_code == 422
+    assert "identity provider" in answer.json()["message"]
+
+
+def test_the_secret_is_never_logged(
+    http: TestClient, desk: NewClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        http.post("/v1/token", data=_form(desk))
+        http.post("/v1/token", data=_form(desk, client_secret=desk.secret + "x"))
+
+    assert caplog.records, "the requests logged nothing at DEBUG; the check would be empty"
+    assert all(desk.secret not in record.getMessage() for record in caplog.records)
+
+
+def test_the_endpoint_is_documented_in_openapi(app: FastAPI) -> None:
+    operation = app.openapi()["paths"]["/v1/token"]["post"]
+
+    assert operation["summary"].startswith("Get an access token")
+    assert "client_credentials" in operation["description"]
+    assert {"401", "403", "422", "429"} <= set(operation["responses"])
+    example = operation["responses"]["401"]["content"]["application/json"]["example"]
+    assert example == {"code": "auth_error", "message": "invalid client credentials"}
