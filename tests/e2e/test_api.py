@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -17,61 +17,10 @@ from fastapi.testclient import TestClient
 from stockpred.api.app import build_services, create_app
 from stockpred.api.background import PREDICTIONS_TOPIC, refresh_once, save_served
 from stockpred.api.services import ApiServices
-from stockpred.cli.app import main
 from stockpred.compose import open_registry
 from stockpred.registry.base import model_name
 from stockpred.settings import load_settings
-
-FAST = ["--models", "ridge", "--no-tune", "--test-size", "504", "--min-train", "756"]
-
-
-@pytest.fixture(scope="module")
-def served_home(tmp_path_factory: pytest.TempPathFactory, isolate: Callable[..., None]) -> Path:
-    """A home with the sample ingested, features built and two ridge champions trained
-    (horizons 5 and 1): built once for the module."""
-    root = tmp_path_factory.mktemp("api")
-    with pytest.MonkeyPatch.context() as patch:
-        isolate(patch, home=root / "home", cwd=root)
-        for args in (
-            ["ingest", "sample", "--json"],
-            ["features", "build", "--json"],
-            ["train", *FAST, "--json"],
-            ["train", *FAST, "--horizon", "1", "--json"],
-        ):
-            assert main(args) == 0, args
-    return root / "home"
-
-
-@pytest.fixture
-def services(served_home: Path, monkeypatch: pytest.MonkeyPatch) -> ApiServices:
-    monkeypatch.setenv("STOCKPRED_HOME", str(served_home))
-    monkeypatch.setenv("STOCKPRED_API_RATE_LIMIT", "1000/second")
-    return build_services(load_settings())
-
-
-@pytest.fixture
-def client(services: ApiServices) -> Iterator[TestClient]:
-    with TestClient(create_app(services, background=False)) as test_client:
-        yield test_client
-
-
-def token_for(client: TestClient, services: ApiServices, *scopes: str) -> str:
-    created = services.clients.create(name="test", scopes=list(scopes))
-    answer = client.post(
-        "/v1/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": created.client.client_id,
-            "client_secret": created.secret,
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    token: str = answer.json()["access_token"]
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from support.api import bearer, token_for
 
 
 def test_a_prediction_carries_interval_model_version_feature_time_and_contributions(

@@ -1,0 +1,47 @@
+"""Fixtures of the API's end-to-end tests: a home with the sample, its features and two
+trained ridge champions (horizons 5 and 1), built once per session, and the app over it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stockpred.api.app import build_services, create_app
+from stockpred.api.services import ApiServices
+from stockpred.cli.app import main
+from stockpred.settings import load_settings
+
+FAST = ["--models", "ridge", "--no-tune", "--test-size", "504", "--min-train", "756"]
+
+
+@pytest.fixture(scope="session")
+def served_home(tmp_path_factory: pytest.TempPathFactory, isolate: Callable[..., None]) -> Path:
+    """A home with the sample ingested, features built and two ridge champions trained
+    (horizons 5 and 1). Tests may add clients and stored forecasts, nothing else."""
+    root = tmp_path_factory.mktemp("api")
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, home=root / "home", cwd=root)
+        for args in (
+            ["ingest", "sample", "--json"],
+            ["features", "build", "--json"],
+            ["train", *FAST, "--json"],
+            ["train", *FAST, "--horizon", "1", "--json"],
+        ):
+            assert main(args) == 0, args
+    return root / "home"
+
+
+@pytest.fixture
+def services(served_home: Path, monkeypatch: pytest.MonkeyPatch) -> ApiServices:
+    monkeypatch.setenv("STOCKPRED_HOME", str(served_home))
+    monkeypatch.setenv("STOCKPRED_API_RATE_LIMIT", "1000/second")
+    return build_services(load_settings())
+
+
+@pytest.fixture
+def client(services: ApiServices) -> Iterator[TestClient]:
+    with TestClient(create_app(services, background=False)) as test_client:
+        yield test_client
