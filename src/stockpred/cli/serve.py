@@ -92,9 +92,10 @@ def _start_demo(runtime: Runtime, base: str) -> None:
         f"demo client: {client_id}\ndemo secret: {secret}  (shown once)\n\nexample:\n"
         f"  TOKEN=$({token_call} | python3 -c 'import json,sys; "
         'print(json.load(sys.stdin)["access_token"])\')\n'
-        f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/predictions/AAPL?horizon=5\n',
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/v1/predictions/AAPL?horizon=5'\n",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     threading.Thread(
         target=_demo_call, args=(runtime, base, client_id, secret), daemon=True
@@ -134,4 +135,5 @@ def _demo_call(runtime: Runtime, base: str, client_id: str, secret: str) -> None
         f"{json.dumps(answer.json(), indent=2)}\n(Ctrl-C stops the server)",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
