@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 data={
                     "grant_type": "client_credentials",
                     "client_id": created["client_id"],
-                    "client_secret": created["secret"],
+                    "client_secret": created["client_secret"],
                 },
             ).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}

@@ -373,3 +373,21 @@ def test_over_the_rate_limit_is_429_with_retry_after(
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert int(answers[-1].headers["Retry-After"]) >= 1
     assert answers[-1].json()["code"] == "rate_limited"
+
+
+def test_the_openapi_document_names_each_routes_scope_and_the_token_flow(
+    client: TestClient,
+) -> None:
+    schema = client.get("/openapi.json").json()
+
+    flows = schema["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert flows["clientCredentials"]["tokenUrl"] == "/v1/token"
+    paths = schema["paths"]
+    assert paths["/v1/predictions/{ticker}"]["get"]["security"] == [
+        {"oauth2": ["predictions:read"]}
+    ]
+    assert paths["/v1/models/retrain"]["post"]["security"] == [{"oauth2": ["models:write"]}]
+    assert paths["/v1/webhooks"]["post"]["security"] == [{"oauth2": ["webhooks:write"]}]
+    assert "security" not in paths["/healthz"]["get"]
+    # The token route takes client credentials (form or HTTP Basic), not a token.
+    assert all("oauth2" not in entry for entry in paths["/v1/token"]["post"].get("security", []))

@@ -10,16 +10,22 @@ the forecasts served since the last pass.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 from starlette.concurrency import run_in_threadpool
 
 from stockpred import __version__
 from stockpred.api.background import refresh_periodically, save_served
+from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
 from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
@@ -52,6 +58,10 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
             await run_in_threadpool(services.predictor.refresh)
         except StockpredError as exc:
             _LOG.warning("no forecasts at start-up: %s", exc)
+        # Everything loaded so far (pandas, the model, the forecast table) lives as long as
+        # the process: moved out of the collector's reach, a full collection no longer walks
+        # it, which was a pause of tens of milliseconds in the p99 latency.
+        gc.freeze()
         task = asyncio.create_task(refresh_periodically(services)) if background else None
         try:
             yield
@@ -75,7 +85,56 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     for module in (health, auth, predictions, tickers, models, stream, webhooks):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the OAuth2 client-credentials scheme (so /docs can fetch a
+    token) and, on each operation, the scope its ``require`` dependency demands."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "oauth2": {
+            "type": "oauth2",
+            "description": "client credentials from `stockpred clients create`",
+            "flows": {"clientCredentials": {"tokenUrl": "/v1/token", "scopes": _SCOPES}},
+        }
+    }
+    for route in _api_routes(app.routes):
+        calls = [d.call for d in route.dependant.dependencies if d.call is not None]
+        scopes = [s for call in calls if (s := scope_of(call)) is not None]
+        if not scopes:
+            continue
+        for method in route.methods or ():
+            operation = schema["paths"][route.path_format].get(method.lower())
+            if operation is not None:
+                operation["security"] = [{"oauth2": scopes}]
+    app.openapi_schema = schema
+    return schema
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute, including those of included routers (FastAPI 0.16x keeps an included
+    router as one entry that wraps the original; our routers have no prefix)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+_SCOPES = {
+    "predictions:read": "forecasts, tickers, bars, features, models",
+    "stream:read": "the websocket stream",
+    "webhooks:write": "register and manage webhooks",
+    "models:write": "start retraining",
+    "admin": "everything",
+}
 
 
 @contextmanager

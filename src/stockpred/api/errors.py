@@ -87,6 +87,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, say): the same family as
+        # malformed JSON, which it reports as 422.
+        return error_response(
+            422, "invalid_input", "the request body could not be read; send JSON in UTF-8"
+        )
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     message = exc.detail if isinstance(exc.detail, str) else "request refused"
     if exc.status_code == 404 and message == "Not Found":

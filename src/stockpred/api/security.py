@@ -193,6 +193,14 @@ class _ClaimRules:
         self._leeway = leeway_seconds
         self._remedy = remedy
 
+    def now(self) -> float:
+        """The injected clock, as Unix seconds."""
+        return self._clock().timestamp()
+
+    def valid_until(self, claims: Mapping[str, Any]) -> float:
+        """Unix seconds after which claims that pass today stop passing (expiry + leeway)."""
+        return self._number(claims, "exp") + self._leeway
+
     def principal_of(self, claims: Mapping[str, Any]) -> Principal:
         for name in _REQUIRED_CLAIMS:
             if claims.get(name) is None:
@@ -254,7 +262,12 @@ class LocalTokenVerifier:
     """Verifies the API's own tokens: HS256 only (``alg: none``, RS256 and HS512 are refused),
     signed with the API's secret, then the claims of :class:`_ClaimRules`."""
 
-    __slots__ = ("_algorithms", "_decoder", "_rules", "_secret")
+    __slots__ = ("_algorithms", "_decoder", "_rules", "_secret", "_verified")
+
+    # Tokens verified lately and when each stops being valid. A client sends the same token
+    # for its whole lifetime, and PyJWT's decode costs most of a request's budget; a hit is
+    # the very same signed string, so it needs no second check but its expiry.
+    _VERIFIED_MAX = 10_000
 
     def __init__(
         self,
@@ -280,9 +293,15 @@ class LocalTokenVerifier:
             leeway_seconds=leeway_seconds,
             remedy="get a new one from POST /v1/token",
         )
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
         """The caller the token names; ``AuthError`` when anything about it is wrong."""
+        known = self._verified.get(token)
+        if known is not None:
+            if self._rules.now() < known[1]:
+                return known[0]
+            del self._verified[token]
         try:
             claims = self._decoder.decode(token, self._secret, algorithms=self._algorithms)
         except InvalidAlgorithmError:
@@ -298,7 +317,11 @@ class LocalTokenVerifier:
                 "the bearer token is not a JWT (header.payload.signature, base64url); get one "
                 "from POST /v1/token"
             ) from None
-        return self._rules.principal_of(claims)
+        principal = self._rules.principal_of(claims)
+        if len(self._verified) >= self._VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, self._rules.valid_until(claims))
+        return principal
 
 
 class JWKSTokenVerifier:

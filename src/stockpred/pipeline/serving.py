@@ -20,9 +20,10 @@ import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 StoreOpener = Callable[[], AbstractContextManager[Store]]
+T = TypeVar("T")
 _LOG = logging.getLogger("stockpred.serving")
 
 
@@ -92,6 +94,8 @@ class _Table:
     forecasts: Mapping[tuple[str, int], Forecast]
     freshness: Mapping[pd.Timestamp, Freshness]
     signatures: Mapping[str, tuple[object, ...]]
+    # What callers derived from a forecast (a rendered answer), valid while this table is.
+    memo: dict[tuple[str, int], object] = field(default_factory=dict)
 
 
 class Predictor:
@@ -189,6 +193,18 @@ class Predictor:
             self._saved.add(key)
             self._unsaved.append(found)
         return ServedForecast(found, table.freshness[found.as_of])
+
+    def derived(
+        self, served: ServedForecast, make: Callable[[ServedForecast], T]
+    ) -> T:
+        """``make(served)``, computed once per forecast and refresh: the API renders each
+        answer's JSON once, not on every request. ``make`` must depend on ``served`` alone."""
+        table = self._table
+        key = (served.forecast.ticker, served.forecast.horizon)
+        found = table.memo.get(key)
+        if found is None:
+            found = table.memo[key] = make(served)
+        return found  # type: ignore[return-value]
 
     def peek(self, ticker: str, horizon: int) -> ServedForecast | None:
         """The current forecast without serving it (for pushes to the stream and webhooks)."""

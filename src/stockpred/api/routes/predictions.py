@@ -23,6 +23,7 @@ from stockpred.api.schemas import (
 from stockpred.api.services import ApiServices, Principal
 from stockpred.domain.errors import NotFoundError, PayloadTooLargeError, StockpredError
 from stockpred.models.targets import forward_returns, target_column
+from stockpred.pipeline.serving import ServedForecast
 
 __all__ = ["router"]
 
@@ -52,14 +53,20 @@ def _json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-def _served(services: ApiServices, ticker: str, horizon: int) -> PredictionOut:
+def _rendered(served: ServedForecast) -> bytes:
+    return prediction_out(served).model_dump_json().encode()
+
+
+def _answer(services: ApiServices, ticker: str, horizon: int) -> bytes:
+    """The forecast's JSON (rendered once per forecast and refresh); counts it and, when it is
+    stale, asks for the ticker to be brought up to date."""
     served = services.predictor.forecast(ticker, horizon)
     if served.freshness.stale:
         schedule_stale_refresh(services, served.forecast.ticker)
     services.metrics.record_prediction(
         horizon=horizon, model_version=str(served.forecast.model_version)
     )
-    return prediction_out(served)
+    return services.predictor.derived(served, _rendered)
 
 
 @router.get(
@@ -74,7 +81,7 @@ async def get_prediction(
     """The forward log return over ``horizon`` sessions with its conformal interval, the
     probability it is positive, the model version, the feature timestamp it used, how fresh
     that is, and the features that moved it most."""
-    return _json(_served(services, ticker, horizon))
+    return Response(_answer(services, ticker, horizon), media_type="application/json")
 
 
 @router.post(
@@ -93,14 +100,18 @@ async def batch_predictions(request: BatchRequest, services: Services, caller: R
             "(STOCKPRED_API_MAX_BATCH): split the request"
         )
     services.predictor.check_horizon(request.horizon)
-    predictions: list[PredictionOut] = []
+    predictions: list[bytes] = []
     errors: list[BatchError] = []
     for ticker in dict.fromkeys(t.strip().upper() for t in request.tickers):
         try:
-            predictions.append(_served(services, ticker, request.horizon))
+            predictions.append(_answer(services, ticker, request.horizon))
         except StockpredError as exc:
             errors.append(BatchError(ticker=ticker, code=exc.code, message=str(exc)))
-    return _json(BatchResponse(predictions=predictions, errors=errors))
+    # Joined from each forecast's rendered JSON: the shape of BatchResponse, built without
+    # serialising a hundred models again.
+    failed = b",".join(e.model_dump_json().encode() for e in errors)
+    body = b'{"predictions":[' + b",".join(predictions) + b'],"errors":[' + failed + b"]}"
+    return Response(body, media_type="application/json")
 
 
 class HistoryRow(BaseModel):
