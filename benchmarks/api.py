@@ -145,6 +145,7 @@ def wrk(
     return {
         "requests_per_s": rate,
         "p50_ms": _ms(latency["50"]),
+        "p90_ms": _ms(latency["90"]),
         "p99_ms": _ms(latency["99"]),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
         "socket_errors": errors.group(0) if errors else "",  # type: ignore[dict-item]

@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from stockpred import __version__
 from stockpred.api.background import refresh_periodically, save_served

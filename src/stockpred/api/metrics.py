@@ -131,8 +131,9 @@ class ApiMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def record_prediction(self, *, horizon: int, model_version: str) -> None:
-        self._predictions.labels(str(horizon), model_version).inc()
+    def record_prediction(self, *, horizon: int, model_version: str, count: int = 1) -> None:
+        """``count`` forecasts served by ``model_version`` of ``horizon``'s champion."""
+        self._predictions.labels(str(horizon), model_version).inc(count)
 
     def websocket_opened(self) -> None:
         self._websockets.inc()

@@ -194,9 +194,7 @@ class Predictor:
             self._unsaved.append(found)
         return ServedForecast(found, table.freshness[found.as_of])
 
-    def derived(
-        self, served: ServedForecast, make: Callable[[ServedForecast], T]
-    ) -> T:
+    def derived(self, served: ServedForecast, make: Callable[[ServedForecast], T]) -> T:
         """``make(served)``, computed once per forecast and refresh: the API renders each
         answer's JSON once, not on every request. ``make`` must depend on ``served`` alone."""
         table = self._table

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -57,16 +58,13 @@ def _rendered(served: ServedForecast) -> bytes:
     return prediction_out(served).model_dump_json().encode()
 
 
-def _answer(services: ApiServices, ticker: str, horizon: int) -> bytes:
-    """The forecast's JSON (rendered once per forecast and refresh); counts it and, when it is
-    stale, asks for the ticker to be brought up to date."""
+def _answer(services: ApiServices, ticker: str, horizon: int) -> tuple[bytes, int]:
+    """The forecast's JSON (rendered once per forecast and refresh) and its model version;
+    when it is stale, asks for the ticker to be brought up to date."""
     served = services.predictor.forecast(ticker, horizon)
     if served.freshness.stale:
         schedule_stale_refresh(services, served.forecast.ticker)
-    services.metrics.record_prediction(
-        horizon=horizon, model_version=str(served.forecast.model_version)
-    )
-    return services.predictor.derived(served, _rendered)
+    return services.predictor.derived(served, _rendered), served.forecast.model_version
 
 
 @router.get(
@@ -76,12 +74,17 @@ def _answer(services: ApiServices, ticker: str, horizon: int) -> bytes:
     summary="The champion's forecast for one ticker",
 )
 async def get_prediction(
-    ticker: TickerPath, services: Services, caller: Reader, horizon: Horizon = 5
+    ticker: TickerPath, request: Request, caller: Reader, horizon: Horizon = 5
 ) -> Response:
     """The forward log return over ``horizon`` sessions with its conformal interval, the
     probability it is positive, the model version, the feature timestamp it used, how fresh
     that is, and the features that moved it most."""
-    return Response(_answer(services, ticker, horizon), media_type="application/json")
+    # The hottest route: the services come straight from the app, not through one more
+    # dependency (benchmarks/api.py).
+    services: ApiServices = request.app.state.services
+    body, version = _answer(services, ticker, horizon)
+    services.metrics.record_prediction(horizon=horizon, model_version=str(version))
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -102,11 +105,19 @@ async def batch_predictions(request: BatchRequest, services: Services, caller: R
     services.predictor.check_horizon(request.horizon)
     predictions: list[bytes] = []
     errors: list[BatchError] = []
+    versions: Counter[int] = Counter()
     for ticker in dict.fromkeys(t.strip().upper() for t in request.tickers):
         try:
-            predictions.append(_answer(services, ticker, request.horizon))
+            body, version = _answer(services, ticker, request.horizon)
         except StockpredError as exc:
             errors.append(BatchError(ticker=ticker, code=exc.code, message=str(exc)))
+        else:
+            predictions.append(body)
+            versions[version] += 1
+    for version, count in versions.items():
+        services.metrics.record_prediction(
+            horizon=request.horizon, model_version=str(version), count=count
+        )
     # Joined from each forecast's rendered JSON: the shape of BatchResponse, built without
     # serialising a hundred models again.
     failed = b",".join(e.model_dump_json().encode() for e in errors)
