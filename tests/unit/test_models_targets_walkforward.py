@@ -8,6 +8,7 @@ import pytest
 
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import ModelError
+from stockpred.features.panel import prepare_bars
 from stockpred.models.targets import forward_returns
 from stockpred.models.walkforward import WalkForward, inner_split
 
@@ -59,6 +60,26 @@ def test_adjusted_prices_make_a_split_no_return() -> None:
     labels = forward_returns(frame, horizons=[1])
 
     assert labels["target_1"].iloc[0] == pytest.approx(0.0)
+
+
+def test_bars_without_adj_close_after_adjusted_ones_keep_the_last_factor() -> None:
+    # A source with adjusted closes (factor 0.25 after a later 4:1 split), then one without.
+    ts = closes("2024-01-02", 4)
+    frame = pd.DataFrame(
+        {
+            "ticker": ["AAA", "AAA", "AAA", "BBB"],
+            "ts": [ts[0], ts[1], ts[2], ts[0]],
+            "close": [400.0, 404.0, 408.0, 10.0],
+            "adj_close": [100.0, np.nan, np.nan, np.nan],
+        }
+    )
+
+    labels = forward_returns(frame, horizons=[1]).set_index(["ticker", "ts"])["target_1"]
+    prepared = prepare_bars(frame.assign(open=1.0, high=1.0, low=1.0, volume=1.0))
+
+    assert labels[("AAA", ts[0])] == pytest.approx(np.log(404 / 400))
+    assert labels[("AAA", ts[1])] == pytest.approx(np.log(408 / 404))
+    np.testing.assert_allclose(prepared["close"], [100.0, 101.0, 102.0, 10.0])
 
 
 def test_labels_of_two_tickers_never_mix() -> None:

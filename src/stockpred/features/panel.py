@@ -7,7 +7,9 @@ frames out, no clock; ``as_of`` cuts every input at a moment the caller passes i
 
 Prices are split- and dividend-adjusted with the bar's own ``adj_close / close`` factor (when
 ``adj_close`` is present), so returns do not jump at splits; the factor of a bar is part of that
-bar, so adjusting never reads a later row.
+bar, so adjusting never reads a later row. A bar without ``adj_close`` (a source that has none,
+after bars from one that has) takes the ticker's last known factor, which is what it would be
+if nothing happened since: taking 1 instead would make the seam between sources a false return.
 """
 
 from __future__ import annotations
@@ -207,10 +209,19 @@ def prepare_bars(bars: pd.DataFrame, *, as_of: pd.Timestamp | None = None) -> pd
     prices = ["open", "high", "low", "close"]
     frame[[*prices, "volume"]] = frame[[*prices, "volume"]].astype("float64")
     if "adj_close" in frame.columns:
-        factor = (frame["adj_close"].astype("float64") / frame["close"]).fillna(1.0)
+        factor = price_factor(frame["ticker"], frame["close"], frame["adj_close"])
         frame[prices] = frame[prices].mul(factor, axis=0)
         frame = frame.drop(columns=["adj_close"])
     return frame.reset_index(drop=True)
+
+
+def price_factor(ticker: pd.Series, close: pd.Series, adj_close: pd.Series) -> pd.Series:
+    """Each bar's adjustment factor ``adj_close / close``; a bar without one takes its ticker's
+    last known factor (earlier rows only: point in time), and 1 before any. Rows must be sorted
+    by ticker and ts."""
+    factor = adj_close.astype("float64") / close.astype("float64")
+    factor = factor.where(np.isfinite(factor))
+    return factor.groupby(ticker.to_numpy(), sort=False).ffill().fillna(1.0)
 
 
 # -- per ticker -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pandas as pd
 
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import ModelError
+from stockpred.features.panel import price_factor
 
 __all__ = ["forward_returns", "target_column"]
 
@@ -32,7 +33,8 @@ def forward_returns(
     ``next_return``; sorted by ticker and ts.
 
     ``bars``: the bars contract (ticker, ts UTC close, close, optional adj_close). Prices are
-    adjusted by ``adj_close`` where present, so splits and dividends are not returns.
+    adjusted by ``adj_close`` where present, so splits and dividends are not returns; a bar
+    without one keeps its ticker's last factor (features/panel.py, ``price_factor``).
     """
     bad = [h for h in horizons if isinstance(h, bool) or not isinstance(h, int) or h < 1]
     if bad or not horizons:
@@ -44,7 +46,7 @@ def forward_returns(
     frame = frame.sort_values(["ticker", "ts"], kind="stable").reset_index(drop=True)
     price = frame["close"].astype("float64")
     if "adj_close" in frame.columns:
-        price = frame["adj_close"].astype("float64").fillna(price)
+        price = price * price_factor(frame["ticker"], frame["close"], frame["adj_close"])
     ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")
     out = pd.DataFrame({"ticker": frame["ticker"].to_numpy(), "ts": ts})
     if frame.empty:
