@@ -14,32 +14,25 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Engine
 
 from stockpred.api.services import SCOPES
-from stockpred.domain.errors import (
-    AuthError,
-    ConfigurationError,
-    InvalidInputError,
-    NotFoundError,
-    StoreError,
-)
-from stockpred.extras import import_optional
+from stockpred.domain.errors import AuthError, InvalidInputError, NotFoundError, StoreError
+from stockpred.store.sql import as_utc, create_tables, open_engine, run_transaction
 
 __all__ = ["CLIENT_ID_PREFIX", "Client", "ClientStore", "NewClient"]
 
 _LOG = logging.getLogger("stockpred.api.clients")
 _T = TypeVar("_T")
+
+_SETTING = "STOCKPRED_API_DATABASE"
 
 CLIENT_ID_PREFIX = "cl_"
 MAX_NAME_LENGTH = 200
@@ -109,7 +102,7 @@ class ClientStore:
         clock: Callable[[], datetime],
         hasher: PasswordHasher | None = None,
     ) -> None:
-        engine, where = _open_engine(url)
+        engine, where = open_engine(url, purpose="API clients", setting=_SETTING)
         self._setup(engine, where, clock=clock, hasher=hasher, owns_engine=True)
 
     @classmethod
@@ -136,14 +129,14 @@ class ClientStore:
         owns_engine: bool,
     ) -> None:
         self._engine = engine
-        self._where = where
+        self._store = f"the API client store at {where}"
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
         self._owns_engine = owns_engine
         self._dummy_hash: str | None = None
         self._verifications = threading.BoundedSemaphore(_CONCURRENT_VERIFICATIONS)
         try:
-            self._create_table()
+            create_tables(engine, _METADATA, store=self._store, setting=_SETTING)
         except StoreError:
             if owns_engine:
                 engine.dispose()
@@ -163,26 +156,10 @@ class ClientStore:
     # -- storage ------------------------------------------------------------------------------
 
     def _run(self, action: str, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work`` in one transaction; driver errors become StoreError. Their text is not
-        repeated: it may quote SQL (hide_parameters keeps values out, but the class name is all
-        an operator needs to start, and the cause is chained)."""
-        try:
-            with self._engine.begin() as connection:
-                return work(connection)
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"the API client store at {self._where} could not {action} "
-                f"({type(exc).__name__}); check that the database is reachable and writable "
-                "(STOCKPRED_API_DATABASE)"
-            ) from exc
-
-    def _create_table(self) -> None:
-        try:
-            self._run("create its table", lambda c: _METADATA.create_all(c, checkfirst=True))
-        except StoreError:
-            # Two processes starting at once may both see the table missing; the loser's CREATE
-            # fails, and the second look finds the winner's table.
-            self._run("create its table", lambda c: _METADATA.create_all(c, checkfirst=True))
+        """Run ``work`` in one transaction; driver errors become StoreError."""
+        return run_transaction(
+            self._engine, work, store=self._store, action=action, setting=_SETTING
+        )
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -338,54 +315,6 @@ def _client_of(row: sa.RowMapping) -> Client:
         client_id=row["client_id"],
         name=row["name"],
         scopes=tuple(row["scopes"].split()),
-        created_at=_as_utc(row["created_at"]),
-        revoked_at=_as_utc(revoked_at) if revoked_at is not None else None,
+        created_at=as_utc(row["created_at"]),
+        revoked_at=as_utc(revoked_at) if revoked_at is not None else None,
     )
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back naive (they were written in UTC); PostgreSQL in the
-    session's zone. Either way, UTC-aware."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _open_engine(url: str) -> tuple[Engine, str]:
-    """The engine, and a description of the database safe for messages (no password)."""
-    try:
-        parsed: URL = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigurationError(
-            "the API database URL is not a valid SQLAlchemy URL; use sqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (STOCKPRED_API_DATABASE)"
-        ) from exc
-    if parsed.drivername in ("postgresql", "postgres"):
-        # Plain postgresql:// would pick psycopg2, which stockpred does not install.
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    where = parsed.render_as_string(hide_password=True)
-    options: dict[str, object] = {"hide_parameters": True}
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        import_optional("psycopg", extra="postgres", purpose="API clients on PostgreSQL")
-        options.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    elif backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            # One shared connection, or every checkout would see a new, empty database.
-            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-        else:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            # Threads share the pool; a writer elsewhere (the CLI) is waited for, not an error.
-            options.update(connect_args={"check_same_thread": False, "timeout": 30})
-    else:
-        raise ConfigurationError(
-            f"the API database {where} uses {backend!r}; use sqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (STOCKPRED_API_DATABASE)"
-        )
-    try:
-        return sa.create_engine(parsed, **options), where
-    except (SQLAlchemyError, ImportError) as exc:
-        raise ConfigurationError(
-            f"cannot open the API database {where} ({type(exc).__name__}); check the URL's "
-            "driver (sqlite, postgresql+psycopg)"
-        ) from exc

@@ -14,24 +14,15 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
 
-from stockpred.domain.errors import (
-    ConfigurationError,
-    InvalidInputError,
-    NotFoundError,
-    StoreError,
-)
-from stockpred.extras import import_optional
+from stockpred.domain.errors import InvalidInputError, NotFoundError, StoreError
 from stockpred.notify.signing import SIGNATURE_HEADER
+from stockpred.store.sql import as_utc, create_tables, open_engine, run_transaction
 
 __all__ = [
     "MAX_OWNER_LENGTH",
@@ -133,33 +124,17 @@ class WebhookStore:
     """
 
     def __init__(self, url: str) -> None:
-        self._engine, self._where = _open_engine(url)
+        self._engine, where = open_engine(url, purpose="webhooks")
+        self._store = f"the webhook store at {where}"
         try:
-            self._create_tables()
+            create_tables(self._engine, _METADATA, store=self._store)
         except StoreError:
             self._engine.dispose()
             raise
 
     def _run(self, action: str, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work`` in one transaction; driver errors become StoreError. Their text is not
-        repeated: it may quote SQL and the server's view of it (hide_parameters keeps values out
-        of it, but the class name is all a client needs)."""
-        try:
-            with self._engine.begin() as connection:
-                return work(connection)
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"the webhook store at {self._where} could not {action} "
-                f"({type(exc).__name__}); check that the database is reachable and writable"
-            ) from exc
-
-    def _create_tables(self) -> None:
-        try:
-            self._run("create its tables", lambda c: _METADATA.create_all(c, checkfirst=True))
-        except StoreError:
-            # Two processes starting at once may both see the tables missing; the loser's
-            # CREATE fails, and the second look finds the winner's tables.
-            self._run("create its tables", lambda c: _METADATA.create_all(c, checkfirst=True))
+        """Run ``work`` in one transaction; driver errors become StoreError."""
+        return run_transaction(self._engine, work, store=self._store, action=action)
 
     def check(self) -> None:
         """Readiness: raises StoreError when the database does not answer."""
@@ -260,38 +235,6 @@ class WebhookStore:
         self._engine.dispose()
 
 
-def _open_engine(url: str) -> tuple[Engine, str]:
-    """The engine, and a description of the database safe for messages (no password)."""
-    try:
-        parsed: URL = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigurationError(
-            "the API database URL is not a valid SQLAlchemy URL; use sqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (STOCKPRED_API_DATABASE)"
-        ) from exc
-    if parsed.drivername in ("postgresql", "postgres"):
-        # Plain postgresql:// would pick psycopg2, which stockpred does not install.
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    where = parsed.render_as_string(hide_password=True)
-    options: dict[str, object] = {"hide_parameters": True}
-    if parsed.get_backend_name() == "postgresql":
-        import_optional("psycopg", extra="postgres", purpose="webhooks on PostgreSQL")
-        options.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    elif parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            # One shared connection, or every checkout would see a new, empty database.
-            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-        else:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return sa.create_engine(parsed, **options), where
-    except (SQLAlchemyError, ImportError) as exc:
-        raise ConfigurationError(
-            f"cannot open the API database {where} ({type(exc).__name__}); check the URL's "
-            f"driver (sqlite, postgresql+psycopg)"
-        ) from exc
-
-
 def _webhook_of(row: sa.RowMapping) -> Webhook:
     return Webhook(
         id=row["id"],
@@ -302,14 +245,6 @@ def _webhook_of(row: sa.RowMapping) -> Webhook:
         active=bool(row["active"]),
         secret=row["secret"],
     )
-
-
-def as_utc(value: datetime) -> datetime:
-    """UTC-aware ``value``. SQLite hands timestamps back naive (they were written in UTC),
-    PostgreSQL in the session's zone, and an injected clock may use any zone."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def check_owner(owner: str) -> str:
