@@ -337,6 +337,26 @@ def test_receiver_always_failing_gets_every_attempt_then_the_event_is_parked(
     assert service.dead_letters(owner="desk-b") == []
 
 
+def test_each_event_reports_one_outcome_delivered_or_parked(
+    make_service: Callable[..., WebhookService],
+    receiver_factory: Callable[..., Receiver],
+) -> None:
+    outcomes: list[str] = []
+    good = receiver_factory(statuses=[500])
+    bad = receiver_factory(statuses=[500] * 10)
+    service = make_service(attempts=2, on_outcome=outcomes.append)
+    service.register(owner="desk-a", url=good.url, tickers=["AAPL"], secret=SECRET)
+    service.register(owner="desk-a", url=bad.url, tickers=["AAPL"], secret=SECRET)
+
+    async def scenario() -> None:
+        await service.publish(EVENT, ticker="AAPL")
+        await service.drain()
+
+    run(service, scenario)
+
+    assert sorted(outcomes) == ["delivered", "parked"]
+
+
 def test_a_400_answer_is_not_retried_and_the_event_is_parked(
     make_service: Callable[..., WebhookService],
     receiver_factory: Callable[..., Receiver],

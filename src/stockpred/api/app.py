@@ -167,6 +167,7 @@ def build_services(
 
         return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
 
+    metrics = ApiMetrics()
     return ApiServices(
         settings=settings,
         refresher=_stale_refresher(settings, clock=now) if settings.api_refresh_stale else None,
@@ -189,10 +190,11 @@ def build_services(
             settings.api_database_url,
             clock=now,
             allow_private_addresses=settings.environment != "production",
+            on_outcome=metrics.record_webhook_delivery,
         ),
         jobs=JobRunner(clock=now),
         retrain=retrain,
-        metrics=ApiMetrics(),
+        metrics=metrics,
         clock=now,
     )
 

@@ -118,7 +118,10 @@ class WebhookService:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         allow_private_addresses: bool = False,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
+        # ``on_outcome("delivered" | "parked")`` once per event and webhook (metrics).
+        self._on_outcome = on_outcome
         if attempts < 1:
             raise InvalidInputError(f"webhook attempts must be at least 1, got {attempts}")
         if backoff_seconds < 0 or max_backoff_seconds < backoff_seconds:
@@ -292,7 +295,9 @@ class WebhookService:
                     _LOG.error("webhook %s: event %s was lost: %s", webhook.id, event_id, exc)
                 raise
             else:
+                self._report("delivered")
                 return True
+        self._report("parked")
         await asyncio.to_thread(
             self._park,
             webhook,
@@ -303,6 +308,10 @@ class WebhookService:
             first_attempt_at=first_attempt_at,
         )
         return False
+
+    def _report(self, outcome: str) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
 
     async def _check_destination(self, webhook: Webhook) -> None:
         """Raise _DeliveryError (final) when the URL's host resolves to any internal address.
