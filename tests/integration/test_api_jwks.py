@@ -8,20 +8,18 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from stockpred.api.security import JWKSTokenVerifier
 from stockpred.domain.errors import AuthError
+from support.identity_provider import IdentityProvider, jwk_of
+from support.identity_provider import rsa_key as new_rsa_key
 
 pytestmark = pytest.mark.integration
 
@@ -36,56 +34,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class IdentityProvider:
-    """Serves ``body`` at /jwks.json and counts the requests."""
-
-    def __init__(self) -> None:
-        self.body: bytes = b"{}"
-        self.requests = 0
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                provider.requests += 1
-                if self.path != "/jwks.json":
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(provider.body)))
-                self.end_headers()
-                self.wfile.write(provider.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def publish(self, *keys: dict[str, Any]) -> None:
-        self.body = json.dumps({"keys": list(keys)}).encode()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
-
-
-def _rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _jwk(public_key: Any, *, kid: str, algorithm: str) -> dict[str, Any]:
-    maker = RSAAlgorithm if algorithm.startswith("RS") else ECAlgorithm
-    jwk: dict[str, Any] = maker.to_jwk(public_key, as_dict=True)
-    jwk.update(kid=kid, use="sig", alg=algorithm)
-    return jwk
 
 
 def _claims(**changes: object) -> dict[str, object]:
@@ -108,13 +56,13 @@ def _b64(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def rsa_key() -> rsa.RSAPrivateKey:
-    return _rsa_key()
+    return new_rsa_key()
 
 
 @pytest.fixture
 def provider(rsa_key: rsa.RSAPrivateKey) -> Iterator[IdentityProvider]:
     served = IdentityProvider()
-    served.publish(_jwk(rsa_key.public_key(), kid="k1", algorithm="RS256"))
+    served.publish(jwk_of(rsa_key.public_key(), kid="k1", algorithm="RS256"))
     yield served
     served.stop()
 
@@ -170,8 +118,8 @@ def test_the_key_set_is_fetched_once_for_many_tokens(
 def test_an_es256_token_verifies(provider: IdentityProvider, rsa_key: rsa.RSAPrivateKey) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     provider.publish(
-        _jwk(rsa_key.public_key(), kid="k1", algorithm="RS256"),
-        _jwk(ec_key.public_key(), kid="e1", algorithm="ES256"),
+        jwk_of(rsa_key.public_key(), kid="k1", algorithm="RS256"),
+        jwk_of(ec_key.public_key(), kid="e1", algorithm="ES256"),
     )
     verifier = JWKSTokenVerifier(
         jwks_url=provider.url, issuer=ISSUER, audience=AUDIENCE, clock=FakeClock(T0)
@@ -184,7 +132,7 @@ def test_an_es256_token_verifies(provider: IdentityProvider, rsa_key: rsa.RSAPri
 def test_a_token_signed_by_another_key_under_the_same_kid_is_refused(
     verifier: JWKSTokenVerifier,
 ) -> None:
-    impostor = _rsa_key()
+    impostor = new_rsa_key()
     token = jwt.encode(_claims(), impostor, algorithm="RS256", headers={"kid": "k1"})
 
     message = _refusal(verifier, token)
@@ -195,7 +143,7 @@ def test_a_token_signed_by_another_key_under_the_same_kid_is_refused(
 def test_a_token_naming_an_unknown_kid_is_refused(
     verifier: JWKSTokenVerifier, provider: IdentityProvider
 ) -> None:
-    stranger = _rsa_key()
+    stranger = new_rsa_key()
     token = jwt.encode(_claims(), stranger, algorithm="RS256", headers={"kid": "k-unknown"})
 
     message = _refusal(verifier, token)
@@ -237,7 +185,7 @@ def test_an_rs256_token_whose_kid_is_an_es256_key_is_refused(
     provider: IdentityProvider, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    provider.publish(_jwk(ec_key.public_key(), kid="e1", algorithm="ES256"))
+    provider.publish(jwk_of(ec_key.public_key(), kid="e1", algorithm="ES256"))
     verifier = JWKSTokenVerifier(
         jwks_url=provider.url, issuer=ISSUER, audience=AUDIENCE, clock=FakeClock(T0)
     )

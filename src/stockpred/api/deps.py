@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.services import ApiServices, Principal
 from stockpred.domain.errors import AuthError, ForbiddenError
@@ -48,7 +49,13 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
 
     async def dependency(request: Request) -> Principal:
         services: ApiServices = request.app.state.services
-        caller = services.verifier.verify(_bearer_token(request))
+        verifier = services.verifier
+        if getattr(verifier, "may_block", False):
+            # An identity provider's key set is fetched now and then (seconds at worst): off
+            # the event loop, so other requests go on meanwhile.
+            caller = await run_in_threadpool(verifier.verify, _bearer_token(request))
+        else:
+            caller = verifier.verify(_bearer_token(request))
         await services.limiter.hit(caller.client_id)
         if not caller.allows(scope):
             raise ForbiddenError(

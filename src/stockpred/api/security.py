@@ -336,6 +336,9 @@ class JWKSTokenVerifier:
 
     __slots__ = ("_algorithms", "_client", "_decoder", "_rules", "_where")
 
+    # verify() may fetch the provider's key set: the API runs it in a worker thread.
+    may_block = True
+
     def __init__(
         self,
         *,

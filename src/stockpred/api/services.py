@@ -52,7 +52,9 @@ class Principal:
 
 class TokenVerifier(Protocol):
     """Checks a bearer token (signature, pinned algorithm, expiry, issuer, audience) and returns
-    its caller; raises ``AuthError`` with a message safe to show the client."""
+    its caller; raises ``AuthError`` with a message safe to show the client. A verifier whose
+    ``verify`` may wait on the network sets a class attribute ``may_block = True``; the API
+    then calls it in a worker thread."""
 
     def verify(self, token: str) -> Principal: ...
 
