@@ -391,3 +391,24 @@ def test_the_openapi_document_names_each_routes_scope_and_the_token_flow(
     assert "security" not in paths["/healthz"]["get"]
     # The token route takes client credentials (form or HTTP Basic), not a token.
     assert all("oauth2" not in entry for entry in paths["/v1/token"]["post"].get("security", []))
+
+
+def test_a_rendering_is_reused_only_for_the_very_forecast_it_was_made_from(
+    services: ApiServices, client: TestClient
+) -> None:
+    made: list[object] = []
+
+    def make(served: object) -> object:
+        made.append(served)
+        return served
+
+    first = services.predictor.forecast("AAPL", 5)
+    assert services.predictor.derived(first, make) is first
+    assert services.predictor.derived(services.predictor.forecast("AAPL", 5), make) is first
+    services.predictor.refresh()  # a new table: its freshness is re-checked
+    # A caller still holding the old forecast gets its own rendering, not a mix.
+    assert services.predictor.derived(first, make) is first
+    second = services.predictor.forecast("AAPL", 5)
+    assert services.predictor.derived(second, make) is second
+
+    assert len(made) == 3

@@ -98,6 +98,22 @@ class _Table:
     memo: dict[tuple[str, int], object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    source: Forecast
+    freshness: Freshness
+    value: object
+
+
+def _check_horizon(table: _Table, horizon: int) -> None:
+    if horizon not in table.models:
+        served = ", ".join(str(h) for h in sorted(table.models)) or "none yet"
+        raise NotFoundError(
+            f"no champion model serves horizon {horizon} (served: {served}); "
+            f"train one with `stockpred train --horizon {horizon}`"
+        )
+
+
 class Predictor:
     """Champions and their forecasts for the API. Thread-safe: ``refresh`` runs in a worker
     thread while requests read the current table."""
@@ -172,6 +188,10 @@ class Predictor:
                 or (old.model_version, old.as_of) != (f.model_version, f.as_of)
             ]
             self._table = _Table(models, forecasts, fresh, signatures)
+            # Forget what was stored of forecasts no longer served (they never come back);
+            # a key dropped by a race is at worst stored twice, and storing is an upsert.
+            current = {(f.ticker, h, f.model_version, f.as_of) for (_, h), f in forecasts.items()}
+            self._saved = self._saved & current
             self.last_refresh = now
             return new
 
@@ -179,7 +199,7 @@ class Predictor:
         """The current forecast; NotFoundError for a horizon without a champion or a ticker
         without features. Marks the forecast for the ``predictions`` table."""
         table = self._table
-        self.check_horizon(horizon)
+        _check_horizon(table, horizon)
         symbol = ticker.strip().upper()
         found = table.forecasts.get((symbol, horizon))
         if found is None:
@@ -200,9 +220,17 @@ class Predictor:
         table = self._table
         key = (served.forecast.ticker, served.forecast.horizon)
         found = table.memo.get(key)
-        if found is None:
-            found = table.memo[key] = make(served)
-        return found  # type: ignore[return-value]
+        # The entry must be of this very forecast: a refresh may have swapped the table
+        # between the caller's forecast() and this call.
+        if (
+            isinstance(found, _Derived)
+            and found.source is served.forecast
+            and found.freshness is served.freshness
+        ):
+            return found.value  # type: ignore[return-value]
+        value = make(served)
+        table.memo[key] = _Derived(served.forecast, served.freshness, value)
+        return value
 
     def peek(self, ticker: str, horizon: int) -> ServedForecast | None:
         """The current forecast without serving it (for pushes to the stream and webhooks)."""
@@ -216,12 +244,7 @@ class Predictor:
 
     def check_horizon(self, horizon: int) -> None:
         """NotFoundError naming the served horizons when ``horizon`` has no champion."""
-        if horizon not in self._table.models:
-            served = ", ".join(str(h) for h in sorted(self._table.models)) or "none yet"
-            raise NotFoundError(
-                f"no champion model serves horizon {horizon} (served: {served}); "
-                f"train one with `stockpred train --horizon {horizon}`"
-            )
+        _check_horizon(self._table, horizon)
 
     def take_unsaved(self) -> list[Forecast]:
         """Forecasts served since the last call and not yet stored; the caller stores them."""
