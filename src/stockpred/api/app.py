@@ -73,6 +73,7 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
             await services.webhooks.aclose()
             await services.limiter.aclose()
             services.jobs.shutdown()
+            services.clients.close()
 
     app = FastAPI(
         title="stockpred",
