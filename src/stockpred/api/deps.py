@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from stockpred.api.services import ApiServices, Principal
 from stockpred.domain.errors import AuthError, ForbiddenError
 
-__all__ = ["Services", "get_services", "require", "scope_of"]
+__all__ = ["Services", "get_services", "require", "scope_of", "verify_token"]
 
 _SCOPE_ATTRIBUTE = "__stockpred_scope__"
 
@@ -43,19 +43,23 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
+async def verify_token(services: ApiServices, token: str) -> Principal:
+    """The token's caller; ``AuthError`` when it is not valid."""
+    verifier = services.verifier
+    if getattr(verifier, "may_block", False):
+        # An identity provider's key set is fetched now and then (seconds at worst): off the
+        # event loop, so other requests go on meanwhile.
+        return await run_in_threadpool(verifier.verify, token)
+    return verifier.verify(token)
+
+
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that admits only callers with a valid token carrying ``scope`` (or
     ``admin``): 401 without one, 403 without the scope, 429 over the client's rate limit."""
 
     async def dependency(request: Request) -> Principal:
         services: ApiServices = request.app.state.services
-        verifier = services.verifier
-        if getattr(verifier, "may_block", False):
-            # An identity provider's key set is fetched now and then (seconds at worst): off
-            # the event loop, so other requests go on meanwhile.
-            caller = await run_in_threadpool(verifier.verify, _bearer_token(request))
-        else:
-            caller = verifier.verify(_bearer_token(request))
+        caller = await verify_token(services, _bearer_token(request))
         await services.limiter.hit(caller.client_id)
         if not caller.allows(scope):
             raise ForbiddenError(

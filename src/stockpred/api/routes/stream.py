@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from stockpred.api.background import PREDICTIONS_TOPIC
+from stockpred.api.deps import verify_token
 from stockpred.api.schemas import prediction_out
 from stockpred.api.services import ApiServices, Principal
 from stockpred.domain.errors import AuthError, ForbiddenError, RateLimitedError, StockpredError
@@ -34,7 +35,7 @@ _CLOSE = {"invalid_input": 4400, "auth_error": 4401, "insufficient_scope": 4403}
 async def _authenticate(websocket: WebSocket, services: ApiServices) -> Principal:
     offered = [p.strip() for p in websocket.scope.get("subprotocols", [])]
     if len(offered) >= 2 and offered[0].lower() == "bearer":
-        caller = services.verifier.verify(offered[1])
+        caller = await verify_token(services, offered[1])
         await websocket.accept(subprotocol="bearer")
         return caller
     await websocket.accept()
@@ -51,7 +52,7 @@ async def _authenticate(websocket: WebSocket, services: ApiServices) -> Principa
         raise AuthError(
             'the first message must be {"type": "auth", "token": "<token from POST /v1/token>"}'
         )
-    return services.verifier.verify(token)
+    return await verify_token(services, token)
 
 
 @router.websocket("/v1/stream")
