@@ -24,8 +24,10 @@ from stockpred.store.base import Store
 
 __all__ = [
     "Forecast",
+    "context_rows",
     "forecast_records",
     "forecasts_from_rows",
+    "latest_rows",
     "load_champion",
     "predict_ticker",
 ]
@@ -82,12 +84,17 @@ def forecasts_from_rows(
     horizon: int,
     last_close: Mapping[str, float],
 ) -> list[Forecast]:
-    """Forecasts of ``model`` for each row of ``rows`` (a design frame: ticker, ts, features;
-    one row per ticker, its latest), in one vectorised call. ``last_close``: each ticker's
-    close at its row's ts. Raises ModelError when the model returns a non-finite value."""
+    """Forecasts of ``model`` for each ticker's last row of ``rows`` (a design frame: ticker,
+    ts, features, sorted by ticker and ts), in one vectorised call. ``rows`` carries
+    :func:`context_rows` rows per ticker, so a sequence model sees the history its forecast
+    is made from. ``last_close``: each ticker's close at its last row's ts. Raises ModelError
+    when the model returns a non-finite value."""
     if rows.empty:
         return []
-    values = np.asarray(model.predict(rows), dtype=np.float64)
+    every = np.asarray(model.predict(rows), dtype=np.float64)
+    last = rows.groupby("ticker", sort=False).tail(1).index
+    values = every[rows.index.get_indexer(last)]
+    rows = rows.loc[last].reset_index(drop=True)
     bad = ~np.isfinite(values)
     if bad.any():
         tickers = list(rows["ticker"].to_numpy()[bad][:5])
@@ -131,6 +138,17 @@ def forecasts_from_rows(
     return forecasts
 
 
+def context_rows(model: Model) -> int:
+    """Rows per ticker a forecast needs: the sequence length of a sequence model (the LSTM
+    reads the row and its predecessors), 1 for a model of one row."""
+    return max(1, int(getattr(model, "sequence_length", 1)))
+
+
+def latest_rows(rows: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Each ticker's last :func:`context_rows` rows of ``rows`` (sorted by ticker and ts)."""
+    return rows.groupby("ticker", sort=False).tail(context_rows(model)).reset_index(drop=True)
+
+
 def forecast_records(forecasts: Sequence[Forecast], *, now: datetime) -> pd.DataFrame:
     """Forecasts as rows of the ``predictions`` table (DESIGN.md, data contracts)."""
     created = pd.Timestamp(now).tz_convert("UTC")
@@ -170,8 +188,8 @@ def predict_ticker(
             f"no {feature_set} features stored for {symbol}; `stockpred data list` shows the "
             f"tickers held, `stockpred features build` computes their features"
         )
-    latest = rows.iloc[[-1]].reset_index(drop=True)
-    as_of = pd.Timestamp(latest["ts"].iloc[0])
+    latest = latest_rows(rows, model)
+    as_of = pd.Timestamp(latest["ts"].iloc[-1])
     bars = store.read_bars(tickers=[symbol], end=as_of)
     if bars.empty:
         raise NotFoundError(f"no bars stored for {symbol} up to {as_of}")

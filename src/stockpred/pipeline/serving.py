@@ -30,7 +30,13 @@ import pandas as pd
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import NotFoundError
 from stockpred.models.base import Model
-from stockpred.pipeline.predict import Forecast, forecasts_from_rows, load_champion
+from stockpred.pipeline.predict import (
+    Forecast,
+    context_rows,
+    forecasts_from_rows,
+    latest_rows,
+    load_champion,
+)
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
 from stockpred.store.base import Store
 
@@ -278,20 +284,26 @@ def _signature(store: Store, feature_set: str) -> tuple[object, ...]:
 
 
 def _forecast_all(store: Store, served: ServedModel) -> list[Forecast]:
-    """Every ticker's forecast from its latest stored feature row."""
+    """Every ticker's forecast from its latest stored feature row (and the rows before it that
+    a sequence model reads)."""
     coverage = store.feature_coverage(served.feature_set)
     if coverage.empty:
         return []
     start = pd.Timestamp(coverage["last"].min())
-    rows = store.read_features(feature_set=served.feature_set, start=start)
-    latest = rows.groupby("ticker", sort=True).tail(1).reset_index(drop=True)
-    bars = store.read_bars(tickers=list(latest["ticker"]), start=start)
-    closes = bars.merge(latest[["ticker", "ts"]], on=["ticker", "ts"])
+    needed = context_rows(served.model)
+    # Calendar days that surely hold ``needed`` sessions (weekends, holidays, a few gaps).
+    history = start - pd.Timedelta(days=2 * needed + 10) if needed > 1 else start
+    rows = latest_rows(
+        store.read_features(feature_set=served.feature_set, start=history), served.model
+    )
+    ends = rows.groupby("ticker", sort=True).tail(1)
+    bars = store.read_bars(tickers=list(ends["ticker"]), start=start)
+    closes = bars.merge(ends[["ticker", "ts"]], on=["ticker", "ts"])
     last_close = dict(zip(closes["ticker"], closes["close"].astype("float64"), strict=True))
     return forecasts_from_rows(
         served.version,
         served.model,
-        latest,
+        rows,
         horizon=served.horizon,
         last_close=last_close,
     )
