@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.background import schedule_stale_refresh
-from stockpred.api.deps import Services, require
+from stockpred.api.deps import Services, authorize, require
 from stockpred.api.schemas import (
     BatchError,
     BatchRequest,
@@ -72,15 +72,15 @@ def _answer(services: ApiServices, ticker: str, horizon: int) -> tuple[bytes, in
     response_model=PredictionOut,
     responses=_ERRORS,
     summary="The champion's forecast for one ticker",
+    openapi_extra={"security": [{"oauth2": ["predictions:read"]}]},
 )
-async def get_prediction(
-    ticker: TickerPath, request: Request, caller: Reader, horizon: Horizon = 5
-) -> Response:
+async def get_prediction(ticker: TickerPath, request: Request, horizon: Horizon = 5) -> Response:
     """The forward log return over ``horizon`` sessions with its conformal interval, the
     probability it is positive, the model version, the feature timestamp it used, how fresh
     that is, and the features that moved it most."""
-    # The hottest route: the services come straight from the app, not through one more
-    # dependency (benchmarks/api.py).
+    # The hottest route: no dependencies at all (FastAPI's work per dependency was a tenth of
+    # the request, benchmarks/api.py); the token is checked here, the scope declared above.
+    await authorize(request, "predictions:read")
     services: ApiServices = request.app.state.services
     body, version = _answer(services, ticker, horizon)
     services.metrics.record_prediction(horizon=horizon, model_version=str(version))
