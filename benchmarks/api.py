@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             ).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
             tickers = httpx.get(f"http://127.0.0.1:{api_port}/v1/tickers", headers=auth).json()
-            served = [t["ticker"] for t in tickers["tickers"] if t["served"]][: args.batch]
+            served_all = [t["ticker"] for t in tickers["tickers"] if t["served"]]
+            served = served_all[: args.batch]
             one = httpx.get(
                 f"http://127.0.0.1:{api_port}/v1/predictions/AAPL?horizon=5", headers=auth
             )
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "server": "uvicorn, 1 worker, uvloop + httptools, no access log",
         "load": f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per route",
         "data": {
-            "tickers_served": len(served),
+            "tickers_served": len(served_all),
             "batch_size": len(served),
             "model": "LightGBM, horizon 5, daily_v1",
         },
