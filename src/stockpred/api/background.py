@@ -4,6 +4,7 @@ webhooks, storing the forecasts served, and bringing stale tickers up to date.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from stockpred.pipeline.predict import Forecast, forecast_records
 
 __all__ = [
     "PREDICTIONS_TOPIC",
+    "forecast_event_id",
     "refresh_once",
     "refresh_periodically",
     "save_served",
@@ -35,7 +37,9 @@ async def refresh_once(services: ApiServices) -> int:
             continue
         message = prediction_out(served).model_dump(mode="json")
         services.bus.publish(PREDICTIONS_TOPIC, message)
-        await services.webhooks.publish(message, ticker=forecast.ticker)
+        await services.webhooks.publish(
+            message, ticker=forecast.ticker, event_id=forecast_event_id(forecast)
+        )
     await save_served(services)
     return len(new)
 
@@ -70,6 +74,16 @@ async def refresh_periodically(services: ApiServices) -> None:
             _LOG.warning("refresh failed: %s", exc)
         except Exception:
             _LOG.exception("refresh failed unexpectedly")
+
+
+def forecast_event_id(forecast: Forecast) -> str:
+    """The same id for the same forecast (ticker, horizon, model version, feature time),
+    whichever worker publishes it, so receivers can drop repeats."""
+    identity = (
+        f"{forecast.ticker}|{forecast.horizon}|{forecast.registered_name}|"
+        f"{forecast.model_version}|{forecast.as_of.isoformat()}"
+    )
+    return "evt_" + hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
 def schedule_stale_refresh(services: ApiServices, ticker: str) -> None:

@@ -227,13 +227,19 @@ class WebhookService:
 
     # -- delivery -----------------------------------------------------------------------------
 
-    async def publish(self, event: Mapping[str, object], *, ticker: str) -> None:
+    async def publish(
+        self, event: Mapping[str, object], *, ticker: str, event_id: str | None = None
+    ) -> None:
         """Schedule delivery of ``event`` to every active webhook that follows ``ticker`` (or
-        every ticker). Returns once scheduled; :meth:`drain` waits for the deliveries."""
+        every ticker). Returns once scheduled; :meth:`drain` waits for the deliveries.
+
+        ``event_id`` (default: random) is what receivers deduplicate on: give the same id to
+        the same fact published twice (several API workers each push the same new forecast).
+        """
         if self._closed:
             raise StoreError("the webhook service is closed; events published now are not sent")
         body = encode_event(event)
-        event_id = "evt_" + secrets.token_urlsafe(12)
+        event_id = event_id or "evt_" + secrets.token_urlsafe(12)
         for webhook in await asyncio.to_thread(self._matching, ticker.strip().upper()):
             task = asyncio.create_task(
                 self._deliver_logged(webhook, event_id=event_id, body=body),
