@@ -61,7 +61,7 @@ class WebhookCreate(BaseModel):
                 {
                     "url": "https://platform.example.com/hooks/stockpred",
                     "tickers": ["AAPL", "MSFT"],
-                    "secret": "Jq3vX9c1mR7tK2pL8wZ4yB6nH0dF5sAe",
+                    "secret": "REPLACE-with-secrets.token_urlsafe-32",
                 }
             ]
         },
