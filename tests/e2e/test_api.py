@@ -18,6 +18,7 @@ from stockpred.api.app import build_services, create_app
 from stockpred.api.background import PREDICTIONS_TOPIC, refresh_once, save_served
 from stockpred.api.services import ApiServices
 from stockpred.compose import open_registry
+from stockpred.domain.errors import StoreError
 from stockpred.registry.base import model_name
 from stockpred.settings import load_settings
 from support.api import bearer, token_for
@@ -412,3 +413,19 @@ def test_a_rendering_is_reused_only_for_the_very_forecast_it_was_made_from(
     assert services.predictor.derived(second, make) is second
 
     assert len(made) == 3
+
+
+def test_served_forecasts_are_kept_for_the_next_pass_when_the_store_is_busy(
+    client: TestClient, services: ApiServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = token_for(client, services, "predictions:read")
+    assert client.get("/v1/predictions/IBM?horizon=1", headers=bearer(token)).status_code == 200
+
+    def busy() -> object:
+        raise StoreError("the DuckDB file is locked by another process")
+
+    monkeypatch.setattr(services, "open_store", busy)
+    asyncio.run(save_served(services))
+
+    kept = services.predictor.take_unsaved()
+    assert [(f.ticker, f.horizon) for f in kept] == [("IBM", 1)]
