@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -56,7 +57,7 @@ def test_second_process_opening_a_store_in_use_gets_a_store_error_saying_so(
         from stockpred.domain.errors import StoreError
         from stockpred.store.duckdb import DuckDBStore
         try:
-            DuckDBStore(sys.argv[1]).close()
+            DuckDBStore(sys.argv[1], lock_wait_seconds=0.5).close()
         except StoreError as exc:
             sys.exit(f"StoreError: {exc}")
         """
@@ -73,6 +74,37 @@ def test_second_process_opening_a_store_in_use_gets_a_store_error_saying_so(
     assert second.returncode == 1
     assert second.stderr.startswith("StoreError: cannot open the store")
     assert "another stockpred process" in second.stderr
+
+
+def test_a_process_opening_a_store_held_for_a_moment_waits_for_it(tmp_path: Path) -> None:
+    # The serving process holds the file for a moment every few seconds; a command started
+    # meanwhile must wait for it, not fail.
+    path = tmp_path / "store.duckdb"
+    probe = textwrap.dedent(
+        """
+        import sys, time
+        from stockpred.store.duckdb import DuckDBStore
+        print("opening", flush=True)
+        start = time.monotonic()
+        DuckDBStore(sys.argv[1]).close()
+        print(f"{time.monotonic() - start:.2f}", flush=True)
+        """
+    )
+    held = DuckDBStore(path)
+    second = subprocess.Popen(
+        [sys.executable, "-c", probe, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert second.stdout is not None
+    assert second.stdout.readline().strip() == "opening"
+    time.sleep(1.0)  # the child is waiting on the lock now
+    held.close()
+    out, err = second.communicate(timeout=60)
+
+    assert second.returncode == 0, err
+    assert float(out) >= 0.9
 
 
 def test_store_that_refuses_to_open_releases_the_file(tmp_path: Path) -> None:

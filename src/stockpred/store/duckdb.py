@@ -14,6 +14,7 @@ from types import TracebackType
 import duckdb
 import pandas as pd
 import pyarrow as pa
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from stockpred.domain.errors import StoreError
 from stockpred.store.base import WriteResult
@@ -42,16 +43,44 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _is_lock_conflict(error: BaseException) -> bool:
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def _connect(path: str, *, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting up to ``wait_seconds`` while another process holds the file.
+
+    One process at a time may write a DuckDB file, and the serving process opens it for a
+    moment every few seconds (pipeline/serving.py): a command started in that moment waits
+    for it instead of failing.
+    """
+    for attempt in Retrying(
+        retry=retry_if_exception(_is_lock_conflict),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_fixed(0.05),
+        reraise=True,
+    ):
+        with attempt:
+            return duckdb.connect(path)
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+
 class DuckDBStore:
     """Store on a DuckDB file (or ``":memory:"``). Migrates forward on open."""
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        lock_wait_seconds: float = 10.0,
+    ) -> None:
         self._path = str(path)
         self._clock = clock
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(self._path)
+            self._con = _connect(self._path, wait_seconds=lock_wait_seconds)
         except duckdb.IOException as exc:
             raise StoreError(
                 f"cannot open the store {self._path}: {str(exc).splitlines()[0]}; if another "
