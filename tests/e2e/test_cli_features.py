@@ -29,7 +29,7 @@ def test_build_writes_the_sample_then_nothing_the_second_time(
     code, out, err = run(capsys, "features", "build", "--json")
     assert code == 0, err
     first = as_json(out)
-    assert first["feature_set"] == "daily_v1@2"
+    assert first["feature_set"] == "daily_v1@3"
     assert first["tickers"] == 7
     assert first["rows"] == 22_216
     assert first["inserted"] == 22_216
@@ -53,7 +53,7 @@ def test_build_of_named_tickers_and_a_table_for_people(
     assert run(capsys, "ingest", "sample", "--json")[0] == 0
     code, out, err = run(capsys, "features", "build", "--set", "daily_v1", "--tickers", "ibm", "FB")
     assert code == 0, err
-    assert "daily_v1@2: 3,466 new rows x 68 features for 2 tickers" in " ".join(out.split())
+    assert "daily_v1@3: 3,466 new rows x 101 features for 2 tickers" in " ".join(out.split())
     assert "warning: no daily sentiment" in " ".join(err.split())
 
 
@@ -66,7 +66,7 @@ def test_build_of_an_unknown_ticker_or_set_is_one_error_line(
     assert err.startswith("error: no bars stored for ZZZZ")
     code, _, err = run(capsys, "features", "build", "--set", "weekly_v7")
     assert code == 1
-    assert "unknown feature set 'weekly_v7'; known sets: daily_v1@2" in err
+    assert "unknown feature set 'weekly_v7'; known sets: daily_v1@3" in err
 
 
 def test_list_shows_sets_with_version_indicators_and_lookback(
@@ -91,7 +91,7 @@ def test_show_lists_indicators_params_outputs_and_context(
     code, out, _ = run(capsys, "features", "show", "daily_v1", "--json")
     assert code == 0
     shown = as_json(out)
-    assert shown["key"] == "daily_v1@2"
+    assert shown["key"] == "daily_v1@3"
     rsi = next(i for i in shown["indicators"] if i["kind"] == "rsi")
     assert rsi == {"kind": "rsi", "params": {"period": 14}, "outputs": ["rsi_14"], "lookback": 14}
     assert shown["context"]["index_ticker"] == "^GSPC"
@@ -99,7 +99,7 @@ def test_show_lists_indicators_params_outputs_and_context(
     code, out, _ = run(capsys, "features", "show", "daily_v1")
     assert code == 0
     text = " ".join(out.split())
-    assert "daily_v1@2: 68 features, lookback 252 bars" in text
+    assert "daily_v1@3: 68 features, lookback 252 bars" in text
     assert "credit_spread=BAA-AAA" in text
 
 

@@ -67,7 +67,7 @@ def test_first_build_writes_every_feature_of_every_bar(
     built, result = first_build
     with copy_of(built, tmp_path) as store:
         bars = store.read_bars()
-        assert result.feature_set == "daily_v1@2"
+        assert result.feature_set == "daily_v1@3"
         assert result.rows == len(bars)
         assert result.new_rows["AAPL"] == int((bars["ticker"] == "AAPL").sum())
         assert result.written.inserted == len(bars)
@@ -91,12 +91,12 @@ def test_first_build_writes_every_feature_of_every_bar(
 
 def test_second_build_writes_nothing(built: Path, tmp_path: Path) -> None:
     with copy_of(built, tmp_path) as store:
-        before = len(store.read_features(feature_set="daily_v1@2"))
+        before = len(store.read_features(feature_set="daily_v1@3"))
         result = build_features(store, get_feature_set("daily_v1"), now=NOW)
         assert result.rows == 0
         assert result.written.written == 0
         assert result.written.inserted == 0
-        assert len(store.read_features(feature_set="daily_v1@2")) == before
+        assert len(store.read_features(feature_set="daily_v1@3")) == before
 
 
 def test_one_new_day_recomputes_only_that_day_and_matches_a_full_build(

@@ -164,7 +164,7 @@ def test_broken_toml_is_a_feature_error() -> None:
 
 def test_daily_v1_covers_the_library_and_the_context() -> None:
     fs = get_feature_set("daily_v1")
-    assert fs.key == "daily_v1@2"
+    assert fs.key == "daily_v1@3"
     outputs = set(fs.outputs)
     for name in (
         "log_return_1",
@@ -198,8 +198,8 @@ def test_daily_v1_covers_the_library_and_the_context() -> None:
 
 
 def test_get_feature_set_accepts_a_version_and_lists_known_sets_otherwise() -> None:
-    assert get_feature_set("daily_v1@2") is not None
-    with pytest.raises(FeatureError, match="known sets: daily_v1@2"):
+    assert get_feature_set("daily_v1@3") is not None
+    with pytest.raises(FeatureError, match="known sets: daily_v1@3"):
         get_feature_set("daily_v9")
     with pytest.raises(FeatureError, match="unknown feature set 'daily_v1@1'"):
         get_feature_set("daily_v1@1")

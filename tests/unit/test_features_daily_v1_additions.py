@@ -40,10 +40,11 @@ def daily_v1_rates_only() -> FeatureSet:
     )
 
 
-def test_daily_v1_has_68_features_and_keeps_its_252_bar_lookback() -> None:
+def test_daily_v1_has_101_features_and_a_504_bar_lookback() -> None:
     fs = get_feature_set("daily_v1")
-    assert len(fs.outputs) == 68
-    assert fs.lookback == 252
+    assert len(fs.outputs) == 101
+    # log_return_504 reads 505 closes; the set recomputes from its lookback on each build.
+    assert fs.lookback == 504
     outputs = set(fs.outputs)
     for name in ("max_drawdown_60", "max_drawdown_252", *NEW_MACRO, NEW_SPREAD):
         assert name in outputs, name

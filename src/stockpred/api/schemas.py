@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockpred.models.catalog import model_family
 from stockpred.pipeline.predict import Forecast
 from stockpred.pipeline.serving import Freshness, ServedForecast, finite_or_none
 
@@ -40,7 +41,11 @@ class ContributionOut(BaseModel):
 class ModelRef(BaseModel):
     name: str = Field(examples=["stockpred-h5"])
     version: int = Field(examples=[3])
-    kind: str = Field(examples=["lightgbm"])
+    kind: str = Field(examples=["ensemble"])
+    family: str = Field(
+        examples=["ensemble"],
+        description="baseline (a naive rule serves: no model beat it), model or ensemble",
+    )
 
 
 class FreshnessOut(BaseModel):
@@ -71,7 +76,12 @@ class PredictionOut(BaseModel):
                     "last_close": 430.47,
                     "price": 432.28,
                     "direction_prob": 0.55,
-                    "model": {"name": "stockpred-h5", "version": 3, "kind": "lightgbm"},
+                    "model": {
+                        "name": "stockpred-h5",
+                        "version": 3,
+                        "kind": "ensemble",
+                        "family": "ensemble",
+                    },
                     "freshness": {
                         "feature_ts": "2013-03-01T21:00:00Z",
                         "expected_ts": "2013-03-01T21:00:00Z",
@@ -145,7 +155,10 @@ def prediction_out(served: ServedForecast) -> PredictionOut:
         price=finite_or_none(forecast.price),
         direction_prob=finite_or_none(forecast.direction_prob),
         model=ModelRef(
-            name=forecast.registered_name, version=forecast.model_version, kind=forecast.model
+            name=forecast.registered_name,
+            version=forecast.model_version,
+            kind=forecast.model,
+            family=model_family(forecast.model),
         ),
         freshness=_freshness_out(served.freshness),
         contributions=[ContributionOut(feature=k, value=v) for k, v in forecast.contributions],

@@ -16,7 +16,8 @@ from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_store
 from stockpred.domain.errors import InvalidInputError
-from stockpred.models.catalog import MODELS, PARAM_GRIDS
+from stockpred.features.sets import DEFAULT_FEATURE_SET
+from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS
 from stockpred.pipeline.evaluate import Evaluation, EvaluationConfig, evaluate
 from stockpred.pipeline.report import leaderboard_records, write_leaderboard
 
@@ -79,10 +80,10 @@ def leaderboard_frame(evaluation: Evaluation) -> pd.DataFrame:
 
 def evaluate_command(
     ctx: typer.Context,
-    set_name: str = typer.Option("daily_v1", "--set", help="Feature set (built first)."),
+    set_name: str = typer.Option(DEFAULT_FEATURE_SET, "--set", help="Feature set (built first)."),
     horizon: int = typer.Option(5, "--horizon", min=1, help="Sessions ahead to forecast."),
     models: str = typer.Option(
-        "ridge,lightgbm",
+        ",".join(DEFAULT_MODELS),
         "--models",
         help=f"Comma-separated models ({', '.join(sorted(MODELS))}); the baselines always run.",
     ),
@@ -156,8 +157,7 @@ def evaluate_command(
         tickers=tuple(t for t in (tickers or "").replace(",", " ").split() if t) or None,
     )
     started = time.perf_counter()
-    with open_store(runtime.settings) as store, runtime.progress() as progress:
-        task = progress.add_task("walk-forward", total=None)
+    with open_store(runtime.settings) as store, runtime.steps("walk-forward") as steps:
         evaluation = evaluate(
             store,
             feature_set,
@@ -165,10 +165,8 @@ def evaluate_command(
             calendar=runtime.settings.calendar,
             catalog=MODELS,
             grids=PARAM_GRIDS,
-            on_start=lambda total: progress.update(task, total=total),
-            on_step=lambda fold, name: progress.update(
-                task, advance=1, description=f"fold {fold.number} {name}"
-            ),
+            on_start=steps.start,
+            on_step=lambda fold, name: steps.advance(f"fold {fold.number} {name}"),
         )
     seconds = time.perf_counter() - started
     stamp = runtime.clock().strftime("%Y%m%dT%H%M%SZ")

@@ -18,7 +18,8 @@ from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.compose import open_registry, open_store
 from stockpred.domain.errors import InvalidInputError
-from stockpred.models.catalog import MODELS, PARAM_GRIDS
+from stockpred.features.sets import DEFAULT_FEATURE_SET
+from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS, model_family
 from stockpred.pipeline.evaluate import EvaluationConfig
 from stockpred.pipeline.predict import predict_ticker
 from stockpred.pipeline.retrain import RetrainResult, retrain_payload, retrain_with
@@ -60,19 +61,36 @@ def _git_commit() -> str | None:
 
 def train_command(
     ctx: typer.Context,
-    set_name: str = typer.Option("daily_v1", "--set", help="Feature set (built first)."),
+    set_name: str = typer.Option(DEFAULT_FEATURE_SET, "--set", help="Feature set (built first)."),
     horizon: int = typer.Option(5, "--horizon", min=1, help="Sessions ahead to forecast."),
     models: str = typer.Option(
-        "ridge,lightgbm", "--models", help=f"Comma-separated: {', '.join(sorted(MODELS))}."
+        ",".join(DEFAULT_MODELS),
+        "--models",
+        help=f"Comma-separated: {', '.join(sorted(MODELS))}; the baselines always compete.",
     ),
     tune: bool = typer.Option(True, "--tune/--no-tune", help="Nested tuning in every window."),
     min_train: int = typer.Option(504, "--min-train", min=20, help="Dates in the first fold."),
     test_size: int = typer.Option(63, "--test-size", min=1, help="Dates per test block."),
     seed: int = typer.Option(0, "--seed", help="Seed of every model."),
+    force: str | None = typer.Option(
+        None,
+        "--force",
+        help="Promote this candidate (a model or a baseline) even if another measured better; "
+        "the reason records what beat it.",
+    ),
+    reuse: bool = typer.Option(
+        True,
+        "--reuse/--no-reuse",
+        help="Reuse the stored evaluation when data, feature set and settings are unchanged.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
-    """Evaluate the models walk-forward, fit each on all labelled data, register them; the
-    first run makes the best (out-of-sample mean rank IC) the champion."""
+    """Evaluate the models walk-forward beside the baselines, fit on all labelled data and
+    register them; the first run makes the best candidate (out-of-sample mean rank IC, a
+    baseline if no model beats it) the champion.
+
+    Examples: `stockpred train`; `stockpred train --horizon 1 --models ensemble,lightgbm`;
+    `stockpred train --force ensemble` (serve it even if a baseline measured better)."""
     runtime = runtime_of(ctx)
     feature_set = resolve_feature_set(set_name)
     chosen = tuple(m.strip() for m in models.split(",") if m.strip())
@@ -87,8 +105,17 @@ def train_command(
         seed=seed,
     )
     registry = open_registry(runtime.settings)
-    with open_store(runtime.settings) as store, runtime.progress() as progress:
-        task = progress.add_task("walk-forward", total=None)
+
+    def reused(key: str) -> None:
+        runtime.err.print(
+            f"reusing the stored evaluation {key} (same data, feature set and settings; "
+            "--no-reuse evaluates again)",
+            markup=False,
+            highlight=False,
+        )
+
+    evaluations = runtime.settings.home / "cache" / "evaluations" if reuse else None
+    with open_store(runtime.settings) as store, runtime.steps("walk-forward") as steps:
         result = train_models(
             store,
             registry,
@@ -100,10 +127,11 @@ def train_command(
             git_commit=_git_commit(),
             catalog=MODELS,
             grids=PARAM_GRIDS,
-            on_start=lambda total: progress.update(task, total=total),
-            on_step=lambda fold, name: progress.update(
-                task, advance=1, description=f"fold {fold.number} {name}"
-            ),
+            on_start=steps.start,
+            on_step=lambda fold, name: steps.advance(f"fold {fold.number} {name}"),
+            evaluations=evaluations,
+            force=force,
+            on_reuse=reused,
         )
     payload = {
         "registered_model": result.name,
@@ -250,6 +278,7 @@ def predict_command(
         "price_upper": forecast.last_close * math.exp(forecast.upper),
         "direction_prob": forecast.direction_prob,
         "model": forecast.model,
+        "model_family": model_family(forecast.model),
         "model_version": forecast.model_version,
         "registered_model": forecast.registered_name,
         "contributions": dict(forecast.contributions),
@@ -262,7 +291,8 @@ def predict_command(
         f"UTC): {forecast.value:+.2%} log return, price {forecast.price:,.2f} "
         f"[{payload['price_lower']:,.2f}, {payload['price_upper']:,.2f}] at "
         f"{forecast.coverage:.0%}; P(up) {forecast.direction_prob:.0%} (normal approximation); "
-        f"{forecast.model} {forecast.registered_name} v{forecast.model_version}"
+        f"{forecast.model} ({payload['model_family']}) {forecast.registered_name} "
+        f"v{forecast.model_version}"
     )
     runtime.out.print(text, markup=False, highlight=False)
     if forecast.contributions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ from rich.progress import (
 
 from stockpred.settings import Settings
 
-__all__ = ["Runtime", "runtime_of"]
+__all__ = ["Runtime", "StepProgress", "runtime_of"]
+
+# Off a terminal, a progress line at most this often (seconds), and at the end.
+_LOG_EVERY_SECONDS = 15.0
 
 
 def _utc_now() -> datetime:
@@ -57,6 +61,50 @@ class Runtime:
             disable=not self.err.is_terminal,
         ) as progress:
             yield progress
+
+    @contextmanager
+    def steps(self, label: str) -> Iterator[StepProgress]:
+        """:class:`StepProgress` for a job of counted steps (e.g. a walk-forward)."""
+        with self.progress() as progress:
+            yield StepProgress(progress, self.err, label)
+
+
+class StepProgress:
+    """Progress of a job of counted steps: a live bar on a terminal; off a terminal (a pipe,
+    CI, a log file), a plain line on stderr every 15 s and at the end, so a long job is never
+    silent."""
+
+    def __init__(self, progress: Progress, err: Console, label: str) -> None:
+        self._progress = progress
+        self._err = err
+        self._label = label
+        self._task = progress.add_task(label, total=None)
+        self._total: int | None = None
+        self._done = 0
+        self._started = time.monotonic()
+        self._logged = self._started
+
+    def start(self, total: int) -> None:
+        """The job has ``total`` steps."""
+        self._total = total
+        self._progress.update(self._task, total=total)
+
+    def advance(self, description: str) -> None:
+        """One step done; ``description`` says which."""
+        self._done += 1
+        self._progress.update(self._task, advance=1, description=description)
+        if self._err.is_terminal:
+            return
+        now = time.monotonic()
+        if now - self._logged >= _LOG_EVERY_SECONDS or self._done == self._total:
+            self._logged = now
+            total = "?" if self._total is None else str(self._total)
+            self._err.print(
+                f"{self._label}: {self._done}/{total} steps ({description}), "
+                f"{now - self._started:.0f} s",
+                markup=False,
+                highlight=False,
+            )
 
 
 def runtime_of(ctx: typer.Context) -> Runtime:

@@ -18,6 +18,7 @@ from stockpred.features.catalog import CATALOG
 from stockpred.features.library import Indicator
 
 __all__ = [
+    "DEFAULT_FEATURE_SET",
     "ContextSpec",
     "FeatureSet",
     "IndicatorSpec",
@@ -440,9 +441,11 @@ _DAILY_CONTEXT: dict[str, object] = {
 
 # Indicators of daily_v1; a kind the catalogue lacks is left out rather than failing the set.
 # EMAs stay short (<= 26 bars) so that, recomputed from the set's lookback (252 bars), their
-# SMA seed has decayed below 1e-8 and incremental builds match a full rebuild.
+# SMA seed has decayed below 1e-8 and incremental builds match a full rebuild (the lookback
+# is 504 bars since version 3).
 _DAILY_INDICATORS: tuple[Mapping[str, object], ...] = (
-    *({"kind": "log_return", "period": p} for p in (1, 5, 10, 20, 60)),
+    # 120 to 504: the long-run drift the per-ticker mean-drift baseline exploits, as features.
+    *({"kind": "log_return", "period": p} for p in (1, 5, 10, 20, 60, 120, 252, 504)),
     *({"kind": "sma_distance", "period": p} for p in (10, 20, 50, 200)),
     *({"kind": "ema_distance", "period": p} for p in (10, 20)),
     {"kind": "rsi", "period": 14},
@@ -459,13 +462,19 @@ _DAILY_INDICATORS: tuple[Mapping[str, object], ...] = (
     {"kind": "high_low_distance", "period": 252},
     *({"kind": "max_drawdown", "period": p} for p in (60, 252)),
 )
-_DAILY_RANKS: tuple[str, ...] = (
-    "log_return_20",
-    "rsi_14",
-    "volatility_20",
-    "close_to_sma_50",
-    "volume_zscore_20",
-    "momentum_252_skip_21",
+# Market context that is a stock's own (the rest of the context is the same for every stock
+# on a date) and is ranked too.
+_RANKED_CONTEXT: tuple[str, ...] = ("beta_60",)
+# Indicator outputs not ranked: their rank repeats another output's (a price distance and its
+# percentage twin rank alike) or carries no cross-sectional meaning.
+_UNRANKED: frozenset[str] = frozenset(
+    {
+        *(f"momentum_{p}" for p in (5, 10, 20, 60, 120)),  # price units; roc_<p> is ranked
+        "atr_14",  # price units; atr_ratio_14 is ranked
+        "macd_12_26_9",  # price units
+        "macd_signal_12_26_9",
+        "macd_hist_12_26_9",
+    }
 )
 
 
@@ -474,19 +483,27 @@ def _daily_v1() -> FeatureSet:
     probe = feature_set_from_dict(
         {"name": "daily_v1", "version": "1", "indicators": indicators, "context": _DAILY_CONTEXT}
     )
-    produced = set(probe.outputs)
-    context = dict(_DAILY_CONTEXT, ranks=[r for r in _DAILY_RANKS if r in produced])
+    # Every stock-level output is also ranked per date across the universe: a cross-sectional
+    # model reads only the ranks, so it cannot split on the market's level or on time.
+    ranked = [o for o in probe.indicator_outputs if o not in _UNRANKED]
+    ranked += [o for o in _RANKED_CONTEXT if o in probe.outputs]
+    context = dict(_DAILY_CONTEXT, ranks=ranked)
     return feature_set_from_dict(
         {
             "name": "daily_v1",
             # 2: max drawdowns, the 10y yield, the term spread and unemployment change added.
-            "version": "2",
+            # 3: log returns over 120, 252 and 504 sessions; every stock-level output ranked.
+            "version": "3",
             "description": "Daily bars: returns, trend, momentum, volatility, volume, market "
             "context, macro as of release, sentiment, calendar and cross-sectional ranks.",
             "indicators": indicators,
             "context": context,
         }
     )
+
+
+# The set `features build`, `evaluate` and `train` use when none is named.
+DEFAULT_FEATURE_SET = "daily_v1"
 
 
 def default_feature_sets() -> dict[str, FeatureSet]:

@@ -27,7 +27,7 @@ import pandas as pd
 from stockpred.domain.errors import ModelError
 from stockpred.models.base import Model, TrainingWindow, as_target
 
-__all__ = ["BASELINES", "Baseline", "make_baseline"]
+__all__ = ["BASELINES", "Baseline", "load_baseline", "make_baseline"]
 
 # Fewer training rows than this and a ticker's AR(1) uses the pooled fit.
 _AR_MIN_ROWS = 60
@@ -123,7 +123,33 @@ class Baseline:
             "pooled": list(self._pooled),
             "per_ticker": {t: list(c) for t, c in self._per_ticker.items()},
         }
+        if self._window is not None:
+            state["window"] = {
+                "start": self._window.start.isoformat(),
+                "end": self._window.end.isoformat(),
+                "rows": self._window.rows,
+                "tickers": list(self._window.tickers),
+            }
         (directory / "model.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+    def restore(self, state: Mapping[str, object]) -> None:
+        """The fitted numbers read back by :func:`load_baseline`."""
+        self._scale = float(state["scale"])  # type: ignore[arg-type]
+        pooled = list(state["pooled"])  # type: ignore[call-overload]
+        self._pooled = (float(pooled[0]), float(pooled[1]))
+        table = dict(state["per_ticker"])  # type: ignore[call-overload]
+        self._per_ticker = {str(t): (float(c[0]), float(c[1])) for t, c in table.items()}
+        window = state.get("window")
+        if isinstance(window, Mapping):
+            self._window = TrainingWindow(
+                start=pd.Timestamp(window["start"]),
+                end=pd.Timestamp(window["end"]),
+                rows=int(window["rows"]),
+                tickers=tuple(str(t) for t in window.get("tickers", ())),
+            )
+        else:
+            # Written before windows were saved: fitted, window unknown.
+            self._window = TrainingWindow(pd.Timestamp(0, tz="UTC"), pd.Timestamp(0, tz="UTC"), 0)
 
 
 def _least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -153,3 +179,25 @@ BASELINES: tuple[str, ...] = tuple(_RULES)
 def make_baseline(name: str, *, horizon: int) -> Model:
     """The baseline ``name`` for forecasts ``horizon`` sessions ahead."""
     return Baseline(name, horizon=horizon)
+
+
+def load_baseline(directory: Path) -> Baseline:
+    """Read back a baseline written by ``save(directory)``: it predicts exactly as before."""
+    path = directory / "model.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the baseline at {path}: {exc}") from exc
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind not in _RULES:
+        raise ModelError(f"{path} does not hold a baseline (kind {kind!r}); baselines: {BASELINES}")
+    params = state.get("params", {})
+    horizon = params.get("horizon") if isinstance(params, dict) else None
+    if not isinstance(horizon, int) or horizon < 1:
+        raise ModelError(f"{path}: the baseline's horizon is missing or invalid: {horizon!r}")
+    try:
+        model = Baseline(str(kind), horizon=horizon)
+        model.restore(state)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ModelError(f"{path} is not a valid baseline file: {exc!r}") from exc
+    return model

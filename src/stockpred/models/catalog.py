@@ -17,6 +17,8 @@ from pathlib import Path
 
 from stockpred.domain.errors import ModelError
 from stockpred.models.base import Model
+from stockpred.models.baselines import BASELINES, load_baseline
+from stockpred.models.ensemble import Ensemble, load_ensemble
 from stockpred.models.estimators import (
     Estimator,
     Fallback,
@@ -28,7 +30,14 @@ from stockpred.models.linear import elastic_net, ridge
 from stockpred.models.lstm import LSTMForecaster, load_lstm
 from stockpred.models.trees import hist_gradient_boosting, lightgbm_model, xgboost_model
 
-__all__ = ["MODELS", "PARAM_GRIDS", "load_model", "make_model", "model_parameters"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "MODELS",
+    "PARAM_GRIDS",
+    "load_model",
+    "make_model",
+    "model_parameters",
+]
 
 _PER_TICKER_SUFFIX = "_per_ticker"
 
@@ -99,6 +108,34 @@ _LSTM = _Factory(
     sequence_length=20,
 )
 
+
+def _ensemble(
+    *,
+    members: str = "mean_drift,ar1,lightgbm",
+    weighting: str = "equal",
+    horizon: int = 5,
+    holdout: int = 63,
+    seed: int = 0,
+) -> Model:
+    """The cross-sectional ensemble (``models/ensemble.py``); model members from this table."""
+    unknown = [
+        m for m in members.split(",") if m.strip() and m.strip() not in (*BASELINES, *MODELS)
+    ]
+    if unknown:
+        raise ModelError(
+            f"ensemble: unknown member(s) {', '.join(unknown)}; members are baselines "
+            f"({', '.join(BASELINES)}) or kinds of this catalogue"
+        )
+    return Ensemble(
+        members=members,
+        weighting=weighting,
+        horizon=horizon,
+        holdout=holdout,
+        seed=seed,
+        build_member=make_model,
+    )
+
+
 MODELS: dict[str, Callable[..., Model]] = {
     "lstm": _LSTM,
     "ridge": _RIDGE,
@@ -112,6 +149,10 @@ MODELS: dict[str, Callable[..., Model]] = {
     "lightgbm_per_ticker": _per_ticker(_LIGHTGBM),
     "xgboost_per_ticker": _per_ticker(_XGBOOST),
 }
+MODELS["ensemble"] = _pooled("ensemble", _ensemble)
+
+# What `evaluate` and `train` run when no --models is given (the baselines always run).
+DEFAULT_MODELS: tuple[str, ...] = ("ridge", "lightgbm")
 
 
 def _grid(**axes: tuple[object, ...]) -> tuple[dict[str, object], ...]:
@@ -141,6 +182,13 @@ PARAM_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
 }
 
 
+def model_family(kind: str) -> str:
+    """``baseline``, ``ensemble`` or ``model``: what kind of forecaster ``kind`` is."""
+    if kind in BASELINES:
+        return "baseline"
+    return "ensemble" if kind == "ensemble" else "model"
+
+
 def model_parameters(kind: str) -> tuple[str, ...]:
     """The keyword parameters ``make_model(kind, ...)`` accepts, in declaration order."""
     factory = _factory(kind)
@@ -163,8 +211,13 @@ def load_model(directory: Path) -> Model:
 
     The sklearn kinds are stored with joblib (pickle): load only directories this system wrote.
     """
-    if _kind_on_disk(directory) == "lstm":
+    kind = _kind_on_disk(directory)
+    if kind == "lstm":
         return load_lstm(directory)
+    if kind in BASELINES:
+        return load_baseline(directory)
+    if kind == "ensemble":
+        return load_ensemble(directory, build_member=make_model, load_member=load_model)
     manifest = read_manifest(directory)
     if manifest.kind not in MODELS:
         raise ModelError(

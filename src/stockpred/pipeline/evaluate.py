@@ -17,6 +17,7 @@ from stockpred.features.sets import FeatureSet
 from stockpred.models.backtest import BacktestResult, backtest
 from stockpred.models.base import Model
 from stockpred.models.baselines import BASELINES, make_baseline
+from stockpred.models.catalog import DEFAULT_MODELS
 from stockpred.models.evaluation import Candidate, EvaluationResult, evaluate_walk_forward
 from stockpred.models.metrics import score, score_by_fold
 from stockpred.models.targets import forward_returns, target_column
@@ -35,6 +36,7 @@ __all__ = [
     "load_design",
     "run_walk_forward",
     "score_evaluation",
+    "walk_forward_on",
 ]
 
 
@@ -43,7 +45,7 @@ class EvaluationConfig:
     """One evaluation, reproducible from these values and the stored data."""
 
     horizon: int = 5
-    models: tuple[str, ...] = ("ridge", "lightgbm")
+    models: tuple[str, ...] = DEFAULT_MODELS
     tune: bool = True
     min_train: int = 504
     test_size: int = 63
@@ -112,12 +114,14 @@ def build_candidates(
     """Every baseline, then the configured models from ``catalog`` with their tuning grids
     (fixed parameters from ``config.model_params`` override the grid's)."""
     candidates = [Candidate(name, _baseline_builder(name, config.horizon)) for name in BASELINES]
-    unknown = [m for m in config.models if m not in catalog]
+    unknown = [m for m in config.models if m not in catalog and m not in BASELINES]
     if unknown:
         raise ModelError(
             f"unknown model(s) {', '.join(unknown)}; models: {', '.join(sorted(catalog))}"
         )
     for name in config.models:
+        if name in BASELINES:
+            continue  # always a candidate, added above
         fixed = dict(config.model_params.get(name, {}))
         grid = grids.get(name, ({},)) if config.tune else ({},)
         factory = catalog[name]
@@ -125,6 +129,8 @@ def build_candidates(
         if "horizon" in getattr(factory, "parameters", ()):
             # A model that purges its own validation tail must know the horizon.
             fixed.setdefault("horizon", config.horizon)
+        if "holdout" in getattr(factory, "parameters", ()):
+            fixed.setdefault("holdout", config.holdout)
 
         def build(
             params: Mapping[str, object],
@@ -161,6 +167,23 @@ def run_walk_forward(
     design, labels = load_design(
         store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
     )
+    return walk_forward_on(
+        design, labels, config, catalog=catalog, grids=grids, on_step=on_step, on_start=on_start
+    )
+
+
+def walk_forward_on(
+    design: pd.DataFrame,
+    labels: pd.DataFrame,
+    config: EvaluationConfig,
+    *,
+    catalog: Mapping[str, Callable[..., Model]],
+    grids: Mapping[str, tuple[Mapping[str, object], ...]],
+    on_step: Callable[[Fold, str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> EvaluationResult:
+    """Walk-forward predictions of every baseline and configured model on a loaded design
+    frame and its labels (:func:`load_design`)."""
     candidates = build_candidates(config, catalog=catalog, grids=grids)
     returns = _DAILY_RETURN if config.garch and _DAILY_RETURN in design.columns else None
     return evaluate_walk_forward(

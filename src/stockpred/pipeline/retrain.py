@@ -1,13 +1,15 @@
-"""``stockpred retrain``: challenge the champion with a freshly trained model, fairly.
+"""``stockpred retrain``: challenge the champion with freshly trained candidates, fairly.
 
 1. Features are brought up to date (new bars → new rows).
 2. The *decision window* is the most recent ``recent`` labelled dates that lie after the
    champion's training data (plus the purge gap), so the champion never saw them.
-3. The challenger (the champion's kind, re-tuned) is fitted on everything known before that
-   window (purged), and both predict the window: the same rows, out of sample for both.
-4. The challenger wins when its mean daily rank IC beats the champion's by ``margin``. It is
-   then refitted on all labelled data, registered and promoted; otherwise it is registered for
-   the record and the champion stays. Either way the reason is written on the version.
+3. The challengers (the champion's kind, re-tuned, the configured models and every baseline)
+   are fitted on everything known before that window (purged), and all predict the window: the
+   same rows, out of sample for all. The best challenger by mean daily rank IC there is a
+   baseline whenever no model beats the baselines, so a model a baseline beat is never promoted.
+4. The best challenger wins when its rank IC beats the champion's by ``margin``. It is then
+   refitted on all labelled data, registered and promoted; otherwise it is registered for the
+   record and the champion stays. Either way the reason is written on the version.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import pandas as pd
 from stockpred.domain.errors import ModelError
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
+from stockpred.models.baselines import BASELINES
+from stockpred.models.catalog import model_family
 from stockpred.models.evaluation import (
     cross_sectional_target,
     fit_candidate,
@@ -89,7 +93,7 @@ def retrain(
     build_features(store, feature_set, now=now)
     champion, champion_model = load_champion(registry, horizon=config.horizon, cache=cache)
     kind = champion.metadata.get("model_kind", "")
-    if kind not in catalog:
+    if kind not in catalog and kind not in BASELINES:
         raise ModelError(f"the champion's kind {kind!r} is not a known model; retrain by hand")
     design, labels = load_design(
         store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
@@ -118,25 +122,33 @@ def retrain(
     position = dates.searchsorted(start)
     before = dates[: max(0, position - gap)]
     features = [c for c in design.columns if c not in KEY_COLUMNS]
-    only = dataclasses.replace(config, models=(kind,))
-    candidate = next(
-        c for c in build_candidates(only, catalog=catalog, grids=grids) if c.name == kind
+    kinds = tuple(dict.fromkeys([kind, *config.models]))
+    challengers = build_candidates(
+        dataclasses.replace(config, models=kinds), catalog=catalog, grids=grids
     )
     history = labelled[labelled["ts"].isin(before)]
     test = labelled[labelled["ts"].isin(window)]
-    fitted = fit_candidate(
-        candidate,
-        history,
-        features,
-        holdout=config.holdout,
-        gap=gap,
-        coverage=config.coverage,
-        context=data,
-        label="fit_target",
-    )
-    challenger_ic = _mean_rank_ic(
-        test["ts"], predict_candidate(candidate, fitted.model, data, test, features), test["actual"]
-    )
+    window_ic: dict[str, float] = {}
+    for challenger in challengers:
+        fitted = fit_candidate(
+            challenger,
+            history,
+            features,
+            holdout=config.holdout,
+            gap=gap,
+            coverage=config.coverage,
+            context=data,
+            label="fit_target",
+        )
+        window_ic[challenger.name] = _mean_rank_ic(
+            test["ts"],
+            predict_candidate(challenger, fitted.model, data, test, features),
+            test["actual"],
+        )
+    ranked = pd.Series(window_ic).fillna(-math.inf)
+    best = str(ranked.idxmax())
+    candidate = next(c for c in challengers if c.name == best)
+    challenger_ic = window_ic[best]
     champion_ic = _mean_rank_ic(
         test["ts"],
         np.asarray(champion_model.predict(test[["ticker", "ts", *features]]), dtype="float64"),
@@ -145,12 +157,18 @@ def retrain(
     wins = not math.isnan(challenger_ic) and (
         math.isnan(champion_ic) or challenger_ic > champion_ic + margin
     )
-    span = f"{start:%Y-%m-%d}..{end:%Y-%m-%d} ({len(window)} dates, out of sample for both)"
+    baselines = {k: v for k, v in window_ic.items() if k in BASELINES}
+    best_baseline = max(
+        baselines, key=lambda k: -math.inf if math.isnan(baselines[k]) else baselines[k]
+    )
+    span = f"{start:%Y-%m-%d}..{end:%Y-%m-%d} ({len(window)} dates, out of sample for all)"
     reason = (
-        f"challenger {kind} rank IC {challenger_ic:.4f} vs champion v{champion.version} "
-        f"{champion_ic:.4f} on {span}, margin {margin:g}: "
+        f"best challenger {best} ({model_family(best)}) rank IC {challenger_ic:.4f} vs champion "
+        f"v{champion.version} ({kind}) {champion_ic:.4f} on {span}, margin {margin:g}; best "
+        f"baseline {best_baseline} {baselines[best_baseline]:.4f}: "
         + ("challenger promoted" if wins else "champion kept")
     )
+    kind = best
     started = time.perf_counter()
     final = fit_candidate(
         candidate,
@@ -172,7 +190,7 @@ def retrain(
         seconds=time.perf_counter() - started,
         code=(code_version, git_commit),
         metrics={"window_rank_ic": challenger_ic, "champion_window_rank_ic": champion_ic},
-        extra={"retrain_decision": reason},
+        extra={"retrain_decision": reason, "model_family": model_family(kind)},
     )
     if wins:
         registry.promote(model_name(config.horizon), version.version, reason=reason)
@@ -195,7 +213,7 @@ def retrain_with(
     `stockpred retrain`, the scheduler and the API's background job run."""
     from stockpred import __version__
     from stockpred.compose import open_registry, open_store
-    from stockpred.features.sets import get_feature_set
+    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
     from stockpred.models.catalog import MODELS, PARAM_GRIDS
 
     registry = open_registry(settings)
@@ -203,7 +221,7 @@ def retrain_with(
         return retrain(
             store,
             registry,
-            get_feature_set("daily_v1"),
+            get_feature_set(DEFAULT_FEATURE_SET),
             EvaluationConfig(horizon=horizon, tune=tune),
             calendar=settings.calendar,
             now=now,

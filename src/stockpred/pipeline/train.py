@@ -1,19 +1,25 @@
-"""``stockpred train``: evaluate the configured models walk-forward, fit each on every labelled
-row known now, register the fitted models, and on the first run make the best the champion.
+"""``stockpred train``: evaluate the configured models walk-forward beside the baselines, fit on
+every labelled row known now, register, and on the first run make the best the champion.
 
-The selection rule is the evaluation's: the highest out-of-sample mean daily rank IC. Whether it
-beats the baselines is recorded with the promotion, good or bad; a champion that does not beat
-them is still served (something must answer) but says so in its reason.
+The selection rule is the evaluation's: the highest out-of-sample mean daily rank IC among the
+models *and the baselines*. A model that a baseline beat out of sample is never promoted over it:
+the baseline is registered and serves instead (a baseline is a model like any other: it saves,
+loads and forecasts). Only ``force`` promotes a named candidate over a better one, and the reason
+says so. An evaluation is stored under a key of the data, the feature set, the configuration and
+the code version, so a second ``train`` on unchanged inputs reuses it instead of re-running the
+walk-forward.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import pickle
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -23,22 +29,29 @@ import pandas as pd
 from stockpred.domain.errors import ModelError
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
+from stockpred.models.baselines import BASELINES
+from stockpred.models.catalog import model_family
 from stockpred.models.evaluation import FittedCandidate, cross_sectional_target, fit_candidate
 from stockpred.models.walkforward import Fold
 from stockpred.pipeline.evaluate import (
     Evaluation,
     EvaluationConfig,
     build_candidates,
-    evaluate,
     load_design,
+    score_evaluation,
+    walk_forward_on,
 )
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name, training_metadata
 from stockpred.store.base import Store
 
 __all__ = [
+    "Selection",
     "TrainResult",
     "champion_reason",
+    "evaluation_key",
+    "model_family",
     "register_fitted",
+    "select_champion",
     "selection_metrics",
     "train_models",
 ]
@@ -86,20 +99,122 @@ def selection_metrics(evaluation: Evaluation, model: str) -> dict[str, float]:
     return {k: v for k, v in figures.items() if not math.isnan(v)}
 
 
-def champion_reason(evaluation: Evaluation, model: str) -> str:
-    """Why ``model`` is chosen: its rank IC next to the best baseline's."""
-    scores = evaluation.scores.set_index("model")["rank_ic_mean"]
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The candidate to serve, why, and whether a person forced it."""
+
+    kind: str
+    reason: str
+    forced: bool
+    best_baseline: str
+
+
+def _rank_ics(evaluation: Evaluation) -> pd.Series:
+    return evaluation.scores.set_index("model")["rank_ic_mean"].astype("float64")
+
+
+def select_champion(evaluation: Evaluation, *, force: str | None = None) -> Selection:
+    """The best candidate by out-of-sample mean rank IC, models and baselines alike; a model
+    that loses to the best baseline is never chosen over it. ``force`` names a candidate to
+    choose anyway (the reason records what beat it)."""
     config = evaluation.config
-    baselines = scores.drop(index=list(config.models), errors="ignore").dropna()
+    scores = _rank_ics(evaluation)
+    baselines = scores.reindex([b for b in BASELINES if b in scores.index]).dropna()
+    models = scores.reindex([m for m in config.models if m not in BASELINES])
+    candidates = pd.concat([models, baselines]).fillna(-math.inf)
+    if candidates.empty:
+        raise ModelError("the evaluation scored no candidate; is the data labelled?")
+    best = str(candidates.idxmax())
+    best_baseline = str(baselines.idxmax()) if not baselines.empty else "none"
+    best_model = str(models.fillna(-math.inf).idxmax()) if not models.empty else "none"
+    span = f"walk-forward, h={config.horizon}, {len(evaluation.result.folds)} folds"
+
+    def figure(kind: str) -> str:
+        value = float(scores.get(kind, math.nan))
+        return f"{kind} ({model_family(kind)}) {value:.4f}"
+
+    if force is not None:
+        if force not in candidates.index:
+            raise ModelError(
+                f"cannot force {force!r}: it was not evaluated; candidates: "
+                f"{', '.join(candidates.index)}"
+            )
+        beaten = "" if force == best else f" although {figure(best)} measured better"
+        reason = f"forced by the user: {figure(force)}{beaten} (out-of-sample mean rank IC, {span})"
+        return Selection(force, reason, True, best_baseline)
+    if model_family(best) == "baseline":
+        verdict = (
+            f"no model beat it: the best model, {figure(best_model)}, loses to the baseline, so "
+            "the baseline serves"
+            if best_model != "none"
+            else "no model was evaluated"
+        )
+    else:
+        verdict = f"it beats the best baseline, {figure(best_baseline)}"
+    reason = f"best out-of-sample mean rank IC: {figure(best)}; {verdict} ({span})"
+    return Selection(best, reason, False, best_baseline)
+
+
+def champion_reason(evaluation: Evaluation, model: str) -> str:
+    """Why ``model`` would be chosen: its rank IC next to the best baseline's."""
+    scores = _rank_ics(evaluation)
+    baselines = scores.reindex([b for b in BASELINES if b in scores.index]).dropna()
     best_baseline = baselines.idxmax() if not baselines.empty else "none"
     ours = float(scores.get(model, math.nan))
     theirs = float(baselines.max()) if not baselines.empty else math.nan
     verdict = "beats" if ours > theirs else "does NOT beat"
     return (
-        f"best out-of-sample mean rank IC among {', '.join(config.models)}: {model} "
-        f"{ours:.4f}; it {verdict} the best baseline ({best_baseline} {theirs:.4f}) "
-        f"(walk-forward, h={config.horizon}, {len(evaluation.result.folds)} folds)"
+        f"{model} ({model_family(model)}) out-of-sample mean rank IC {ours:.4f}; it {verdict} "
+        f"the best baseline ({best_baseline} {theirs:.4f}) (walk-forward, "
+        f"h={evaluation.config.horizon}, {len(evaluation.result.folds)} folds)"
     )
+
+
+def evaluation_key(
+    design: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    feature_set: str,
+    config: EvaluationConfig,
+    code_version: str,
+) -> str:
+    """A digest of everything an evaluation depends on: every design and label value, the
+    feature set, the configuration and the code version. Equal keys, equal evaluations."""
+    digest = hashlib.sha256()
+    for frame in (design, labels):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        digest.update(",".join(map(str, frame.columns)).encode())
+    settings = asdict(config)
+    settings["model_params"] = {k: dict(v) for k, v in config.model_params.items()}
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(f"{feature_set}|{code_version}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _cached_evaluation(cache: Path | None, key: str) -> Evaluation | None:
+    """The stored evaluation of ``key`` (a file this process family wrote), or None."""
+    if cache is None:
+        return None
+    path = cache / f"{key}.pickle"
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb") as handle:
+            # Our own cache file under HOME, written by _store_evaluation.
+            stored = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None  # unreadable (another version wrote it): evaluate again
+    return stored if isinstance(stored, Evaluation) else None
+
+
+def _store_evaluation(cache: Path | None, key: str, evaluation: Evaluation) -> None:
+    if cache is None:
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f"{key}.pickle.partial"
+    with partial.open("wb") as handle:
+        pickle.dump(evaluation, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(cache / f"{key}.pickle")
 
 
 def register_fitted(
@@ -162,21 +277,36 @@ def train_models(
     grids: Mapping[str, tuple[Mapping[str, object], ...]],
     on_step: Callable[[Fold, str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    evaluations: Path | None = None,
+    force: str | None = None,
+    on_reuse: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Evaluate, fit on everything labelled by ``now``, register; promote on the first run."""
-    evaluation = evaluate(
-        store,
-        feature_set,
-        config,
-        calendar=calendar,
-        catalog=catalog,
-        grids=grids,
-        on_step=on_step,
-        on_start=on_start,
-    )
+    """Evaluate (or reuse the evaluation stored under ``evaluations`` for the same inputs), fit
+    the configured models and the best baseline on everything labelled by ``now``, register
+    them; promote the best candidate on the first run, or ``force``'s candidate on any run."""
     design, labels = load_design(
         store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
     )
+    key = evaluation_key(
+        design, labels, feature_set=feature_set.key, config=config, code_version=code_version
+    )
+    evaluation = _cached_evaluation(evaluations, key)
+    if evaluation is not None:
+        if on_reuse is not None:
+            on_reuse(key)
+    else:
+        result = walk_forward_on(
+            design,
+            labels,
+            config,
+            catalog=catalog,
+            grids=grids,
+            on_step=on_step,
+            on_start=on_start,
+        )
+        evaluation = score_evaluation(config, result)
+        _store_evaluation(evaluations, key, evaluation)
+    selection = select_champion(evaluation, force=force)
     data = design.merge(labels, on=list(KEY_COLUMNS), how="left")
     data["fit_target"] = cross_sectional_target(data, config.target)
     cut = pd.Timestamp(now).tz_convert("UTC")
@@ -189,7 +319,11 @@ def train_models(
     name = model_name(config.horizon)
     versions: dict[str, ModelVersion] = {}
     gap = config.walk_forward.gap
-    for kind in config.models:
+    kinds = [m for m in config.models if m not in BASELINES]
+    for baseline in (selection.best_baseline, selection.kind):
+        if baseline in BASELINES and baseline not in kinds:
+            kinds.append(baseline)
+    for kind in kinds:
         started = time.perf_counter()
         fitted = fit_candidate(
             candidates[kind],
@@ -211,13 +345,18 @@ def train_models(
             seconds=time.perf_counter() - started,
             code=(code_version, git_commit),
             metrics=selection_metrics(evaluation, kind),
+            extra={
+                "model_family": model_family(kind),
+                "selection": champion_reason(evaluation, kind),
+            },
         )
     champion = registry.champion(name)
-    if champion is not None:
-        reason = f"champion stays version {champion.version}; `stockpred retrain` challenges it"
+    if champion is not None and not selection.forced:
+        reason = (
+            f"champion stays version {champion.version}; `stockpred retrain` challenges it "
+            f"(this run's best: {selection.reason})"
+        )
         return TrainResult(name, versions, champion, False, reason, evaluation)
-    ranked = evaluation.scores.set_index("model")["rank_ic_mean"].reindex(list(config.models))
-    best = str(ranked.fillna(-math.inf).idxmax())
-    reason = "first champion: " + champion_reason(evaluation, best)
-    registry.promote(name, versions[best].version, reason=reason)
+    reason = ("" if champion is not None else "first champion: ") + selection.reason
+    registry.promote(name, versions[selection.kind].version, reason=reason)
     return TrainResult(name, versions, registry.champion(name), True, reason, evaluation)

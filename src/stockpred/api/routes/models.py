@@ -14,6 +14,7 @@ from stockpred.api.deps import Services, require
 from stockpred.api.jobs import Job
 from stockpred.api.routes.predictions import _ERRORS
 from stockpred.api.services import Principal
+from stockpred.models.catalog import model_family
 
 __all__ = ["router"]
 
@@ -27,6 +28,7 @@ class ServedModelOut(BaseModel):
     name: str
     version: int
     kind: str
+    family: str = Field(description="baseline (no model beat it), model or ensemble")
     feature_set: str
     trained_from: str | None
     trained_to: str | None
@@ -93,6 +95,7 @@ async def list_models(services: Services, caller: Reader) -> Response:
                 name=served.version.name,
                 version=served.version.version,
                 kind=served.kind,
+                family=model_family(served.kind),
                 feature_set=served.feature_set,
                 trained_from=meta.get("data_start"),
                 trained_to=meta.get("data_end"),
