@@ -67,35 +67,59 @@ def test_train_registers_a_champion_and_predict_serves_it_traceably(
     assert code == 0, err
     trained = json.loads(out)
     assert trained["promoted"] is True
-    assert trained["champion"] == trained["versions"]["ridge"] == 1
+    # ridge and the best baseline are registered; the champion is the better of the two.
+    assert "ridge" in trained["versions"]
+    assert len(trained["versions"]) == 2
+    (baseline,) = set(trained["versions"]) - {"ridge"}
+    assert baseline in ("random_walk", "mean_drift", "momentum", "reversal", "ar1")
+    served = next(k for k, v in trained["versions"].items() if v == trained["champion"])
     assert "baseline" in trained["reason"]
-
+    if served == baseline:
+        assert "no model beat it" in trained["reason"]
+    else:
+        assert "it beats the best baseline" in trained["reason"]
     code, out, err = run(capsys, "predict", "aapl", "--json")
     assert code == 0, err
     forecast = json.loads(out)
-    assert forecast["model_version"] == 1
+    assert forecast["model_version"] == trained["champion"]
+    assert forecast["model"] == served
+    assert forecast["model_family"] == ("baseline" if served == baseline else "model")
     assert forecast["as_of"].startswith("2013-03-01")
     assert forecast["lower"] < forecast["log_return"] < forecast["upper"]
     assert 0.0 < forecast["direction_prob"] < 1.0
     assert forecast["price"] == pytest.approx(
         forecast["last_close"] * np.exp(forecast["log_return"])
     )
-    assert len(forecast["contributions"]) == 5
+    # A linear model explains its forecast; a baseline has nothing to decompose.
+    assert len(forecast["contributions"]) == (0 if served == baseline else 5)
     # Traceable: the served forecast is stored with its model version and feature time.
     with DuckDBStore(load_settings().store_path) as store:
         stored = store.read_predictions(tickers=["AAPL"])
     assert len(stored) == 1
-    assert stored["model_version"].iloc[0] == "1"
+    assert stored["model_version"].iloc[0] == str(trained["champion"])
     assert stored["as_of"].iloc[0] == pd.Timestamp(forecast["as_of"])
     assert stored["value"].iloc[0] == pytest.approx(forecast["log_return"])
 
     code, out, _ = run(capsys, "models", "list", "--json")
     assert code == 0
-    assert [row["champion"] for row in json.loads(out)] == ["yes"]
+    assert sorted(row["champion"] for row in json.loads(out)) == ["", "yes"]
 
     code, out, err = run(capsys, "models", "rollback", "--reason", "test")
     assert code == 1
     assert "error:" in err
+
+    # The same data and settings again: the stored evaluation is reused, the champion stays;
+    # --force serves ridge whatever it measured, and says what beat it.
+    code, out, err = run(capsys, "train", *FAST, "--force", "ridge", "--json")
+    assert code == 0, err
+    assert "reusing the stored evaluation" in err
+    forced = json.loads(out)
+    assert forced["promoted"] is True
+    assert forced["champion"] == forced["versions"]["ridge"]
+    assert forced["reason"].startswith("forced by the user: ridge (model)")
+    # ... and a rollback undoes the forced promotion.
+    code, out, err = run(capsys, "models", "rollback", "--reason", "forced by mistake")
+    assert code == 0, err
 
 
 def test_predict_without_a_champion_says_how_to_get_one(

@@ -66,7 +66,7 @@ def test_a_challenger_is_judged_on_a_window_neither_saw_and_the_reason_is_kept(
         assert result.window_end is not None
         # The window lies after the champion's data, by more than the purge.
         assert result.window_start > pd.Timestamp(champion.metadata["data_end"])
-        assert "out of sample for both" in result.reason
+        assert "out of sample for all" in result.reason
         assert result.challenger.metadata["retrain_decision"] == result.reason
         after = registry.champion("stockpred-h5")
         assert after is not None
