@@ -24,6 +24,7 @@ from stockpred.models.estimators import (
     check_integer,
     read_manifest,
 )
+from stockpred.models.keras_lstm import KerasLSTMForecaster, load_keras_lstm
 from stockpred.models.linear import elastic_net, ridge
 from stockpred.models.lstm import LSTMForecaster, load_lstm
 from stockpred.models.trees import hist_gradient_boosting, lightgbm_model, xgboost_model
@@ -98,9 +99,19 @@ _LSTM = _Factory(
     parameters=tuple(p for p in inspect.signature(LSTMForecaster).parameters if p != "on_epoch"),
     sequence_length=20,
 )
+# The same LSTM on Keras 3 / TensorFlow (the ``tensorflow`` extra).
+_KERAS_LSTM = _Factory(
+    "keras_lstm",
+    KerasLSTMForecaster,
+    parameters=tuple(
+        p for p in inspect.signature(KerasLSTMForecaster).parameters if p != "on_epoch"
+    ),
+    sequence_length=20,
+)
 
 MODELS: dict[str, Callable[..., Model]] = {
     "lstm": _LSTM,
+    "keras_lstm": _KERAS_LSTM,
     "ridge": _RIDGE,
     "elastic_net": _ELASTIC_NET,
     "hist_gradient_boosting": _HIST_GRADIENT_BOOSTING,
@@ -137,6 +148,7 @@ _POOLED_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
 PARAM_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
     **_POOLED_GRIDS,
     "lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
+    "keras_lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
     **{f"{kind}{_PER_TICKER_SUFFIX}": grid for kind, grid in _POOLED_GRIDS.items()},
 }
 
@@ -163,8 +175,11 @@ def load_model(directory: Path) -> Model:
 
     The sklearn kinds are stored with joblib (pickle): load only directories this system wrote.
     """
-    if _kind_on_disk(directory) == "lstm":
+    kind = _kind_on_disk(directory)
+    if kind == "lstm":
         return load_lstm(directory)
+    if kind == "keras_lstm":
+        return load_keras_lstm(directory)
     manifest = read_manifest(directory)
     if manifest.kind not in MODELS:
         raise ModelError(
