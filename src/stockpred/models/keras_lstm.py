@@ -28,6 +28,7 @@ start-up logs (and its oneDNN notice) are silenced unless the environment alread
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sys
@@ -268,12 +269,13 @@ class KerasLSTMForecaster:
         order, starts = layout(X)
         inputs = self._scaling.inputs(raw_values(X, self._features)[order])
         _configure(tensorflow, threads=self._threads)
-        step = self._predictor(tensorflow, network)
         rows = np.arange(len(X), dtype=np.int64)
-        chunks = [
-            np.asarray(step(self._sequences(inputs, rows[a : a + _PREDICT_BATCH], starts)))
-            for a in range(0, len(X), _PREDICT_BATCH)
-        ]
+        with _python_logs_at_error(tensorflow):
+            step = self._predictor(tensorflow, network)
+            chunks = [
+                np.asarray(step(self._sequences(inputs, rows[a : a + _PREDICT_BATCH], starts)))
+                for a in range(0, len(X), _PREDICT_BATCH)
+            ]
         out = np.empty(len(X), dtype=np.float64)
         out[order] = self._scaling.returns(np.concatenate(chunks))
         return out
@@ -469,7 +471,24 @@ def _keras_session(
     python_state, numpy_state = random.getstate(), np.random.get_state()
     keras_module.utils.set_random_seed(seed)
     try:
-        yield
+        with _python_logs_at_error(tensorflow):
+            yield
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+
+
+@contextmanager
+def _python_logs_at_error(tensorflow: ModuleType) -> Iterator[None]:
+    """TensorFlow's Python logger at ERROR for one fit or predict, then as it was.
+
+    Each fit builds a new network and traces its step functions once; after five such fits
+    TensorFlow warns about "excessive retracing", which here is the intended cost of a refit.
+    """
+    logger: logging.Logger = tensorflow.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
