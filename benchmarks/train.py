@@ -1,4 +1,5 @@
-"""Training cost: wall time and peak memory to fit LightGBM and the LSTM on the same panel.
+"""Training cost: wall time and peak memory to fit LightGBM and the two LSTMs (PyTorch and
+Keras 3 / TensorFlow) on the same panel.
 
 Data: ``--tickers`` x ``--days`` daily bars from the fixed-seed random walk of
 ``benchmarks/features.py`` (plus the index ticker ^GSPC for the market context, left out of the
@@ -9,12 +10,18 @@ model's peak resident memory (``ru_maxrss``) is its own: reading the frame plus 
 
 LightGBM is the project's estimator (``stockpred.models.catalog.make_model("lightgbm")``) when it
 exists, else ``lightgbm.LGBMRegressor``, both with num_leaves 31, learning_rate 0.05, 300 rounds,
-min_child_samples 200, subsample and colsample 0.8, 2 threads. The LSTM is
-``stockpred.models.lstm.LSTMForecaster`` at its defaults, ``--epochs`` epochs, 2 threads; the
-epoch times come from its ``on_epoch`` callback (an epoch: one pass over the training rows plus
-the validation pass). Prints one JSON object.
+min_child_samples 200, subsample and colsample 0.8. The LSTMs are
+``stockpred.models.lstm.LSTMForecaster`` (``lstm``, PyTorch) and
+``stockpred.models.keras_lstm.KerasLSTMForecaster`` (``keras_lstm``, Keras 3 on TensorFlow) at
+their defaults (the same network: 20-row sequences, one layer of 32, batch 512, Huber loss, Adam
+at 1e-3) for ``--epochs`` epochs; their epoch times come from the ``on_epoch`` callback (an epoch:
+one pass over the training rows plus the validation pass); ``import_seconds`` is the framework's
+import in the worker. Every model uses ``--threads`` threads (2 by default; 1 is fairer when other
+work shares the cores: OpenMP's spinning threads suffer most). ``--models`` picks which run (all
+three by default). Prints one JSON object.
 
-    python benchmarks/train.py [--tickers 500] [--days 1260] [--epochs 3] [--skip-lstm]
+    python benchmarks/train.py [--tickers 500] [--days 1260] [--epochs 3] [--threads 2]
+        [--models lightgbm,lstm,keras_lstm] [--skip-lstm]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 HORIZON = 5
+KINDS = ("lightgbm", "lstm", "keras_lstm")
 THREADS = 2
 LIGHTGBM_PARAMS: dict[str, Any] = {
     "num_leaves": 31,
@@ -110,13 +118,13 @@ def design_frame(tickers: int, days: int) -> tuple[pd.DataFrame, dict[str, Any]]
     return frame, described
 
 
-def train_lightgbm(X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+def train_lightgbm(X: pd.DataFrame, y: pd.Series, threads: int) -> dict[str, Any]:
     try:
         from stockpred.models.catalog import make_model
     except ImportError:
         make_model = None
     if make_model is not None:
-        model = make_model("lightgbm", **LIGHTGBM_PARAMS)
+        model = make_model("lightgbm", **{**LIGHTGBM_PARAMS, "n_jobs": threads})
         implementation = "stockpred.models.catalog.make_model('lightgbm')"
         start = time.perf_counter()
         model.fit(X, y)
@@ -129,7 +137,10 @@ def train_lightgbm(X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
 
         implementation = "lightgbm.LGBMRegressor"
         regressor = lightgbm.LGBMRegressor(
-            **LIGHTGBM_PARAMS, subsample_freq=1, random_state=0, verbosity=-1
+            **{**LIGHTGBM_PARAMS, "n_jobs": threads},
+            subsample_freq=1,
+            random_state=0,
+            verbosity=-1,
         )
         matrix = X.drop(columns=["ticker", "ts"]).to_numpy(dtype=np.float64)
         start = time.perf_counter()
@@ -143,17 +154,44 @@ def train_lightgbm(X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     return {
         "implementation": implementation,
         "lightgbm_version": lightgbm.__version__,
-        "params": LIGHTGBM_PARAMS,
+        "params": {**LIGHTGBM_PARAMS, "n_jobs": threads},
         "fit_seconds": round(fit_s, 2),
         "predict_seconds_all_rows": round(predict_s, 2),
         "fit_krows_per_s": round(len(X) / fit_s / 1e3, 1),
     }
 
 
-def train_lstm(X: pd.DataFrame, y: pd.Series, epochs: int) -> dict[str, Any]:
-    import torch
+def train_lstm(
+    X: pd.DataFrame, y: pd.Series, epochs: int, *, kind: str, threads: int
+) -> dict[str, Any]:
+    """``kind`` ``lstm`` (PyTorch) or ``keras_lstm`` (Keras 3 on TensorFlow)."""
+    start = time.perf_counter()
+    if kind == "lstm":
+        import torch
 
-    from stockpred.models.lstm import LSTMForecaster
+        from stockpred.models.lstm import LSTMForecaster as Forecaster
+
+        framework = {
+            "torch_version": torch.__version__,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+        }
+        implementation = "stockpred.models.lstm.LSTMForecaster"
+    else:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        import keras
+        import tensorflow
+
+        from stockpred.models.keras_lstm import KerasLSTMForecaster as Forecaster
+
+        framework = {
+            "tensorflow_version": tensorflow.__version__,
+            "keras_version": keras.__version__,
+            "device": "gpu" if tensorflow.config.list_physical_devices("GPU") else "cpu",
+        }
+        implementation = "stockpred.models.keras_lstm.KerasLSTMForecaster"
+    import_s = time.perf_counter() - start
 
     marks: list[float] = []
     losses: list[tuple[int, float, float]] = []
@@ -162,20 +200,20 @@ def train_lstm(X: pd.DataFrame, y: pd.Series, epochs: int) -> dict[str, Any]:
         marks.append(time.perf_counter())
         losses.append((epoch, round(train, 5), round(validation, 5)))
 
-    model = LSTMForecaster(horizon=HORIZON, epochs=epochs, threads=THREADS, on_epoch=on_epoch)
+    model = Forecaster(horizon=HORIZON, epochs=epochs, threads=threads, on_epoch=on_epoch)
     start = time.perf_counter()
     model.fit(X, y)
     fit_s = time.perf_counter() - start
     epoch_s = np.diff([start, *marks])
-    # The first epoch also carries the set-up (sorting, standardising, tensors).
+    # The first epoch also carries the set-up (sorting, standardising, tensors, tracing).
     steady = epoch_s[1:] if len(epoch_s) > 1 else epoch_s
     start = time.perf_counter()
     model.predict(X)
     predict_s = time.perf_counter() - start
     return {
-        "implementation": "stockpred.models.lstm.LSTMForecaster",
-        "torch_version": torch.__version__,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "implementation": implementation,
+        **framework,
+        "import_seconds": round(import_s, 2),
         "params": dict(model.params),
         "epochs_run": len(epoch_s),
         "first_epoch_seconds": round(float(epoch_s[0]), 2),
@@ -193,12 +231,15 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def worker(kind: str, path: Path, epochs: int) -> dict[str, Any]:
+def worker(kind: str, path: Path, epochs: int, threads: int) -> dict[str, Any]:
     """One model in this process: read the frame, train, report time and peak memory."""
     frame = pd.read_parquet(path)
     X, y = frame.drop(columns="target"), frame["target"]
     before, cpu = peak_rss_mb(), cpu_seconds()
-    result = train_lightgbm(X, y) if kind == "lightgbm" else train_lstm(X, y, epochs)
+    if kind == "lightgbm":
+        result = train_lightgbm(X, y, threads)
+    else:
+        result = train_lstm(X, y, epochs, kind=kind, threads=threads)
     return {
         **result,
         # fit and predict together; near 2 x wall on two idle cores
@@ -208,9 +249,9 @@ def worker(kind: str, path: Path, epochs: int) -> dict[str, Any]:
     }
 
 
-def run_worker(kind: str, path: Path, epochs: int) -> dict[str, Any]:
+def run_worker(kind: str, path: Path, epochs: int, threads: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", kind, "--frame", str(path)]
-    command += ["--epochs", str(epochs)]
+    command += ["--epochs", str(epochs), "--threads", str(threads)]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -225,13 +266,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickers", type=int, default=500)
     parser.add_argument("--days", type=int, default=1260)
     parser.add_argument("--epochs", type=int, default=3, help="LSTM epochs.")
-    parser.add_argument("--skip-lstm", action="store_true")
-    parser.add_argument("--worker", choices=("lightgbm", "lstm"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--models", default=",".join(KINDS), help=f"Comma-separated, of {', '.join(KINDS)}."
+    )
+    parser.add_argument("--skip-lstm", action="store_true", help="Run neither LSTM.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="Threads per model; 1 is the fair choice when other work shares the cores.",
+    )
+    parser.add_argument("--worker", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--frame", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    kinds = [kind for kind in args.models.split(",") if kind]
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+    if args.skip_lstm:
+        kinds = [kind for kind in kinds if kind == "lightgbm"]
 
     if args.worker is not None:
-        print(json.dumps(worker(args.worker, args.frame, args.epochs)))
+        print(json.dumps(worker(args.worker, args.frame, args.epochs, args.threads)))
         return 0
 
     frame, data = design_frame(args.tickers, args.days)
@@ -239,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": data,
         "machine": {
             "cpus": os.cpu_count(),
-            "threads_per_model": THREADS,
+            "threads_per_model": args.threads,
             "python": platform.python_version(),
             # Other work on the machine slows both, OpenMP's spinning threads most.
             "load_average_1m_at_start": round(os.getloadavg()[0], 2),
@@ -250,9 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(folder) / "design.parquet"
         frame.to_parquet(path)
         del frame
-        report["lightgbm"] = run_worker("lightgbm", path, args.epochs)
-        if not args.skip_lstm:
-            report["lstm"] = run_worker("lstm", path, args.epochs)
+        for kind in kinds:
+            report[kind] = run_worker(kind, path, args.epochs, args.threads)
     report["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -15,6 +15,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "s3": ("s3fs",),
     "spark": ("pyspark",),
     "torch": ("torch",),
+    "tensorflow": ("tensorflow", "keras"),
     "dashboard": ("streamlit",),
     "kafka": ("confluent_kafka",),
     "redis": ("redis",),

@@ -19,6 +19,7 @@ import stockpred.models
 from stockpred.domain.errors import MissingExtraError, ModelError
 from stockpred.models.base import Model
 from stockpred.models.lstm import LSTMForecaster, load_lstm
+from support.sequence_panel import generated_panel
 
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
@@ -44,38 +45,9 @@ SMALL = {
 }
 
 
-def generated_panel(
-    tickers: int = TICKERS, days: int = DAYS, *, seed: int = 7
-) -> tuple[pd.DataFrame, pd.Series]:
-    """A design frame whose target depends on the last three rows of ``signal``, so only a
-    model that reads history can explain it all. ``gappy`` is NaN a fifth of the time."""
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range("2020-01-01 21:00", periods=days, freq="B", tz="UTC")
-    frames, targets = [], []
-    for i in range(tickers):
-        signal = rng.normal(size=days)
-        lagged = signal + 0.8 * np.r_[0.0, signal[:-1]] + 0.6 * np.r_[0.0, 0.0, signal[:-2]]
-        gappy = rng.normal(size=days)
-        gappy[rng.random(days) < 0.2] = np.nan
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": f"T{i:02d}",
-                    "ts": ts,
-                    "signal": signal,
-                    "noise": rng.normal(size=days),
-                    "gappy": gappy,
-                }
-            )
-        )
-        targets.append(0.01 * lagged + 0.005 * rng.normal(size=days))
-    X = pd.concat(frames, ignore_index=True)
-    return X, pd.Series(np.concatenate(targets), name="target")
-
-
 @pytest.fixture(scope="module")
 def panel() -> tuple[pd.DataFrame, pd.Series]:
-    return generated_panel()
+    return generated_panel(TICKERS, DAYS)
 
 
 @pytest.fixture(scope="module")

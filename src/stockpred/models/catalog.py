@@ -26,6 +26,7 @@ from stockpred.models.estimators import (
     check_integer,
     read_manifest,
 )
+from stockpred.models.keras_lstm import KerasLSTMForecaster, load_keras_lstm
 from stockpred.models.linear import elastic_net, ridge
 from stockpred.models.lstm import LSTMForecaster, load_lstm
 from stockpred.models.trees import hist_gradient_boosting, lightgbm_model, xgboost_model
@@ -107,6 +108,15 @@ _LSTM = _Factory(
     parameters=tuple(p for p in inspect.signature(LSTMForecaster).parameters if p != "on_epoch"),
     sequence_length=20,
 )
+# The same LSTM on Keras 3 / TensorFlow (the ``tensorflow`` extra).
+_KERAS_LSTM = _Factory(
+    "keras_lstm",
+    KerasLSTMForecaster,
+    parameters=tuple(
+        p for p in inspect.signature(KerasLSTMForecaster).parameters if p != "on_epoch"
+    ),
+    sequence_length=20,
+)
 
 
 def _ensemble(
@@ -138,6 +148,7 @@ def _ensemble(
 
 MODELS: dict[str, Callable[..., Model]] = {
     "lstm": _LSTM,
+    "keras_lstm": _KERAS_LSTM,
     "ridge": _RIDGE,
     "elastic_net": _ELASTIC_NET,
     "hist_gradient_boosting": _HIST_GRADIENT_BOOSTING,
@@ -178,6 +189,7 @@ _POOLED_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
 PARAM_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
     **_POOLED_GRIDS,
     "lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
+    "keras_lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
     **{f"{kind}{_PER_TICKER_SUFFIX}": grid for kind, grid in _POOLED_GRIDS.items()},
 }
 
@@ -214,6 +226,8 @@ def load_model(directory: Path) -> Model:
     kind = _kind_on_disk(directory)
     if kind == "lstm":
         return load_lstm(directory)
+    if kind == "keras_lstm":
+        return load_keras_lstm(directory)
     if kind in BASELINES:
         return load_baseline(directory)
     if kind == "ensemble":

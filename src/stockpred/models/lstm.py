@@ -23,14 +23,15 @@ Deterministic on CPU for a given ``seed`` and ``threads``: torch's global random
 count and deterministic-algorithms flag are set for the duration of ``fit``/``predict`` and
 restored afterwards. torch is optional (the ``torch`` extra): importing this module works without
 it, ``fit``, ``predict`` and :func:`load_lstm` raise :class:`MissingExtraError`.
+
+The framework-free parts (layout, scaling, validation tail, early stopping, manifest) live in
+:mod:`stockpred.models.sequences`, shared with the Keras LSTM (:mod:`stockpred.models.keras_lstm`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,21 +41,31 @@ import pandas as pd
 
 from stockpred.domain.errors import ModelError
 from stockpred.extras import import_optional
-from stockpred.models.base import TrainingWindow, as_target, feature_columns
-from stockpred.models.walkforward import inner_split
+from stockpred.models.base import TrainingWindow
+from stockpred.models.sequences import (
+    EarlyStopping,
+    EpochCallback,
+    Scaling,
+    SequenceManifest,
+    Verdict,
+    check_features,
+    check_sequence_parameters,
+    layout,
+    raw_values,
+    read_manifest,
+    training_rows,
+    validation_split,
+    write_manifest,
+)
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["EpochCallback", "LSTMForecaster", "load_lstm"]
 
-# (epoch from 1, mean training loss, validation loss or NaN without validation)
-EpochCallback = Callable[[int, float, float], None]
-
 _KIND = "lstm"
 _FORMAT = 1
 _WEIGHTS = "weights.pt"
-_MANIFEST = "model.json"
 _LOSSES = ("huber", "mse")
 _DEVICES = ("auto", "cpu", "cuda")
 # Rows per forward pass when predicting: memory, not results, depends on it.
@@ -99,30 +110,25 @@ class LSTMForecaster:
         device: str = "auto",
         on_epoch: EpochCallback | None = None,
     ) -> None:
-        positive = {
-            "horizon": horizon,
-            "sequence_length": sequence_length,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "patience": patience,
-            "threads": threads,
-        }
-        for key, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ModelError(f"lstm {key} must be a whole number >= 1, got {value!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ModelError(f"lstm dropout must be in [0, 1), got {dropout!r}")
-        if not 0.0 <= validation_fraction < 0.5:
-            raise ModelError(
-                f"lstm validation_fraction must be in [0, 0.5), got {validation_fraction!r}"
-            )
-        if not (learning_rate > 0.0 and weight_decay >= 0.0 and clip > 0.0):
-            raise ModelError(
-                "lstm learning_rate and clip must be > 0 and weight_decay >= 0, got "
-                f"{learning_rate!r}, {clip!r}, {weight_decay!r}"
-            )
+        check_sequence_parameters(
+            _KIND,
+            whole={
+                "horizon": horizon,
+                "sequence_length": sequence_length,
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "patience": patience,
+                "threads": threads,
+            },
+            dropout=dropout,
+            validation_fraction=validation_fraction,
+            learning_rate=learning_rate,
+            clip=clip,
+        )
+        if not weight_decay >= 0.0:
+            raise ModelError(f"lstm weight_decay must be >= 0, got {weight_decay!r}")
         if loss not in _LOSSES:
             raise ModelError(f"lstm loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
         if device not in _DEVICES:
@@ -166,11 +172,9 @@ class LSTMForecaster:
         self._on_epoch = on_epoch
         self._features: tuple[str, ...] = ()
         self._window: TrainingWindow | None = None
-        self._mean = np.zeros(0)
-        self._scale = np.ones(0)
-        self._masked = np.zeros(0, dtype=bool)
-        self._target_mean = 0.0
-        self._target_scale = 1.0
+        self._scaling = Scaling(
+            mean=np.zeros(0), scale=np.ones(0), masked=np.zeros(0, dtype=bool), clip=self._clip
+        )
         self._history: list[tuple[int, float, float]] = []
         self._best_epoch = 0
         self._network: torch.nn.ModuleDict | None = None
@@ -208,49 +212,24 @@ class LSTMForecaster:
         _require_torch()
         import torch
 
-        target = as_target(y)
-        if len(target) != len(X):
-            raise ModelError(f"X has {len(X)} rows but y has {len(target)}; align them first")
-        if len(X) == 0:
-            raise ModelError("the lstm cannot be fitted on an empty training window")
-        features = feature_columns(X)
-        if not features:
-            raise ModelError("the design frame has no feature columns besides ticker and ts")
-        order, starts = _layout(X)
-        values = _raw_values(X, features)[order]
-        with warnings.catch_warnings():
-            # An all-NaN column has no mean; it standardises to 0 below.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(values, axis=0)
-            scale = np.nanstd(values, axis=0)
-        usable = np.isfinite(scale) & (scale > 0.0)
-        self._mean = np.where(np.isfinite(mean), mean, 0.0)
-        self._scale = np.where(usable, scale, 1.0)
-        self._masked = (
-            np.isnan(values).any(axis=0) if self._nan_mask else np.zeros(len(features), bool)
+        rows = training_rows(
+            _KIND, X, y, validation_fraction=self._validation_fraction, horizon=self._horizon
         )
-        self._features = features
-        sorted_target = target[order]
-        self._target_mean = float(sorted_target.mean())
-        spread = float(sorted_target.std())
-        self._target_scale = spread if math.isfinite(spread) and spread > 0.0 else 1.0
-        train_rows, validation_rows = self._split(X, order)
+        self._features = rows.features
+        self._scaling = Scaling.fit(
+            rows.values, rows.target, nan_mask=self._nan_mask, clip=self._clip
+        )
 
         with _torch_session(threads=self._threads, seed=self._seed):
             device = _device(self._device)
-            inputs = torch.from_numpy(self._standardise(values)).to(device)
-            labels = torch.from_numpy(
-                ((sorted_target - self._target_mean) / self._target_scale).astype(np.float32)
-            ).to(device)
-            first = torch.from_numpy(starts).to(device)
             network = self._build().to(device)
             self._train(
                 network,
-                inputs=inputs,
-                labels=labels,
-                starts=first,
-                train_rows=torch.from_numpy(train_rows).to(device),
-                validation_rows=torch.from_numpy(validation_rows).to(device),
+                inputs=torch.from_numpy(self._scaling.inputs(rows.values)).to(device),
+                labels=torch.from_numpy(self._scaling.labels(rows.target)).to(device),
+                starts=torch.from_numpy(rows.starts).to(device),
+                train_rows=torch.from_numpy(rows.train).to(device),
+                validation_rows=torch.from_numpy(rows.validation).to(device),
             )
         self._network = network.cpu()
         self._window = TrainingWindow.of(X)
@@ -267,20 +246,16 @@ class LSTMForecaster:
         _require_torch()
         import torch
 
-        missing = [c for c in self._features if c not in X.columns]
-        if missing:
-            raise ModelError(
-                f"the lstm was fitted on feature(s) the design frame lacks: {', '.join(missing)}"
-            )
+        check_features(_KIND, X, self._features)
         if len(X) == 0:
             return np.zeros(0)
-        order, starts = _layout(X)
-        values = _raw_values(X, self._features)[order]
+        order, starts = layout(X)
+        values = raw_values(X, self._features)[order]
         out = np.empty(len(X), dtype=np.float64)
         with _torch_session(threads=self._threads, seed=self._seed), torch.no_grad():
             device = _device(self._device)
             network.to(device).eval()
-            inputs = torch.from_numpy(self._standardise(values)).to(device)
+            inputs = torch.from_numpy(self._scaling.inputs(values)).to(device)
             first = torch.from_numpy(starts).to(device)
             rows = torch.arange(len(X), device=device)
             chunks = [
@@ -289,7 +264,7 @@ class LSTMForecaster:
             ]
             predicted = torch.cat(chunks).double().cpu().numpy()
             network.cpu()
-        out[order] = predicted * self._target_scale + self._target_mean
+        out[order] = self._scaling.returns(predicted)
         return out
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame | None:
@@ -307,30 +282,19 @@ class LSTMForecaster:
 
         directory.mkdir(parents=True, exist_ok=True)
         torch.save(network.state_dict(), directory / _WEIGHTS)
-        manifest = {
-            "kind": _KIND,
-            "format": _FORMAT,
-            "params": self._params,
-            "feature_names": list(self._features),
-            "window": {
-                "start": window.start.isoformat(),
-                "end": window.end.isoformat(),
-                "rows": window.rows,
-                "tickers": list(window.tickers),
-            },
-            "scaler": {
-                "mean": self._mean.tolist(),
-                "scale": self._scale.tolist(),
-                "masked": self._masked.tolist(),
-            },
-            "target": {"mean": self._target_mean, "scale": self._target_scale},
-            "training": {
-                "best_epoch": self._best_epoch,
-                "history": [list(entry) for entry in self._history],
-            },
-        }
-        text = json.dumps(manifest, indent=2, allow_nan=True)
-        (directory / _MANIFEST).write_text(text, encoding="utf-8")
+        write_manifest(
+            directory,
+            kind=_KIND,
+            format_version=_FORMAT,
+            manifest=SequenceManifest(
+                params=self._params,
+                features=self._features,
+                window=window,
+                scaling=self._scaling,
+                best_epoch=self._best_epoch,
+                history=tuple(self._history),
+            ),
+        )
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -340,39 +304,16 @@ class LSTMForecaster:
         return self._network
 
     def _split(self, X: pd.DataFrame, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (in sorted order) of the rows trained on and of the validation rows:
-        the last ``validation_fraction`` of the dates, after a purge of ``horizon`` dates.
-        Too few dates for that: every row trains and there is no validation."""
-        ts = pd.DatetimeIndex(X["ts"])[order]
-        everything = np.arange(len(order), dtype=np.int64)
-        dates = ts.unique().sort_values()
-        holdout = round(self._validation_fraction * len(dates))
-        if holdout < 1:
-            return everything, everything[:0]
-        try:
-            fit_dates, holdout_dates = inner_split(dates, holdout=holdout, gap=self._horizon)
-        except ModelError:
-            return everything, everything[:0]
-        train = everything[ts.isin(fit_dates)]
-        validation = everything[ts.isin(holdout_dates)]
-        if len(train) == 0 or len(validation) == 0:
-            return everything, everything[:0]
-        return train, validation
-
-    def _standardise(self, values: np.ndarray) -> np.ndarray:
-        """Raw feature values (rows, features) -> network inputs (rows, features + masks),
-        float32."""
-        missing = np.isnan(values)
-        scaled = np.clip((values - self._mean) / self._scale, -self._clip, self._clip)
-        scaled[missing] = 0.0
-        if self._masked.any():
-            scaled = np.concatenate([scaled, missing[:, self._masked]], axis=1)
-        return np.ascontiguousarray(scaled, dtype=np.float32)
+        """Positions (in sorted order) of the rows trained on and of the validation rows
+        (:func:`stockpred.models.sequences.validation_split`)."""
+        return validation_split(
+            pd.DatetimeIndex(X["ts"])[order],
+            validation_fraction=self._validation_fraction,
+            horizon=self._horizon,
+        )
 
     def _index(self, rows: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
-        """For sorted row positions ``rows`` (n,), the positions of their sequences (n, L):
-        the L rows ending at each row, never before its ticker's first row (padding repeats
-        that first row)."""
+        """:func:`stockpred.models.sequences.sequence_positions` on the tensors' device."""
         import torch
 
         steps = torch.arange(
@@ -383,7 +324,7 @@ class LSTMForecaster:
     def _build(self) -> torch.nn.ModuleDict:
         from torch import nn
 
-        inputs = len(self._features) + int(self._masked.sum())
+        inputs = self._scaling.width
         return nn.ModuleDict(
             {
                 "lstm": nn.LSTM(
@@ -421,10 +362,8 @@ class LSTMForecaster:
             network.parameters(), lr=self._learning_rate, weight_decay=self._weight_decay
         )
         shuffle = torch.Generator().manual_seed(self._seed)
-        best_loss = math.inf
         best_state: dict[str, torch.Tensor] | None = None
-        stale = 0
-        self._history = []
+        stopping = EarlyStopping(patience=self._patience, on_epoch=self._on_epoch)
         for epoch in range(1, self._epochs + 1):
             network.train()
             permutation = train_rows[torch.randperm(len(train_rows), generator=shuffle)]
@@ -439,19 +378,12 @@ class LSTMForecaster:
                 total += float(loss.item()) * len(rows)
             train_loss = total / len(permutation)
             validation_loss = self._evaluate(network, inputs, labels, starts, validation_rows)
-            self._history.append((epoch, train_loss, validation_loss))
-            if self._on_epoch is not None:
-                self._on_epoch(epoch, train_loss, validation_loss)
-            if math.isnan(validation_loss):
-                self._best_epoch = epoch
-                continue
-            if validation_loss < best_loss:
-                best_loss, stale, self._best_epoch = validation_loss, 0, epoch
+            verdict = stopping.record(epoch, train_loss, validation_loss)
+            if verdict is Verdict.BEST:
                 best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= self._patience:
-                    break
+            elif verdict is Verdict.STOP:
+                break
+        self._history, self._best_epoch = stopping.history, stopping.best_epoch
         if best_state is not None:
             network.load_state_dict(best_state)
 
@@ -489,38 +421,16 @@ def load_lstm(directory: Path) -> LSTMForecaster:
     _require_torch()
     import torch
 
-    manifest_path, weights_path = directory / _MANIFEST, directory / _WEIGHTS
-    if not manifest_path.is_file() or not weights_path.is_file():
-        raise ModelError(
-            f"{str(directory)!r} holds no saved lstm ({_MANIFEST} and {_WEIGHTS} expected); "
-            "save a fitted LSTMForecaster there first"
-        )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("kind") != _KIND or manifest.get("format") != _FORMAT:
-        raise ModelError(
-            f"{str(manifest_path)!r} describes kind {manifest.get('kind')!r} format "
-            f"{manifest.get('format')!r}, not an lstm of format {_FORMAT}"
-        )
-    model = LSTMForecaster(**manifest["params"])
-    model._features = tuple(str(name) for name in manifest["feature_names"])
-    window = manifest["window"]
-    model._window = TrainingWindow(
-        start=pd.Timestamp(window["start"]),
-        end=pd.Timestamp(window["end"]),
-        rows=int(window["rows"]),
-        tickers=tuple(str(t) for t in window["tickers"]),
-    )
-    scaler = manifest["scaler"]
-    model._mean = np.asarray(scaler["mean"], dtype=np.float64)
-    model._scale = np.asarray(scaler["scale"], dtype=np.float64)
-    model._masked = np.asarray(scaler["masked"], dtype=bool)
-    model._target_mean = float(manifest["target"]["mean"])
-    model._target_scale = float(manifest["target"]["scale"])
-    training = manifest["training"]
-    model._best_epoch = int(training["best_epoch"])
-    model._history = [(int(e), float(t), float(v)) for e, t, v in training["history"]]
+    manifest = read_manifest(directory, kind=_KIND, format_version=_FORMAT, weights=_WEIGHTS)
+    model = LSTMForecaster(**manifest.params)  # type: ignore[arg-type]
+    model._features = manifest.features
+    model._window = manifest.window
+    model._scaling = manifest.scaling
+    model._best_epoch = manifest.best_epoch
+    model._history = list(manifest.history)
     network = model._build()
-    network.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    weights = torch.load(directory / _WEIGHTS, map_location="cpu", weights_only=True)
+    network.load_state_dict(weights)
     model._network = network
     return model
 
@@ -530,35 +440,6 @@ def _forward(network: torch.nn.ModuleDict, sequences: torch.Tensor) -> torch.Ten
     output, _ = network["lstm"](sequences)
     result: torch.Tensor = network["head"](network["dropout"](output[:, -1, :])).squeeze(-1)
     return result
-
-
-def _layout(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``X`` sorted by ticker then ts: ``order`` (sorted position -> row of X) and
-    ``starts`` (sorted position -> sorted position of its ticker's first row), both int64."""
-    for column in ("ticker", "ts"):
-        if column not in X.columns:
-            raise ModelError(f"the design frame lacks the {column!r} column")
-    codes, _ = pd.factorize(X["ticker"].astype(str), sort=False)
-    ts = pd.DatetimeIndex(X["ts"])
-    stamps = ts.asi8 if ts.tz is None else ts.tz_convert("UTC").asi8
-    order = np.lexsort((stamps, codes)).astype(np.int64)
-    sorted_codes, sorted_stamps = codes[order], stamps[order]
-    new_ticker = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
-    repeated = ~new_ticker & np.r_[False, sorted_stamps[1:] == sorted_stamps[:-1]]
-    if repeated.any():
-        at = order[int(np.flatnonzero(repeated)[0])]
-        raise ModelError(
-            f"the design frame holds (ticker, ts) {X['ticker'].iloc[at]!r}, "
-            f"{X['ts'].iloc[at]} more than once; drop duplicate rows first"
-        )
-    starts = np.maximum.accumulate(np.where(new_ticker, np.arange(len(order)), 0))
-    return order, starts.astype(np.int64)
-
-
-def _raw_values(X: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """The feature columns as float64 (rows, features), infinities as NaN."""
-    values = X.loc[:, list(features)].to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.where(np.isfinite(values), values, np.nan)
 
 
 def _device(choice: str) -> torch.device:
