@@ -42,7 +42,7 @@ from stockpred.models.cells import (
     cell_table,
     daily_rank_ic,
     pooled_table,
-    test_period,
+    period_labels,
     ticker_group,
     wins_against_baselines,
 )
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 timings[f"walk_forward_group{group}_s"] = time.perf_counter() - started
                 pieces.append(evaluation.result.predictions.assign(group=group))
     predictions = pd.concat(pieces, ignore_index=True)
-    predictions["period"] = test_period(predictions["ts"], starts)
+    predictions["period"] = period_labels(predictions["ts"], starts)
     if args.export is not None:
         predictions.to_parquet(args.export, index=False)
     daily = daily_rank_ic(predictions.dropna(subset=["period"]), by=("group", "period"))

@@ -15,48 +15,7 @@ from stockpred.models.baselines import load_baseline, make_baseline
 from stockpred.models.catalog import load_model, make_model
 from stockpred.models.evaluation import Candidate, evaluate_walk_forward
 from stockpred.models.walkforward import WalkForward
-
-HORIZON = 5
-
-
-def drift_panel(
-    tickers: int = 30, days: int = 360, *, seed: int = 7
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stocks with a persistent drift each (what mean drift finds) plus a per-date signal that
-    only a cross-sectional model can read (``rank_signal``), and a raw column ``market`` that is
-    the same for every stock on a date and moves every return that day."""
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range("2015-01-05 21:00", periods=days, freq="B", tz="UTC")
-    market = rng.normal(scale=0.02, size=days)
-    rows = []
-    drifts = rng.normal(scale=0.004, size=tickers)
-    for i in range(tickers):
-        signal = rng.normal(size=days)
-        actual = drifts[i] + 0.004 * signal + market + rng.normal(scale=0.02, size=days)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "ticker": f"T{i:02d}",
-                    "ts": ts,
-                    "signal": signal,
-                    "market": market,
-                    "log_return_1": rng.normal(scale=0.02, size=days),
-                    f"log_return_{HORIZON}": rng.normal(scale=0.04, size=days),
-                    "momentum_252_skip_21": rng.normal(scale=0.2, size=days),
-                    "actual": actual,
-                    "next_return": rng.normal(scale=0.01, size=days),
-                }
-            )
-        )
-    frame = pd.concat(rows, ignore_index=True)
-    frame["rank_signal"] = frame.groupby("ts")["signal"].rank(pct=True)
-    frame["rank_noise"] = rng.uniform(size=len(frame))
-    position = {t: i for i, t in enumerate(ts)}
-    frame["known_at"] = [ts[min(position[t] + HORIZON, days - 1)] for t in frame["ts"]]
-    frame.loc[frame["ts"] > ts[days - 1 - HORIZON], "actual"] = np.nan
-    design = frame.drop(columns=["actual", "next_return", "known_at"])
-    labels = frame.loc[:, ["ticker", "ts", "actual", "known_at", "next_return"]]
-    return design, labels
+from support.panels import HORIZON, drift_panel
 
 
 def split(design: pd.DataFrame, labels: pd.DataFrame, at: int) -> tuple[pd.DataFrame, ...]:
@@ -64,15 +23,13 @@ def split(design: pd.DataFrame, labels: pd.DataFrame, at: int) -> tuple[pd.DataF
     data = design.merge(labels[["ticker", "ts", "actual"]], on=["ticker", "ts"])
     train = data[data["ts"] < dates[at - HORIZON]].dropna(subset=["actual"])
     test = data[data["ts"] >= dates[at]].dropna(subset=["actual"])
-    features = [c for c in design.columns]
+    features = list(design.columns)
     return train[features], train["actual"], test[features], test["actual"], test
 
 
 def daily_rank_ic(ts: pd.Series, prediction: np.ndarray, actual: pd.Series) -> float:
     frame = pd.DataFrame({"ts": ts.to_numpy(), "p": prediction, "a": actual.to_numpy()})
-    return float(
-        frame.groupby("ts").apply(lambda d: d["p"].corr(d["a"], method="spearman")).mean()
-    )
+    return float(frame.groupby("ts").apply(lambda d: d["p"].corr(d["a"], method="spearman")).mean())
 
 
 def ensemble(members: str = "mean_drift,lightgbm", **params: object):  # type: ignore[no-untyped-def]
@@ -163,9 +120,7 @@ def test_data_after_a_fold_never_changes_its_forecasts() -> None:
 
     def block(result: pd.DataFrame) -> pd.DataFrame:
         rows = result[result["fold"] == fold.number]
-        return rows.loc[:, ["ticker", "ts", "prediction", "lower", "upper"]].reset_index(
-            drop=True
-        )
+        return rows.loc[:, ["ticker", "ts", "prediction", "lower", "upper"]].reset_index(drop=True)
 
     pd.testing.assert_frame_equal(block(first.predictions), block(second.predictions))
     later = second.predictions["fold"] > fold.number

@@ -23,7 +23,7 @@ __all__ = [
     "cell_table",
     "daily_rank_ic",
     "pooled_table",
-    "test_period",
+    "period_labels",
     "ticker_group",
     "wins_against_baselines",
 ]
@@ -41,7 +41,7 @@ def ticker_group(ticker: str, *, groups: int = 2) -> int:
     return int.from_bytes(digest[:8], "big") % groups
 
 
-def test_period(ts: pd.Series, starts: Sequence[pd.Timestamp]) -> pd.Series:
+def period_labels(ts: pd.Series, starts: Sequence[pd.Timestamp]) -> pd.Series:
     """The period label of each timestamp: ``P1`` from ``starts[0]``, ``P2`` from ``starts[1]``,
     ...; NaN before the first start. ``starts`` must be increasing."""
     bounds = pd.DatetimeIndex(list(starts))
