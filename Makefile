@@ -26,7 +26,7 @@ run: $(VENV)/.run-installed
 	$(VENV)/bin/stockpred ingest sample
 	$(VENV)/bin/stockpred data list
 	$(VENV)/bin/stockpred features build
-	$(VENV)/bin/stockpred train --models ridge,lightgbm --test-size 252
+	$(VENV)/bin/stockpred train --test-size 252
 	$(VENV)/bin/stockpred predict AAPL
 	$(VENV)/bin/stockpred serve --demo --port $(PORT)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,14 +36,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
+from stockpred.features.sets import DEFAULT_FEATURE_SET, FeatureSet, get_feature_set
 from stockpred.models.baselines import BASELINES
 from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS
 from stockpred.models.cells import (
     cell_table,
     daily_rank_ic,
-    pooled_table,
     period_labels,
+    pooled_table,
     ticker_group,
     wins_against_baselines,
 )
@@ -116,6 +117,34 @@ def _table(cells: pd.DataFrame, pooled: pd.DataFrame, wins: pd.DataFrame) -> str
     return "\n".join(lines)
 
 
+def _time_default(store: DuckDBStore, feature_set: FeatureSet) -> dict[str, object]:
+    """Wall time of the walk-forward `stockpred evaluate` runs with every default (models,
+    tuning, folds, GARCH intervals, scoring and backtest) on every stock, and the data size."""
+    config = EvaluationConfig()
+    _progress(f"timing the default evaluate ({', '.join(config.models)}, tuned) on every stock")
+    started = time.perf_counter()
+    evaluation = evaluate(
+        store, feature_set, config, calendar="XNYS", catalog=MODELS, grids=PARAM_GRIDS
+    )
+    seconds = time.perf_counter() - started
+    predictions = evaluation.result.predictions
+    design = store.read_features(feature_set=feature_set.key)
+    stocks = design[~design["ticker"].str.startswith("^")]
+    return {
+        "seconds": round(seconds, 1),
+        "models": list(config.models),
+        "tuned": config.tune,
+        "horizon": config.horizon,
+        "tickers": int(stocks["ticker"].nunique()),
+        "design_rows": len(stocks),
+        "design_dates": int(stocks["ts"].nunique()),
+        "features": len(feature_set.outputs),
+        "folds": len(evaluation.result.folds),
+        "test_dates": int(predictions["ts"].nunique()),
+        "cpus": os.cpu_count(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", choices=("return", "excess", "rank"), default="return")
     parser.add_argument("--store", type=Path, default=None, help="keep/reuse the store here")
     parser.add_argument("--export", type=Path, default=None, help="every OOS prediction")
+    parser.add_argument(
+        "--time-default",
+        action="store_true",
+        help="also time `stockpred evaluate` with its defaults on every stock (one universe)",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"error: {args.data} not found; pass --data", file=sys.stderr)
@@ -189,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 timings[f"walk_forward_group{group}_s"] = time.perf_counter() - started
                 pieces.append(evaluation.result.predictions.assign(group=group))
+            default_run = _time_default(store, feature_set) if args.time_default else None
     predictions = pd.concat(pieces, ignore_index=True)
     predictions["period"] = period_labels(predictions["ts"], starts)
     if args.export is not None:
@@ -202,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": args.data.name,
         "tickers": int(predictions["ticker"].nunique()),
         "groups": {
-            int(g): int(n) for g, n in predictions.groupby("group")["ticker"].nunique().items()
+            str(g): int(n) for g, n in predictions.groupby("group")["ticker"].nunique().items()
         },
         "feature_set": feature_set.key,
         "horizon": args.horizon,
@@ -217,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "wins_against_best_baseline": wins.to_dict(orient="records"),
         "reference": REFERENCE,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "default_evaluate": default_run,
     }
     json.dump(report, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

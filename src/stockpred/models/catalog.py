@@ -18,7 +18,7 @@ from pathlib import Path
 from stockpred.domain.errors import ModelError
 from stockpred.models.base import Model
 from stockpred.models.baselines import BASELINES, load_baseline
-from stockpred.models.ensemble import Ensemble, load_ensemble
+from stockpred.models.ensemble import DEFAULT_MEMBERS, Ensemble, load_ensemble
 from stockpred.models.estimators import (
     Estimator,
     Fallback,
@@ -121,7 +121,7 @@ _KERAS_LSTM = _Factory(
 
 def _ensemble(
     *,
-    members: str = "mean_drift,ar1,lightgbm",
+    members: str = DEFAULT_MEMBERS,
     weighting: str = "equal",
     horizon: int = 5,
     holdout: int = 63,
@@ -163,7 +163,7 @@ MODELS: dict[str, Callable[..., Model]] = {
 MODELS["ensemble"] = _pooled("ensemble", _ensemble)
 
 # What `evaluate` and `train` run when no --models is given (the baselines always run).
-DEFAULT_MODELS: tuple[str, ...] = ("ridge", "lightgbm")
+DEFAULT_MODELS: tuple[str, ...] = ("ensemble", "ridge")
 
 
 def _grid(**axes: tuple[object, ...]) -> tuple[dict[str, object], ...]:

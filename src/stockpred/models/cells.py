@@ -22,8 +22,8 @@ from stockpred.models.metrics import long_run_variance
 __all__ = [
     "cell_table",
     "daily_rank_ic",
-    "pooled_table",
     "period_labels",
+    "pooled_table",
     "ticker_group",
     "wins_against_baselines",
 ]
