@@ -181,6 +181,10 @@ def load_sentence_encoder(*, batch_size: int = 64) -> tuple[Embedder, int]:
         raise ConfigurationError(
             f"the all-MiniLM-L6-v2 weights are missing from {str(model_dir)!r}; {_REINSTALL}"
         )
+    # transformers draws a progress bar while it reads the weights; the CLI's output is ours.
+    progress = import_optional("transformers.utils.logging", extra=_EXTRA, purpose=_PURPOSE)
+    bar_was_on = bool(progress.is_progress_bar_enabled())
+    progress.disable_progress_bar()
     try:
         model = sentence_transformers.SentenceTransformer(
             str(model_dir), device="cpu", local_files_only=True
@@ -189,6 +193,9 @@ def load_sentence_encoder(*, batch_size: int = 64) -> tuple[Embedder, int]:
         raise ConfigurationError(
             f"all-MiniLM-L6-v2 could not be loaded from {str(model_dir)!r} ({exc}); {_REINSTALL}"
         ) from exc
+    finally:
+        if bar_was_on:
+            progress.enable_progress_bar()
 
     def embed(texts: Sequence[str]) -> NDArray[np.float64]:
         vectors = model.encode(
