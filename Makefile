@@ -36,8 +36,8 @@ test: $(VENV)/.test-installed lint typecheck unit
 check: test
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 typecheck: $(VENV)/.test-installed
 	$(VENV)/bin/mypy

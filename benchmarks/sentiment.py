@@ -2,8 +2,10 @@
 
 Prints one JSON object: for SemEval-2017 Task 5 headlines and FiQA posts, the number of items, the
 gold label counts, and accuracy, macro-F1 and per-label F1 of each scorer (Loughran-McDonald,
-VADER, and the transformer when --finbert-model-dir names a local model) and of the baseline that
-always predicts the most frequent gold label.
+VADER, the embedding scorer when the ``sentiment`` extra is installed, and the transformer when
+--finbert-model-dir names a local model) and of the baseline that always predicts the most
+frequent gold label; and each scorer's throughput (texts per second, and relative to
+Loughran-McDonald) in the same run.
 
 Gold labels, fixed before any scorer was run and never tuned: the sign of the annotated score
 (positive > 0, negative < 0, neutral exactly 0); a FiQA post's score is the mean of its
@@ -34,6 +36,7 @@ from stockpred.sentiment.evaluation import (
     macro_f1,
     majority_label,
 )
+from stockpred.sentiment.scorers import embedding_scorer_installed
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sentiment"
 SEMEVAL = "SemEval2017Task5Headlines.json"
@@ -85,36 +88,60 @@ def evaluate(
     for scorer in scorers:
         start = time.perf_counter()
         predicted = [s.label for s in scorer.score(texts)]
-        seconds[scorer.name] = round(time.perf_counter() - start, 3)
+        seconds[scorer.name] = time.perf_counter() - start
         results[scorer.name] = scores_of(gold, predicted)
+    per_second = {name: len(texts) / max(s, 1e-9) for name, s in seconds.items()}
+    reference = per_second.get("loughran_mcdonald")
     return {
         "items": len(texts),
         "gold": dict(Counter(gold).most_common()),
         "majority_label": majority,
         "scores": results,
-        "scoring_seconds": seconds,
+        "scoring_seconds": {name: round(s, 3) for name, s in seconds.items()},
+        "texts_per_second": {name: round(r, 1) for name, r in per_second.items()},
+        "speed_relative_to_loughran_mcdonald": (
+            {name: round(r / reference, 4) for name, r in per_second.items()} if reference else None
+        ),
     }
+
+
+def subset(loaded: tuple[list[str], list[Label]], which: str) -> tuple[list[str], list[Label]]:
+    """All items, or the even (``tune``) or odd (``report``) positions of the file."""
+    texts, gold = loaded
+    if which == "all":
+        return texts, gold
+    first = 0 if which == "tune" else 1
+    return texts[first::2], gold[first::2]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--finbert-model-dir", type=Path, default=None)
+    parser.add_argument("--subset", choices=("all", "tune", "report"), default="all")
     args = parser.parse_args()
     paths = {"semeval2017_task5_headlines": args.data / SEMEVAL, "fiqa_posts": args.data / FIQA}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         print(f"no data at {', '.join(missing)}; pass --data", file=sys.stderr)
         return 1
+    start = time.perf_counter()
     scorers = build_scorers(finbert_model_dir=args.finbert_model_dir)
+    load_seconds = round(time.perf_counter() - start, 3)
     loaders = {"semeval2017_task5_headlines": load_semeval, "fiqa_posts": load_fiqa}
     report = {
         "benchmark": "sentiment",
         "gold_rule": "sign of the annotated score: positive > 0, negative < 0, neutral == 0",
         "macro_f1_over": "the labels present in each set's gold labels",
+        "subset": args.subset,
         "scorers": [s.name for s in scorers],
+        "embedding_scorer_installed": embedding_scorer_installed(),
+        "scorers_load_seconds": load_seconds,
         "datasets": {
-            name: {"file": paths[name].name, **evaluate(*loaders[name](paths[name]), scorers)}
+            name: {
+                "file": paths[name].name,
+                **evaluate(*subset(loaders[name](paths[name]), args.subset), scorers),
+            }
             for name in paths
         },
     }

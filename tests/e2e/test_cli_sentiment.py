@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from stockpred.cli.app import main
+from stockpred.sentiment.scorers import embedding_scorer_installed
 
 TEXTS = [
     "Strong quarter: profitable growth and improved margins",
@@ -31,6 +32,14 @@ def json_lines(out: str) -> list[dict[str, Any]]:
 
 def feed_stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+
+@pytest.fixture(autouse=True)
+def lexicon_scorers_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lexicon scorers alone, so each command does not load the embedding model; the test
+    marked ``with_embedding`` gets it when the extra is installed."""
+    if "with_embedding" not in request.keywords:
+        monkeypatch.setattr("stockpred.sentiment.scorers.embedding_scorer_installed", lambda: False)
 
 
 @pytest.mark.e2e
@@ -163,3 +172,21 @@ def test_help_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sentiment_group_is_registered(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "sentiment" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+@pytest.mark.with_embedding
+def test_with_the_sentiment_extra_the_embedding_scorer_joins_offline(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not embedding_scorer_installed():
+        pytest.skip("the 'sentiment' extra is not installed: pip install 'stockpred[sentiment]'")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    feed_stdin(monkeypatch, "Shares plunge after the company issues a profit warning\n")
+
+    code, out, err = run(capsys)
+
+    assert code == 0, err
+    (row,) = json_lines(out)
+    assert set(row["scores"]) == {"loughran_mcdonald", "vader", "embedding"}
+    assert row["scores"]["embedding"]["label"] == "negative"

@@ -93,7 +93,7 @@ def test_build_scorers_fails_fast_on_a_misconfigured_model_dir(tmp_path: Path) -
 
 
 def test_without_a_model_dir_only_the_lexicon_scorers_run() -> None:
-    assert [s.name for s in build_scorers()] == ["loughran_mcdonald", "vader"]
+    assert [s.name for s in build_scorers(embedding=False)] == ["loughran_mcdonald", "vader"]
 
 
 def test_score_is_p_positive_minus_p_negative_and_label_the_most_probable() -> None:

@@ -17,6 +17,8 @@ from stockpred.domain.errors import DataSourceError, InvalidInputError
 from stockpred.pipeline.fetch import Failure, ingest_macro, ingest_prices
 from stockpred.pipeline.ingest import BarIngest, ingest_files, ingest_sample, read_files
 from stockpred.pipeline.news import ingest_news
+from stockpred.sentiment.base import SentimentScorer
+from stockpred.sentiment.embedding import load_embedding_scorer
 from stockpred.sentiment.scorers import build_scorers
 from stockpred.sources.files import expand_paths, parse_column_mapping
 from stockpred.sources.providers.registry import macro_provider, news_provider, price_provider
@@ -361,8 +363,8 @@ def news(
     sentiment: str = typer.Option(
         "loughran_mcdonald",
         "--sentiment",
-        help="Scorer of the stored sentiment: loughran_mcdonald, vader, finbert (when "
-        "configured) or none.",
+        help="Scorer of the stored sentiment: loughran_mcdonald, vader, embedding (needs "
+        "stockpred[sentiment]), finbert (when configured) or none.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
@@ -375,15 +377,21 @@ def news(
     names = _symbols(tickers, symbols, "ticker")
     first = _utc(_date(since, "--since"))
     last = _utc(_date(until, "--until"), end_of_day=True)
-    scorer = None
-    if sentiment != "none":
+    scorer: SentimentScorer | None = None
+    if sentiment == "embedding":
+        # Loaded only when asked for: it reads a 90 MB model (MissingExtraError without it).
+        scorer = load_embedding_scorer()
+    elif sentiment != "none":
         scorers = {
-            s.name: s for s in build_scorers(finbert_model_dir=runtime.settings.finbert_model_dir)
+            s.name: s
+            for s in build_scorers(
+                finbert_model_dir=runtime.settings.finbert_model_dir, embedding=False
+            )
         }
         if sentiment not in scorers:
             raise InvalidInputError(
                 f"--sentiment {sentiment!r} is not available; use one of "
-                f"{', '.join([*sorted(scorers), 'none'])}"
+                f"{', '.join([*sorted([*scorers, 'embedding']), 'none'])}"
             )
         scorer = scorers[sentiment]
     provider = news_provider(source, provider_context(runtime.settings, source))

@@ -20,7 +20,8 @@ STDIN = "-"
 _BATCH = 256
 
 sentiment_app = typer.Typer(
-    help="Score the sentiment of financial text (Loughran-McDonald, VADER, optional FinBERT).",
+    help="Score the sentiment of financial text (Loughran-McDonald, VADER, the embedding "
+    "scorer with stockpred[sentiment], optional FinBERT).",
     no_args_is_help=True,
     epilog="Example: echo 'Shares slump after profit warning' | stockpred sentiment score",
 )
@@ -86,7 +87,8 @@ def score(
 
     Scores lie in -1..1; labels are positive, negative or neutral.
 
-    "finbert" joins the scores when the finbert_model_dir setting names a local model.
+    "embedding" joins the scores when the sentiment extra is installed, "finbert" when the
+    finbert_model_dir setting names a local model.
     """
     runtime = runtime_of(ctx)
     texts, source = _read_texts(file)
