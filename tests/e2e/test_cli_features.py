@@ -76,13 +76,13 @@ def test_list_shows_sets_with_version_indicators_and_lookback(
     assert code == 0
     rows = as_json(out)
     assert [r["name"] for r in rows] == ["daily_v1"]
-    assert rows[0]["version"] == "2"
-    assert rows[0]["lookback"] == 252
+    assert rows[0]["version"] == "3"
+    assert rows[0]["lookback"] == 504
     assert rows[0]["indicators"] >= 20
     code, out, _ = run(capsys, "features", "list")
     assert code == 0
     assert "daily_v1" in out
-    assert "252" in out
+    assert "504" in out
 
 
 def test_show_lists_indicators_params_outputs_and_context(
@@ -99,7 +99,7 @@ def test_show_lists_indicators_params_outputs_and_context(
     code, out, _ = run(capsys, "features", "show", "daily_v1")
     assert code == 0
     text = " ".join(out.split())
-    assert "daily_v1@3: 68 features, lookback 252 bars" in text
+    assert "daily_v1@3: 101 features, lookback 504 bars" in text
     assert "credit_spread=BAA-AAA" in text
 
 
