@@ -27,8 +27,8 @@ def served_home(tmp_path_factory: pytest.TempPathFactory, isolate: Callable[...,
         for args in (
             ["ingest", "sample", "--json"],
             ["features", "build", "--json"],
-            ["train", *FAST, "--json"],
-            ["train", *FAST, "--horizon", "1", "--json"],
+            ["train", *FAST, "--force", "ridge", "--json"],
+            ["train", *FAST, "--force", "ridge", "--horizon", "1", "--json"],
         ):
             assert main(args) == 0, args
     return root / "home"

@@ -38,7 +38,12 @@ def test_a_prediction_carries_interval_model_version_feature_time_and_contributi
     assert body["as_of"].startswith("2013-03-01")
     assert body["lower"] < body["log_return"] < body["upper"]
     assert 0.0 < body["direction_prob"] < 1.0
-    assert body["model"] == {"name": model_name(5), "version": 1, "kind": "ridge"}
+    assert body["model"] == {
+        "name": model_name(5),
+        "version": 1,
+        "kind": "ridge",
+        "family": "model",
+    }
     assert body["freshness"]["feature_ts"].startswith("2013-03-01")
     # The sample ends in 2013: years of sessions have closed since, and the answer says so.
     assert body["freshness"]["stale"] is True
@@ -136,7 +141,7 @@ def test_tickers_bars_and_features(client: TestClient, services: ApiServices) ->
     bars = client.get("/v1/tickers/IBM/bars?limit=3", headers=bearer(token)).json()
     features = client.get("/v1/tickers/IBM/features?limit=2", headers=bearer(token))
     named = client.get(
-        "/v1/tickers/IBM/features?limit=1&feature_set=daily_v1@2", headers=bearer(token)
+        "/v1/tickers/IBM/features?limit=1&feature_set=daily_v1@3", headers=bearer(token)
     )
     unknown_set = client.get("/v1/tickers/IBM/features?feature_set=nope", headers=bearer(token))
 
@@ -151,7 +156,7 @@ def test_tickers_bars_and_features(client: TestClient, services: ApiServices) ->
     assert "rsi_14" in features.json()["columns"]
     assert named.json()["rows"] == features.json()["rows"][-1:]
     assert unknown_set.status_code == 404
-    assert "daily_v1@2" in unknown_set.json()["message"]
+    assert "daily_v1@3" in unknown_set.json()["message"]
     missing = client.get("/v1/tickers/ZZZZ/bars", headers=bearer(token))
     assert missing.status_code == 404
 

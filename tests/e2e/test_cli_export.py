@@ -26,7 +26,7 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
         "bars",
         "headlines",
         "macro",
-        "features_daily_v1_2",
+        "features_daily_v1_3",
         "predictions",
         "sentiment_daily",
     }
@@ -35,7 +35,7 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
     assert set(bars["ticker"]) == {"AAPL", "FB", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"}
     macro = pd.read_parquet(written["macro"])
     assert set(macro["series_id"]) == {"VIXCLS", "CPILFESL", "AAA", "BAA"}
-    features = pd.read_parquet(written["features_daily_v1_2"])
+    features = pd.read_parquet(written["features_daily_v1_3"])
     assert set(features["ticker"]) == {"IBM"}
     assert features.columns[:3].tolist() == ["ticker", "ts", "log_return_1"]
 

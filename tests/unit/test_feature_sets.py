@@ -193,7 +193,7 @@ def test_daily_v1_covers_the_library_and_the_context() -> None:
         "rank_rsi_14",
     ):
         assert name in outputs, name
-    assert fs.lookback == 252
+    assert fs.lookback == 504
     assert len(set(fs.outputs)) == len(fs.outputs)
 
 

@@ -190,6 +190,8 @@ PARAM_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
     **_POOLED_GRIDS,
     "lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
     "keras_lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
+    # One candidate: the members keep fixed, regularised parameters (models/ensemble.py).
+    "ensemble": ({},),
     **{f"{kind}{_PER_TICKER_SUFFIX}": grid for kind, grid in _POOLED_GRIDS.items()},
 }
 

@@ -167,7 +167,7 @@ async def ticker_features(
     caller: Reader,
     feature_set: Annotated[
         str | None,
-        Query(max_length=100, description="default: the set the champion reads, e.g. daily_v1@2"),
+        Query(max_length=100, description="default: the set the champion reads, e.g. daily_v1@3"),
     ] = None,
     start: Since = None,
     limit: Limit = 100,
