@@ -35,6 +35,28 @@ class TrainingWindow:
     rows: int
     tickers: tuple[str, ...] = field(default=())
 
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready: ``{"start", "end" (ISO), "rows", "tickers"}``."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "rows": self.rows,
+            "tickers": list(self.tickers),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> TrainingWindow:
+        """The window written by :meth:`to_json` (KeyError, TypeError or ValueError if not)."""
+        tickers = data.get("tickers", ())
+        if not isinstance(tickers, list | tuple):
+            raise TypeError(f"window tickers must be a list, got {tickers!r}")
+        return cls(
+            start=pd.Timestamp(str(data["start"])),
+            end=pd.Timestamp(str(data["end"])),
+            rows=int(str(data["rows"])),
+            tickers=tuple(str(t) for t in tickers),
+        )
+
     @classmethod
     def of(cls, X: pd.DataFrame) -> TrainingWindow:
         ts = pd.DatetimeIndex(X["ts"])

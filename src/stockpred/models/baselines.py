@@ -124,12 +124,7 @@ class Baseline:
             "per_ticker": {t: list(c) for t, c in self._per_ticker.items()},
         }
         if self._window is not None:
-            state["window"] = {
-                "start": self._window.start.isoformat(),
-                "end": self._window.end.isoformat(),
-                "rows": self._window.rows,
-                "tickers": list(self._window.tickers),
-            }
+            state["window"] = self._window.to_json()
         (directory / "model.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
 
     def restore(self, state: Mapping[str, object]) -> None:
@@ -141,12 +136,7 @@ class Baseline:
         self._per_ticker = {str(t): (float(c[0]), float(c[1])) for t, c in table.items()}
         window = state.get("window")
         if isinstance(window, Mapping):
-            self._window = TrainingWindow(
-                start=pd.Timestamp(window["start"]),
-                end=pd.Timestamp(window["end"]),
-                rows=int(window["rows"]),
-                tickers=tuple(str(t) for t in window.get("tickers", ())),
-            )
+            self._window = TrainingWindow.from_json(window)
         else:
             # Written before windows were saved: fitted, window unknown.
             self._window = TrainingWindow(pd.Timestamp(0, tz="UTC"), pd.Timestamp(0, tz="UTC"), 0)

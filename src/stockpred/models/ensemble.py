@@ -249,12 +249,7 @@ class Ensemble:
             "slope": self._slope,
             "slope_floored": self._slope_floored,
             "features": list(self._features),
-            "window": {
-                "start": self._window.start.isoformat(),
-                "end": self._window.end.isoformat(),
-                "rows": self._window.rows,
-                "tickers": list(self._window.tickers),
-            },
+            "window": self._window.to_json(),
         }
         (directory / _MANIFEST).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
@@ -317,13 +312,7 @@ class Ensemble:
         self._slope = float(state["slope"])  # type: ignore[arg-type]
         self._slope_floored = bool(state.get("slope_floored", False))
         self._features = tuple(str(f) for f in state.get("features", ()))  # type: ignore[attr-defined]
-        window = dict(state["window"])  # type: ignore[call-overload]
-        self._window = TrainingWindow(
-            start=pd.Timestamp(window["start"]),
-            end=pd.Timestamp(window["end"]),
-            rows=int(window["rows"]),
-            tickers=tuple(window.get("tickers", ())),
-        )
+        self._window = TrainingWindow.from_json(dict(state["window"]))  # type: ignore[call-overload]
 
 
 def load_ensemble(

@@ -159,15 +159,6 @@ def _library_versions(extra: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _window_to_json(window: TrainingWindow) -> dict[str, object]:
-    return {
-        "start": window.start.isoformat(),
-        "end": window.end.isoformat(),
-        "rows": window.rows,
-        "tickers": list(window.tickers),
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """The contents of ``model.json``.
@@ -192,7 +183,7 @@ def write_manifest(directory: Path, manifest: Manifest) -> None:
         "kind": manifest.kind,
         "params": dict(manifest.params),
         "feature_names": list(manifest.feature_names),
-        "window": _window_to_json(manifest.window),
+        "window": manifest.window.to_json(),
         "libraries": dict(manifest.libraries),
         "artifact": manifest.artifact,
         "members": dict(manifest.members),
@@ -226,12 +217,7 @@ def read_manifest(directory: Path) -> Manifest:
             kind=str(content["kind"]),
             params=dict(content["params"]),
             feature_names=tuple(str(name) for name in content["feature_names"]),
-            window=TrainingWindow(
-                start=pd.Timestamp(window["start"]),
-                end=pd.Timestamp(window["end"]),
-                rows=int(window["rows"]),
-                tickers=tuple(str(t) for t in window["tickers"]),
-            ),
+            window=TrainingWindow.from_json(window),
             libraries={str(k): str(v) for k, v in content.get("libraries", {}).items()},
             artifact=None if artifact is None else str(artifact),
             members=dict(content.get("members") or {}),
