@@ -6,32 +6,156 @@ shows its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
+from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
+
+# typer vendors click as typer._click; TyperGroup's methods take and return its classes.
+from typer._click import Command, Context, HelpFormatter
+from typer._click.exceptions import UsageError
+from typer.core import TyperCommand, TyperGroup
 
 from stockpred import __version__
-from stockpred.cli.clients import clients_app
-from stockpred.cli.config import config_app
-from stockpred.cli.data import data_app
-from stockpred.cli.evaluate import evaluate_command
-from stockpred.cli.features import features_app
-from stockpred.cli.ingest import ingest_app
-from stockpred.cli.models import models_app, predict_command, retrain_command, train_command
-from stockpred.cli.runtime import Runtime
-from stockpred.cli.scheduler import scheduler_command
-from stockpred.cli.sentiment import sentiment_app
-from stockpred.cli.serve import serve_command
-from stockpred.cli.sources import sources_command
 from stockpred.domain.errors import StockpredError
-from stockpred.settings import load_settings
 
 __all__ = ["app", "main", "run"]
 
+
+@dataclass(frozen=True, slots=True)
+class _Lazy:
+    """A sub-command imported only when it runs: module, attribute (a ``typer.Typer`` group or a
+    command function), the one-line help shown in ``stockpred --help``, and an example."""
+
+    module: str
+    attribute: str
+    summary: str
+    example: str = ""
+
+
+# In the order `stockpred --help` lists them. Importing a command's module pulls in pandas,
+# the store, the models or the API stack; `--version`, `--help` and every other command do not
+# pay for it.
+_COMMANDS: dict[str, _Lazy] = {
+    "ingest": _Lazy("stockpred.cli.ingest", "ingest_app", "Bring data into the store."),
+    "data": _Lazy("stockpred.cli.data", "data_app", "Look at the stored data."),
+    "config": _Lazy("stockpred.cli.config", "config_app", "Inspect the effective settings."),
+    "sources": _Lazy(
+        "stockpred.cli.sources",
+        "sources_command",
+        "List the data providers, their keys, limits and last runs.",
+        "stockpred sources --json",
+    ),
+    "scheduler": _Lazy(
+        "stockpred.cli.scheduler",
+        "scheduler_command",
+        "Run the feeds on their schedules until stopped.",
+        "stockpred scheduler --list",
+    ),
+    "sentiment": _Lazy(
+        "stockpred.cli.sentiment", "sentiment_app", "Score the sentiment of financial text."
+    ),
+    "features": _Lazy(
+        "stockpred.cli.features", "features_app", "Build feature sets and describe them."
+    ),
+    "evaluate": _Lazy(
+        "stockpred.cli.evaluate",
+        "evaluate_command",
+        "Walk-forward evaluation of the models beside the baselines.",
+        "stockpred evaluate  |  stockpred evaluate --horizon 1 --models "
+        "ridge,lightgbm,xgboost --export oos.parquet",
+    ),
+    "train": _Lazy(
+        "stockpred.cli.models",
+        "train_command",
+        "Evaluate, fit and register the models; the best one serves.",
+        "stockpred train --horizon 5 --models ridge,lightgbm",
+    ),
+    "retrain": _Lazy(
+        "stockpred.cli.models",
+        "retrain_command",
+        "Challenge the champion on recent data; promote only a winner.",
+        "stockpred retrain --horizon 5 --recent 63",
+    ),
+    "models": _Lazy(
+        "stockpred.cli.models", "models_app", "Trained models: list, show, promote, roll back."
+    ),
+    "predict": _Lazy(
+        "stockpred.cli.models",
+        "predict_command",
+        "The champion's forecast for a ticker.",
+        "stockpred predict AAPL --horizon 5",
+    ),
+    "serve": _Lazy(
+        "stockpred.cli.serve",
+        "serve_command",
+        "Serve forecasts over REST and websockets.",
+        "stockpred serve --port 8000",
+    ),
+    "clients": _Lazy("stockpred.cli.clients", "clients_app", "API clients and their scopes."),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: lists every command from ``_COMMANDS`` and imports one only to run it
+    (or to show its own help). Listing them in ``--help`` imports nothing."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        known = self.commands.get(cmd_name)
+        if known is not None or cmd_name not in _COMMANDS:
+            return known
+        lazy = _COMMANDS[cmd_name]
+        if self._listing:
+            return TyperCommand(cmd_name, help=lazy.summary, short_help=lazy.summary)
+        command = _load(cmd_name, lazy)
+        self.add_command(command, cmd_name)
+        return command
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            # The framework suggests only commands already imported.
+            matches = get_close_matches(args[0], list(_COMMANDS)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(m) for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def _load(name: str, lazy: _Lazy) -> Command:
+    """The click command of ``lazy``: a Typer group as it is, a function as a one-command app."""
+    target: Any = getattr(importlib.import_module(lazy.module), lazy.attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(rich_markup_mode="rich", add_completion=False)
+    single.command(name, epilog=f"Example: {lazy.example}" if lazy.example else None)(target)
+    return typer.main.get_command(single)
+
+
 app = typer.Typer(
     name="stockpred",
+    cls=_LazyGroup,
     help="Stock-price prediction as a service: ingest market data, build features, evaluate, "
     "train and serve forecasts.",
     no_args_is_help=True,
@@ -39,26 +163,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     epilog="Example: stockpred ingest sample && stockpred data list",
 )
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(data_app, name="data")
-app.add_typer(config_app, name="config")
-app.command("sources", epilog="Example: stockpred sources --json")(sources_command)
-app.command("scheduler", epilog="Example: stockpred scheduler --list")(scheduler_command)
-app.add_typer(sentiment_app, name="sentiment")
-app.add_typer(features_app, name="features")
-app.command(
-    "evaluate",
-    epilog="Examples: stockpred evaluate  |  stockpred evaluate --horizon 1 --models "
-    "ridge,lightgbm,xgboost --export oos.parquet",
-)(evaluate_command)
-app.command("train", epilog="Example: stockpred train --horizon 5 --models ridge,lightgbm")(
-    train_command
-)
-app.command("retrain", epilog="Example: stockpred retrain --horizon 5 --recent 63")(retrain_command)
-app.add_typer(models_app, name="models")
-app.command("predict", epilog="Example: stockpred predict AAPL --horizon 5")(predict_command)
-app.command("serve", epilog="Example: stockpred serve --port 8000")(serve_command)
-app.add_typer(clients_app, name="clients")
 
 
 def _version(value: bool) -> None:
@@ -80,6 +184,11 @@ def root(
     ),
 ) -> None:
     """Build the settings once; every command gets them through the context."""
+    from rich.console import Console
+
+    from stockpred.cli.runtime import Runtime
+    from stockpred.settings import load_settings
+
     ctx.obj = Runtime(
         settings=load_settings(config_file=config),
         out=Console(),
