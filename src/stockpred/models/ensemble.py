@@ -47,7 +47,7 @@ _KIND = "ensemble"
 _FORMAT = 1
 _MANIFEST = "model.json"
 RANK_PREFIX = "rank_"
-DEFAULT_MEMBERS = "mean_drift,ar1,momentum,lightgbm"
+DEFAULT_MEMBERS = "mean_drift,ar1,momentum,reversal,lightgbm"
 _WEIGHTINGS = ("equal", "tail")
 # The slope used when the tail shows no positive relation (keeps the order, shrinks the value).
 _FLOOR_SLOPE = 1e-6
