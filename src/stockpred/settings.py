@@ -167,6 +167,24 @@ class Settings(BaseSettings):
         default="1200/minute",
         description="requests per client, in the `limits` notation: 1200/minute, 50/second",
     )
+    api_auth_failures_per_client: str = Field(
+        default="10/minute",
+        description="failed authentications a client id may have (limits notation) before "
+        "POST /v1/token answers 429 without checking its secret",
+    )
+    api_auth_failures_per_address: str = Field(
+        default="60/minute",
+        description="failed authentications (bad client secrets or bearer tokens) one source "
+        "address may have before it gets 429; behind a proxy, run uvicorn with "
+        "--forwarded-allow-ips so the address is the client's",
+    )
+    api_hash_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="client secrets checked at once per process (each an argon2id hash of "
+        "64 MiB); the rest wait, so token requests cannot take the CPU from predictions",
+    )
     api_max_batch: int = Field(
         default=500, gt=0, description="most tickers one batch prediction request may ask for"
     )

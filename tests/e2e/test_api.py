@@ -434,3 +434,29 @@ def test_served_forecasts_are_kept_for_the_next_pass_when_the_store_is_busy(
 
     kept = services.predictor.take_unsaved()
     assert [(f.ticker, f.horizon) for f in kept] == [("IBM", 1)]
+
+
+def test_bad_bearer_tokens_are_rate_limited_per_address_and_good_ones_are_not(
+    served_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_HOME", str(served_home))
+    monkeypatch.setenv("STOCKPRED_API_RATE_LIMIT", "1000/second")
+    monkeypatch.setenv("STOCKPRED_API_AUTH_FAILURES_PER_ADDRESS", "3/minute")
+    services = build_services(load_settings())
+    with TestClient(create_app(services, background=False)) as client:
+        good = token_for(client, services, "predictions:read", "stream:read")
+        statuses = [
+            client.get("/v1/predictions/AAPL", headers=bearer("forged")).status_code
+            for _ in range(4)
+        ]
+        limited = client.get("/v1/predictions/AAPL", headers=bearer("forged"))
+        with client.websocket_connect("/v1/stream?tickers=MSFT") as socket:
+            socket.send_json({"type": "auth", "token": "forged"})
+            refusal = socket.receive_json()
+        valid = client.get("/v1/predictions/AAPL", headers=bearer(good))
+
+    assert statuses == [401, 401, 401, 429]
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert "failed authentications" in limited.json()["message"]
+    assert refusal["code"] == "rate_limited"
+    assert valid.status_code == 200

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from stockpred.api.ratelimit import LimitsRateLimiter
+from stockpred.api.ratelimit import AuthThrottle, LimitsRateLimiter
 from stockpred.domain.errors import RateLimitedError, StoreError
 
 pytestmark = pytest.mark.integration
@@ -166,3 +166,67 @@ def test_a_hit_on_an_unreachable_redis_is_a_store_error_not_a_driver_error() -> 
 
     with pytest.raises(StoreError, match="STOCKPRED_REDIS_URL"):
         asyncio.run(limiter.hit("client-a"))
+
+
+def test_a_peek_on_redis_counts_nothing_and_refuses_once_over(
+    redis_url: str, key_prefix: str
+) -> None:
+    limiter = LimitsRateLimiter(rate="2/minute", storage_uri=redis_url, key_prefix=key_prefix)
+
+    async def scenario() -> tuple[list[bool], int]:
+        admitted = []
+        for _ in range(5):
+            try:
+                await limiter.peek("guesser")
+            except RateLimitedError:
+                admitted.append(False)
+            else:
+                admitted.append(True)
+        await limiter.hit("guesser")
+        await limiter.hit("guesser")
+        try:
+            await limiter.peek("guesser")
+        except RateLimitedError as refused:
+            wait = refused.retry_after
+        else:
+            wait = 0
+        await limiter.aclose()
+        return admitted, wait
+
+    admitted, wait = asyncio.run(scenario())
+
+    assert admitted == [True] * 5
+    assert 1 <= wait <= 60
+
+
+def test_failed_authentications_are_shared_by_replicas_through_redis(redis_url: str) -> None:
+    address = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
+    replicas = [
+        AuthThrottle(per_client="5/minute", per_address="3/minute", storage_uri=redis_url)
+        for _ in range(2)
+    ]
+
+    async def scenario() -> list[str]:
+        seen = []
+        for n in range(4):
+            replica = replicas[n % 2]
+            try:
+                await replica.admit(address=address)
+                await replica.failed(address=address)
+                seen.append("counted")
+            except RateLimitedError:
+                seen.append("refused")
+        for replica in replicas:
+            await replica.aclose()
+        return seen
+
+    seen = asyncio.run(scenario())
+
+    assert seen == ["counted", "counted", "counted", "refused"]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"stockpred-authfail-address*{address}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -4,14 +4,19 @@ every refusal."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import anyio
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -19,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from stockpred.api.clients import ClientStore, NewClient
 from stockpred.api.errors import install_error_handlers
+from stockpred.api.ratelimit import AuthThrottle
 from stockpred.api.routes.auth import router
 from stockpred.api.security import LocalTokenVerifier, TokenIssuer
 from stockpred.domain.errors import RateLimitedError
@@ -58,6 +64,38 @@ class AlwaysLimits:
         return None
 
 
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingHasher(PasswordHasher):
+    """A cheap argon2id that counts its verifications and the most run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.verifications = 0
+        self.running = 0
+        self.most_at_once = 0
+        self.delay = 0.0
+        self._lock = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._lock:
+            self.verifications += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            time.sleep(self.delay)
+            return super().verify(hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
 @dataclass
 class FakeServices:
     settings: Settings
@@ -65,16 +103,21 @@ class FakeServices:
     issuer: TokenIssuer | None
     limiter: Any
     verifier: LocalTokenVerifier
+    hasher: CountingHasher
+    monotonic: Monotonic
+    auth_throttle: AuthThrottle
+    hash_pool: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[FakeServices]:
     clock = FakeClock(T0)
     settings = Settings(home=tmp_path)
-    clients = ClientStore(
-        f"sqlite:///{tmp_path / 'api.db'}",
-        clock=clock,
-        hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+    hasher = CountingHasher()
+    clients = ClientStore(f"sqlite:///{tmp_path / 'api.db'}", clock=clock, hasher=hasher)
+    monotonic = Monotonic()
+    throttle = AuthThrottle(
+        per_client="3/minute", per_address="5/minute", monotonic_clock=monotonic
     )
     issuer = TokenIssuer(
         secret=SECRET,
@@ -86,7 +129,9 @@ def services(tmp_path: Path) -> Iterator[FakeServices]:
     verifier = LocalTokenVerifier(
         secret=SECRET, issuer=settings.api_issuer, audience=settings.api_audience, clock=clock
     )
-    yield FakeServices(settings, clients, issuer, NeverLimits(), verifier)
+    yield FakeServices(
+        settings, clients, issuer, NeverLimits(), verifier, hasher, monotonic, throttle
+    )
     clients.close()
 
 
@@ -315,3 +360,76 @@ def test_the_endpoint_is_documented_in_openapi(app: FastAPI) -> None:
     assert {"401", "403", "422", "429"} <= set(operation["responses"])
     example = operation["responses"]["401"]["content"]["application/json"]["example"]
     assert example == {"code": "auth_error", "message": "invalid client credentials"}
+
+
+def test_a_guessed_client_is_refused_429_before_any_hash_once_over_budget(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    # The address budget (5) is wider than the client's (3), so the client's is what bites.
+    for _ in range(3):
+        assert http.post("/v1/token", data=_form(desk, client_secret="guess")).status_code == 401
+    hashed = services.hasher.verifications
+
+    answer = http.post("/v1/token", data=_form(desk))  # even the right secret waits
+
+    assert answer.status_code == 429
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert "failed authentications" in answer.json()["message"]
+    assert services.hasher.verifications == hashed
+
+
+def test_guesses_over_many_client_ids_are_refused_per_source_address(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    for n in range(5):
+        guess = {**_form(desk), "client_id": f"cl_guess{n}", "client_secret": "x"}
+        assert http.post("/v1/token", data=guess).status_code == 401
+    hashed = services.hasher.verifications
+
+    answer = http.post("/v1/token", data={**_form(desk), "client_id": "cl_other"})
+
+    assert answer.status_code == 429
+    assert "from testclient" in answer.json()["message"]
+    assert services.hasher.verifications == hashed
+
+
+def test_the_budget_recovers_after_its_window_and_successes_never_count(
+    http: TestClient, services: FakeServices, desk: NewClient
+) -> None:
+    for _ in range(10):
+        assert http.post("/v1/token", data=_form(desk)).status_code == 200
+    for _ in range(3):
+        http.post("/v1/token", data=_form(desk, client_secret="guess"))
+    assert http.post("/v1/token", data=_form(desk)).status_code == 429
+
+    services.monotonic.now += 61.0
+
+    assert http.post("/v1/token", data=_form(desk)).status_code == 200
+
+
+def test_bad_credential_shapes_count_against_the_address(http: TestClient) -> None:
+    for _ in range(5):
+        assert http.post("/v1/token", data={"grant_type": "client_credentials"}).status_code == 401
+
+    assert http.post("/v1/token", data={"grant_type": "client_credentials"}).status_code == 429
+
+
+def test_secrets_are_checked_in_the_bounded_pool_only(
+    app: FastAPI, services: FakeServices, desk: NewClient
+) -> None:
+    services.hasher.delay = 0.05
+    services.hash_pool = anyio.CapacityLimiter(2)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            answers = await asyncio.gather(
+                *(client.post("/v1/token", data=_form(desk)) for _ in range(8))
+            )
+        return [a.status_code for a in answers]
+
+    statuses = asyncio.run(burst())
+
+    assert statuses == [200] * 8
+    assert services.hasher.verifications == 8
+    assert services.hasher.most_at_once == 2

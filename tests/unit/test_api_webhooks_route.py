@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stockpred.api.errors import install_error_handlers
+from stockpred.api.ratelimit import AuthThrottle
 from stockpred.api.routes.webhooks import router
 from stockpred.api.services import Principal
 from stockpred.domain.errors import AuthError
@@ -70,7 +71,10 @@ def client(service: WebhookService) -> Iterator[TestClient]:
     install_error_handlers(app)
     app.include_router(router)
     app.state.services = SimpleNamespace(
-        webhooks=service, verifier=FakeVerifier(), limiter=NeverLimiting()
+        webhooks=service,
+        verifier=FakeVerifier(),
+        limiter=NeverLimiting(),
+        auth_throttle=AuthThrottle(per_client="100/minute", per_address="100/minute"),
     )
     with TestClient(app) as test_client:
         yield test_client

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -72,6 +73,7 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
             await services.webhooks.drain()
             await services.webhooks.aclose()
             await services.limiter.aclose()
+            await services.auth_throttle.aclose()
             services.jobs.shutdown()
             services.clients.close()
 
@@ -152,7 +154,7 @@ def build_services(
     """Every part of the serving process, chosen by the settings."""
     from stockpred.api.clients import ClientStore
     from stockpred.api.jobs import JobRunner
-    from stockpred.api.ratelimit import build_rate_limiter
+    from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
     from stockpred.api.security import build_token_services
     from stockpred.bus.memory import MemoryBus
     from stockpred.compose import open_registry
@@ -186,6 +188,8 @@ def build_services(
         issuer=issuer,
         clients=ClientStore(settings.api_database_url, clock=now),
         limiter=build_rate_limiter(settings),
+        auth_throttle=build_auth_throttle(settings),
+        hash_pool=anyio.CapacityLimiter(settings.api_hash_concurrency),
         bus=MemoryBus(),
         webhooks=WebhookService(
             settings.api_database_url,

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from stockpred.api.services import ApiServices, Principal
 from stockpred.domain.errors import AuthError, ForbiddenError
@@ -23,6 +24,7 @@ __all__ = [
     "get_services",
     "require",
     "scope_of",
+    "source_address",
     "verify_token",
 ]
 
@@ -71,11 +73,23 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+def source_address(request: HTTPConnection) -> str:
+    """The caller's address as the server saw it (behind a proxy, uvicorn's
+    ``--forwarded-allow-ips`` makes it the client's); "unknown" when the transport has none."""
+    client = request.client
+    return client.host if client is not None and client.host else "unknown"
+
+
 async def authorize(request: Request, scope: str) -> Principal:
     """What :func:`require` checks, callable from a handler: the hottest route does so to save
-    FastAPI's per-dependency work (its OpenAPI entry declares the scope itself)."""
+    FastAPI's per-dependency work (its OpenAPI entry declares the scope itself). A bad token
+    counts against its source address; once that is over budget the answer is 429."""
     services: ApiServices = request.app.state.services
-    caller = await verify_token(services, _bearer_token(request))
+    try:
+        caller = await verify_token(services, _bearer_token(request))
+    except AuthError:
+        await services.auth_throttle.failed(address=source_address(request))
+        raise
     await services.limiter.hit(caller.client_id)
     if not caller.allows(scope):
         raise ForbiddenError(

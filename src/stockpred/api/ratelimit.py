@@ -44,7 +44,13 @@ if TYPE_CHECKING:
     from limits.aio.strategies import MovingWindowRateLimiter
     from redis.asyncio import Redis as AsyncRedis
 
-__all__ = ["LimitsRateLimiter", "build_rate_limiter", "parse_rate"]
+__all__ = [
+    "AuthThrottle",
+    "LimitsRateLimiter",
+    "build_auth_throttle",
+    "build_rate_limiter",
+    "parse_rate",
+]
 
 _SETTING = "STOCKPRED_API_RATE_LIMIT"
 _REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
@@ -54,7 +60,7 @@ _REDIS_TIMEOUT_SECONDS = 1.0
 _FIRST_SWEEP_AT = 1024
 
 
-def parse_rate(rate: str) -> RateLimitItem:
+def parse_rate(rate: str, *, setting: str = _SETTING) -> RateLimitItem:
     """One limit in the ``limits`` notation ("1200/minute", "20 per second", "10000/hour").
 
     Raises ``ConfigurationError`` naming the setting when ``rate`` is not one positive limit;
@@ -64,17 +70,17 @@ def parse_rate(rate: str) -> RateLimitItem:
         items = parse_many(rate)
     except ValueError as exc:
         raise ConfigurationError(
-            f"{_SETTING}={rate!r} is not a rate limit; write it as COUNT/PERIOD, e.g. "
+            f"{setting}={rate!r} is not a rate limit; write it as COUNT/PERIOD, e.g. "
             "'1200/minute', '20/second' or '10000 per hour'"
         ) from exc
     if len(items) != 1:
         raise ConfigurationError(
-            f"{_SETTING}={rate!r} holds {len(items)} limits; give one, e.g. '1200/minute'"
+            f"{setting}={rate!r} holds {len(items)} limits; give one, e.g. '1200/minute'"
         )
     item = items[0]
     if item.amount < 1:
         raise ConfigurationError(
-            f"{_SETTING}={rate!r} admits no request at all; give at least 1, e.g. '1200/minute'"
+            f"{setting}={rate!r} admits no request at all; give at least 1, e.g. '1200/minute'"
         )
     return item
 
@@ -96,8 +102,9 @@ class _MemoryMovingWindows:
         self._windows: dict[str, deque[float]] = {}
         self._sweep_at = _FIRST_SWEEP_AT
 
-    def acquire(self, key: str) -> float:
-        """0.0 when the request is admitted (and counted), else the seconds until it would be."""
+    def acquire(self, key: str, *, count: bool = True) -> float:
+        """0.0 when the request is admitted (and counted, unless ``count`` is false), else the
+        seconds until it would be."""
         now = self._clock()
         cutoff = now - self._period
         window = self._windows.get(key)
@@ -109,7 +116,8 @@ class _MemoryMovingWindows:
             window.popleft()
         if len(window) >= self._amount:
             return window[0] - cutoff
-        window.append(now)
+        if count:
+            window.append(now)
         return 0.0
 
     def _sweep(self, cutoff: float) -> None:
@@ -138,8 +146,11 @@ class LimitsRateLimiter:
         storage_uri: str | None = None,
         key_prefix: str = "stockpred",
         monotonic_clock: Callable[[], float] = time.monotonic,
+        setting: str = _SETTING,
+        refusal: str = "client {key!r} is over its limit of {limit}",
     ) -> None:
-        self._item = parse_rate(rate)
+        self._item = parse_rate(rate, setting=setting)
+        self._refusal = refusal
         self._key_prefix = key_prefix
         self._memory: _MemoryMovingWindows | None = None
         self._redis: RedisStorage | None = None
@@ -205,12 +216,27 @@ class LimitsRateLimiter:
         # limits stamps its Redis entries with time.time(), so its reset time is on that clock.
         self._refuse(key, stats.reset_time - time.time())
 
+    async def peek(self, key: str) -> None:
+        """Raise as :meth:`hit` would, without counting a request: for budgets that count only
+        some outcomes (failed authentications), checked before the work they guard."""
+        if self._memory is not None:
+            wait = self._memory.acquire(key, count=False)
+            if wait > 0.0:
+                self._refuse(key, wait)
+            return
+        assert self._strategy is not None
+        try:
+            if await self._strategy.test(self._item, key):
+                return
+            stats = await self._strategy.get_window_stats(self._item, key)
+        except StorageError as exc:
+            raise self._unreachable() from exc
+        self._refuse(key, stats.reset_time - time.time())
+
     def _refuse(self, key: str, wait: float) -> None:
         retry_after = max(1, math.ceil(wait))
-        raise RateLimitedError(
-            f"client {key!r} is over its limit of {self._item}; retry in {retry_after} s",
-            retry_after=retry_after,
-        )
+        reason = self._refusal.format(key=key[:64], limit=self._item)
+        raise RateLimitedError(f"{reason}; retry in {retry_after} s", retry_after=retry_after)
 
     async def check(self) -> None:
         """Raise ``StoreError`` when the shared store does not answer a PING (readiness)."""
@@ -239,6 +265,81 @@ class LimitsRateLimiter:
             f"the rate limiter's {self._where} does not answer; start it or fix "
             "STOCKPRED_REDIS_URL (unset, requests are counted in-process)"
         )
+
+
+class AuthThrottle:
+    """Failed authentications, budgeted per client id and per source address.
+
+    The token route asks :meth:`admit` *before* it hashes a secret, so a guesser over either
+    budget gets 429 (with Retry-After) at the cost of a lookup, not of an argon2id hash; every
+    failure is counted with :meth:`failed`. Bearer tokens are cheap to check, so a route counts
+    a bad token with :meth:`failed` and turns its 401 into 429 once the address is over budget;
+    requests with valid tokens never pay for it. Successes are never counted: a client that
+    authenticates is not slowed by its neighbours' mistakes. Shared through Redis like
+    :class:`LimitsRateLimiter` when ``storage_uri`` names one.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_client: str,
+        per_address: str,
+        storage_uri: str | None = None,
+        monotonic_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clients = LimitsRateLimiter(
+            rate=per_client,
+            storage_uri=storage_uri,
+            key_prefix="stockpred-authfail-client",
+            monotonic_clock=monotonic_clock,
+            setting="STOCKPRED_API_AUTH_FAILURES_PER_CLIENT",
+            refusal="too many failed authentications for client {key!r} (limit {limit})",
+        )
+        self._addresses = LimitsRateLimiter(
+            rate=per_address,
+            storage_uri=storage_uri,
+            key_prefix="stockpred-authfail-address",
+            monotonic_clock=monotonic_clock,
+            setting="STOCKPRED_API_AUTH_FAILURES_PER_ADDRESS",
+            refusal="too many failed authentications from {key} (limit {limit})",
+        )
+
+    async def admit(self, *, address: str, client_id: str | None = None) -> None:
+        """Raise ``RateLimitedError`` when ``address`` (or ``client_id``) is over its budget."""
+        await self._addresses.peek(address)
+        if client_id:
+            await self._clients.peek(client_id)
+
+    async def failed(self, *, address: str, client_id: str | None = None) -> None:
+        """Count one failed authentication; raise ``RateLimitedError`` when that leaves the
+        address or the client over budget (so the caller answers 429, not 401)."""
+        refused: RateLimitedError | None = None
+        for limiter, key in ((self._addresses, address), (self._clients, client_id)):
+            if not key:
+                continue
+            try:
+                await limiter.hit(key)
+            except RateLimitedError as exc:
+                refused = refused or exc
+        if refused is not None:
+            raise refused
+
+    async def check(self) -> None:
+        await self._addresses.check()
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+        await self._addresses.aclose()
+
+
+def build_auth_throttle(settings: Settings) -> AuthThrottle:
+    """The failed-authentication budgets of the settings, shared through Redis when set."""
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    return AuthThrottle(
+        per_client=settings.api_auth_failures_per_client,
+        per_address=settings.api_auth_failures_per_address,
+        storage_uri=redis_url or None,
+    )
 
 
 def build_rate_limiter(settings: Settings) -> LimitsRateLimiter:

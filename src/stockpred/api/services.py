@@ -13,6 +13,8 @@ from stockpred.registry.base import ModelRegistry
 from stockpred.settings import Settings
 
 if TYPE_CHECKING:
+    import anyio
+
     from stockpred.api.clients import ClientStore
     from stockpred.api.jobs import JobRunner
     from stockpred.api.metrics import ApiMetrics
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCOPES",
     "ApiServices",
+    "AuthBudget",
     "Principal",
     "RateLimiter",
     "TokenVerifier",
@@ -70,6 +73,18 @@ class RateLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
+class AuthBudget(Protocol):
+    """Failed authentications per source address and client id (``api/ratelimit.py``,
+    ``AuthThrottle``): ``admit`` raises ``RateLimitedError`` when either is over budget,
+    ``failed`` counts one failure (and raises when that puts it over)."""
+
+    async def admit(self, *, address: str, client_id: str | None = None) -> None: ...
+
+    async def failed(self, *, address: str, client_id: str | None = None) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class ApiServices:
     """Everything a route may use, built once per process from the settings."""
@@ -85,6 +100,10 @@ class ApiServices:
     issuer: TokenIssuer | None
     clients: ClientStore
     limiter: RateLimiter
+    auth_throttle: AuthBudget
+    # Client secrets are checked in these few threads only (settings.api_hash_concurrency):
+    # each check is an argon2id hash, and a flood of them must not take every core.
+    hash_pool: anyio.CapacityLimiter
     bus: MemoryBus
     webhooks: WebhookService
     jobs: JobRunner

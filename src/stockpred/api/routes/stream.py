@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from stockpred.api.background import PREDICTIONS_TOPIC
-from stockpred.api.deps import verify_token
+from stockpred.api.deps import source_address, verify_token
 from stockpred.api.schemas import prediction_out
 from stockpred.api.services import ApiServices, Principal
 from stockpred.domain.errors import AuthError, ForbiddenError, RateLimitedError, StockpredError
@@ -64,7 +64,12 @@ async def stream(
     services: ApiServices = websocket.app.state.services
     wanted = {t.strip().upper() for t in tickers.split(",") if t.strip()}
     try:
-        caller = await _authenticate(websocket, services)
+        try:
+            caller = await _authenticate(websocket, services)
+        except AuthError:
+            # A bad token counts against its address; over budget, the close is 4429.
+            await services.auth_throttle.failed(address=source_address(websocket))
+            raise
         if not caller.allows("stream:read"):
             raise ForbiddenError(
                 "this stream needs the scope 'stream:read'; ask for a client with it"
