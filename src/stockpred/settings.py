@@ -185,6 +185,12 @@ class Settings(BaseSettings):
         description="client secrets checked at once per process (each an argon2id hash of "
         "64 MiB); the rest wait, so token requests cannot take the CPU from predictions",
     )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="largest request body the API reads (bytes); a larger one gets 413 before "
+        "it is parsed, from its Content-Length or while it streams",
+    )
     api_max_batch: int = Field(
         default=500, gt=0, description="most tickers one batch prediction request may ask for"
     )

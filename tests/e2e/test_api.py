@@ -460,3 +460,25 @@ def test_bad_bearer_tokens_are_rate_limited_per_address_and_good_ones_are_not(
     assert "failed authentications" in limited.json()["message"]
     assert refusal["code"] == "rate_limited"
     assert valid.status_code == 200
+
+
+def test_oversized_bodies_and_unknown_fields_are_refused_before_any_work(
+    client: TestClient, services: ApiServices
+) -> None:
+    token = token_for(client, services, "predictions:read")
+    huge = json.dumps({"tickers": ["AAPL"] * 300_000, "horizon": 5})
+    assert len(huge) > services.settings.api_max_body_bytes
+
+    batch = client.post("/v1/predictions:batch", content=huge, headers=bearer(token))
+    form = client.post("/v1/token", data={"grant_type": "client_credentials", "x": "z" * 2**21})
+    unknown = client.post(
+        "/v1/predictions:batch",
+        json={"tickers": ["AAPL"], "horizon": 5, "extra": 1},
+        headers=bearer(token),
+    )
+
+    assert batch.status_code == 413
+    assert form.status_code == 413
+    assert batch.json()["code"] == "payload_too_large"
+    assert unknown.status_code == 422
+    assert "extra" in unknown.json()["message"]

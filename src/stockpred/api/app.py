@@ -28,6 +28,7 @@ from stockpred import __version__
 from stockpred.api.background import refresh_periodically, save_served
 from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
+from stockpred.api.limits import BodyLimitMiddleware
 from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
 from stockpred.api.services import ApiServices
@@ -86,6 +87,8 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    # Added last, so it runs first: an oversized body is refused before anything reads it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=services.settings.api_max_body_bytes)
     for module in (health, auth, predictions, tickers, models, stream, webhooks):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

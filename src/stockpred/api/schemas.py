@@ -114,6 +114,8 @@ class PredictionOut(BaseModel):
 
 
 class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     tickers: list[str] = Field(min_length=1, examples=[["AAPL", "MSFT"]])
     horizon: int = Field(default=5, ge=1, le=252)
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from stockpred.api.deps import Services, require
 from stockpred.api.jobs import Job
@@ -43,6 +43,8 @@ class ModelsOut(BaseModel):
 
 
 class RetrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     horizon: int = Field(default=5, ge=1, le=252)
     tune: bool = True
 

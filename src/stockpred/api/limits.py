@@ -1,0 +1,89 @@
+"""A cap on request bodies, enforced before any route parses one.
+
+A body whose ``Content-Length`` is over the limit is refused with 413 from the headers alone; a
+body without one (chunked) is counted while it streams and refused the moment it passes the
+limit, so the route never holds more than ``max_bytes`` of it. Websockets and lifespan events
+pass through. Pure ASGI, so the hot prediction routes pay one header lookup per request.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodyLimitMiddleware"]
+
+
+class _TooLargeError(Exception):
+    """The body passed the limit while streaming (raised out of the wrapped ``receive``)."""
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(send, f"the request body is {declared} bytes")
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLargeError
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except _TooLargeError:
+            if started:
+                raise
+            await self._refuse(send, f"the request body passed {self.max_bytes} bytes")
+
+    async def _refuse(self, send: Send, what: str) -> None:
+        body = json.dumps(
+            {
+                "code": "payload_too_large",
+                "message": f"{what}; the limit is {self.max_bytes} bytes "
+                "(setting api_max_body_bytes)",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
