@@ -10,11 +10,17 @@ uvicorn servers on loopback, each one worker with uvloop and httptools and no ac
 wrk (Debian's ``wrk``) drives each with the same connections and duration: the bare route, the
 single-prediction route (a real bearer token, so every request verifies a JWT and is counted by
 the rate limiter, whose limit is raised so it never refuses), and the batch route (100 tickers
-per request). Printed as JSON: requests/s, p50/p99 latency and the ratio to the bare ceiling.
+per request). Then the single-prediction route again while ``--guessers`` threads post wrong
+client secrets to ``POST /v1/token`` (a brute-force run), twice: all from one address, then each
+from its own loopback address with a fresh client id per guess (so only the per-address budget
+and the hashing pool protect the server). Printed as JSON: requests/s, p50/p99 latency, the
+ratio to the bare ceiling, and under brute force the ratio to the quiet figure and the token
+route's answers by status.
 
-    python benchmarks/api.py [--connections 64] [--seconds 10] [--tickers 100]
+    python benchmarks/api.py [--connections 64] [--seconds 10] [--tickers 100] [--guessers 16]
 
 Target (issue 6): single prediction >= 50% of the bare ceiling with p99 < 25 ms on one worker.
+Target (issue 12): under brute force, single-prediction throughput within 20% of the quiet one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,12 +159,64 @@ def wrk(
     }
 
 
+class Guessers:
+    """``count`` threads posting wrong client secrets to the token route for as long as they
+    run: each from its own loopback address (127.0.0.10, .11, ...) when ``spread``, else all
+    from 127.0.0.1; each guess names a fresh client id, so the per-client budget never bites
+    and only the per-address budget and the hashing pool stand between them and the CPU."""
+
+    def __init__(self, url: str, *, count: int, spread: bool) -> None:
+        self._url = url
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.statuses: dict[int, int] = {}
+        self._threads = [
+            threading.Thread(
+                target=self._guess, args=(f"127.0.0.{10 + n}" if spread else "127.0.0.1",)
+            )
+            for n in range(count)
+        ]
+
+    def _guess(self, address: str) -> None:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(transport=transport, timeout=30) as client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                form = {
+                    "grant_type": "client_credentials",
+                    "client_id": f"cl_guess{address}-{n}",
+                    "client_secret": "wrong",
+                }
+                try:
+                    status = client.post(self._url, data=form).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with self._lock:
+                    self.statuses[status] = self.statuses.get(status, 0) + 1
+                if status == 429:
+                    time.sleep(0.01)  # an attacker retries at once; this keeps it honest-ish
+
+    def __enter__(self) -> Guessers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--tickers", type=int, default=100, help="generated tickers to serve")
     parser.add_argument("--batch", type=int, default=100, help="tickers per batch request")
+    parser.add_argument(
+        "--guessers", type=int, default=16, help="parallel wrong-secret posters (0: skip)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("error: wrk not found; install it (Debian: apt install wrk)", file=sys.stderr)
@@ -241,6 +300,26 @@ def main(argv: list[str] | None = None) -> int:
                     **load,
                 ),
             }
+            attacks: dict[str, dict[str, object]] = {}
+            for spread in (False, True) if args.guessers else ():
+                name = "guessers_" + ("each_own_address" if spread else "one_address")
+                token_url = f"http://127.0.0.1:{api_port}/v1/token"
+                with Guessers(token_url, count=args.guessers, spread=spread) as guessers:
+                    time.sleep(2.0)  # let them reach their steady state
+                    under = wrk(
+                        f"http://127.0.0.1:{api_port}/v1/predictions/AAPL?horizon=5",
+                        headers=auth,
+                        script=None,
+                        **load,
+                    )
+                attacks[name] = {
+                    "single_prediction": under,
+                    "ratio_to_quiet": round(
+                        under["requests_per_s"] / results["single_prediction"]["requests_per_s"],
+                        3,
+                    ),
+                    "token_answers": {str(k): v for k, v in sorted(guessers.statuses.items())},
+                }
         finally:
             for server in (api, bare):
                 server.terminate()
@@ -265,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         "target": {
             "single_at_least_half_of_bare": single["requests_per_s"] >= 0.5 * ceiling,
             "single_p99_under_25ms": single["p99_ms"] < 25.0,
+        },
+        "brute_force": {
+            "guessers": args.guessers,
+            "budgets": "defaults: 60 secret checks or failures a minute per address, 10 failures "
+            "per client id, 1 hashing thread at nice 19",
+            **attacks,
         },
         "setup_s": round(setup_s, 1),
     }

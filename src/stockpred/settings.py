@@ -174,16 +174,18 @@ class Settings(BaseSettings):
     )
     api_auth_failures_per_address: str = Field(
         default="60/minute",
-        description="failed authentications (bad client secrets or bearer tokens) one source "
-        "address may have before it gets 429; behind a proxy, run uvicorn with "
-        "--forwarded-allow-ips so the address is the client's",
+        description="token requests that check a secret, and failed authentications (bad "
+        "bearer tokens, malformed credentials), one source address may make before it gets "
+        "429; behind a proxy, run uvicorn with --forwarded-allow-ips so the address is the "
+        "client's",
     )
     api_hash_concurrency: int = Field(
         default=1,
         ge=1,
         le=64,
         description="client secrets checked at once per process (each an argon2id hash of "
-        "64 MiB); the rest wait, so token requests cannot take the CPU from predictions",
+        "64 MiB), in threads at the lowest CPU priority; the rest wait (at most 256, then "
+        "429), so token requests cannot take the CPU from predictions",
     )
     api_max_body_bytes: int = Field(
         default=1024 * 1024,

@@ -73,3 +73,45 @@ def test_serve_demo_prints_credentials_and_answers_a_real_prediction(served_home
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_credentials_in_a_url_are_refused_and_no_query_value_reaches_the_access_log(
+    served_home: Path,
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPRED_")}
+    env["STOCKPRED_HOME"] = str(served_home)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "stockpred", "serve", "--port", str(port), "--log-level", "info"],
+        env=env,
+        stdout=subprocess.PIPE,  # uvicorn's access log goes to stdout
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        in_query = httpx.post(
+            f"{base}/v1/token?client_secret=hunter2-in-url",
+            data={"grant_type": "client_credentials"},
+        )
+        token_in_query = httpx.get(f"{base}/v1/predictions/AAPL?access_token=tok-in-url")
+        ordinary = httpx.get(f"{base}/v1/predictions/AAPL?horizon=5&note=plain-value")
+    finally:
+        server.terminate()
+        log, _ = server.communicate(timeout=30)
+
+    assert in_query.status_code == 400
+    assert in_query.json()["code"] == "credentials_in_query"
+    assert "Authorization: Bearer" in in_query.json()["message"]
+    assert token_in_query.status_code == 400
+    assert ordinary.status_code == 401
+    assert "/v1/predictions/AAPL?horizon=***&note=***" in log
+    for value in ("hunter2-in-url", "tok-in-url", "plain-value"):
+        assert value not in log

@@ -211,8 +211,7 @@ def test_failed_authentications_are_shared_by_replicas_through_redis(redis_url: 
         for n in range(4):
             replica = replicas[n % 2]
             try:
-                await replica.admit(address=address)
-                await replica.failed(address=address)
+                await replica.attempt(address=address, client_id=f"cl_{n}")
                 seen.append("counted")
             except RateLimitedError:
                 seen.append("refused")

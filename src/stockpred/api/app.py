@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -30,6 +29,7 @@ from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
 from stockpred.api.limits import BodyLimitMiddleware
 from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
+from stockpred.api.redaction import CredentialsInQueryMiddleware, install_log_redaction
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import StockpredError
@@ -75,6 +75,7 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
             await services.webhooks.aclose()
             await services.limiter.aclose()
             await services.auth_throttle.aclose()
+            services.hash_pool.shutdown()
             services.jobs.shutdown()
             services.clients.close()
 
@@ -87,8 +88,11 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    # Added last, so it runs first: an oversized body is refused before anything reads it.
+    # Added last, so they run first: a URL carrying a credential is refused, and an oversized
+    # body is refused, before anything reads them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=services.settings.api_max_body_bytes)
+    app.add_middleware(CredentialsInQueryMiddleware)
+    install_log_redaction()
     for module in (health, auth, predictions, tickers, models, stream, webhooks):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -156,6 +160,7 @@ def build_services(
 ) -> ApiServices:
     """Every part of the serving process, chosen by the settings."""
     from stockpred.api.clients import ClientStore
+    from stockpred.api.hashing import HashPool
     from stockpred.api.jobs import JobRunner
     from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
     from stockpred.api.security import build_token_services
@@ -192,7 +197,7 @@ def build_services(
         clients=ClientStore(settings.api_database_url, clock=now),
         limiter=build_rate_limiter(settings),
         auth_throttle=build_auth_throttle(settings),
-        hash_pool=anyio.CapacityLimiter(settings.api_hash_concurrency),
+        hash_pool=HashPool(concurrency=settings.api_hash_concurrency),
         bus=MemoryBus(),
         webhooks=WebhookService(
             settings.api_database_url,

@@ -268,15 +268,17 @@ class LimitsRateLimiter:
 
 
 class AuthThrottle:
-    """Failed authentications, budgeted per client id and per source address.
+    """Authentication budgets: per client id, its failed authentications; per source address,
+    its secret checks (every token request that would hash a secret) and its failures.
 
-    The token route asks :meth:`admit` *before* it hashes a secret, so a guesser over either
-    budget gets 429 (with Retry-After) at the cost of a lookup, not of an argon2id hash; every
-    failure is counted with :meth:`failed`. Bearer tokens are cheap to check, so a route counts
-    a bad token with :meth:`failed` and turns its 401 into 429 once the address is over budget;
-    requests with valid tokens never pay for it. Successes are never counted: a client that
-    authenticates is not slowed by its neighbours' mistakes. Shared through Redis like
-    :class:`LimitsRateLimiter` when ``storage_uri`` names one.
+    The token route calls :meth:`attempt` *before* it hashes a secret: a client id over its
+    failure budget, or an address over its budget, gets 429 (with Retry-After) at the cost of
+    a lookup, not of an argon2id hash, and the attempt is counted before the hash starts, so
+    parallel guessers cannot overshoot the budget while they wait for the hashing threads. A
+    failed check is then counted against the client id with :meth:`failed`. Bearer tokens are
+    cheap to check, so a route counts a bad one against its address with :meth:`failed` and
+    answers 429 instead of 401 once the address is over budget; valid tokens never pay for it.
+    Shared through Redis like :class:`LimitsRateLimiter` when ``storage_uri`` names one.
     """
 
     def __init__(
@@ -301,18 +303,18 @@ class AuthThrottle:
             key_prefix="stockpred-authfail-address",
             monotonic_clock=monotonic_clock,
             setting="STOCKPRED_API_AUTH_FAILURES_PER_ADDRESS",
-            refusal="too many failed authentications from {key} (limit {limit})",
+            refusal="too many authentication attempts from {key} (limit {limit})",
         )
 
-    async def admit(self, *, address: str, client_id: str | None = None) -> None:
-        """Raise ``RateLimitedError`` when ``address`` (or ``client_id``) is over its budget."""
-        await self._addresses.peek(address)
-        if client_id:
-            await self._clients.peek(client_id)
+    async def attempt(self, *, address: str, client_id: str) -> None:
+        """Admit one secret check from ``address`` for ``client_id``, counting it against the
+        address; ``RateLimitedError`` when either is over its budget (nothing counted then)."""
+        await self._clients.peek(client_id)
+        await self._addresses.hit(address)
 
-    async def failed(self, *, address: str, client_id: str | None = None) -> None:
-        """Count one failed authentication; raise ``RateLimitedError`` when that leaves the
-        address or the client over budget (so the caller answers 429, not 401)."""
+    async def failed(self, *, address: str | None = None, client_id: str | None = None) -> None:
+        """Count one failure against ``address`` and/or ``client_id``; ``RateLimitedError``
+        when that leaves either over budget (so the caller answers 429, not 401)."""
         refused: RateLimitedError | None = None
         for limiter, key in ((self._addresses, address), (self._clients, client_id)):
             if not key:

@@ -13,9 +13,8 @@ from stockpred.registry.base import ModelRegistry
 from stockpred.settings import Settings
 
 if TYPE_CHECKING:
-    import anyio
-
     from stockpred.api.clients import ClientStore
+    from stockpred.api.hashing import HashPool
     from stockpred.api.jobs import JobRunner
     from stockpred.api.metrics import ApiMetrics
     from stockpred.api.security import TokenIssuer
@@ -74,13 +73,13 @@ class RateLimiter(Protocol):
 
 
 class AuthBudget(Protocol):
-    """Failed authentications per source address and client id (``api/ratelimit.py``,
-    ``AuthThrottle``): ``admit`` raises ``RateLimitedError`` when either is over budget,
-    ``failed`` counts one failure (and raises when that puts it over)."""
+    """Authentication budgets per client id and source address (``api/ratelimit.py``,
+    ``AuthThrottle``): ``attempt`` admits and counts one secret check, ``failed`` counts one
+    failure; both raise ``RateLimitedError`` when over budget."""
 
-    async def admit(self, *, address: str, client_id: str | None = None) -> None: ...
+    async def attempt(self, *, address: str, client_id: str) -> None: ...
 
-    async def failed(self, *, address: str, client_id: str | None = None) -> None: ...
+    async def failed(self, *, address: str | None = None, client_id: str | None = None) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -101,9 +100,9 @@ class ApiServices:
     clients: ClientStore
     limiter: RateLimiter
     auth_throttle: AuthBudget
-    # Client secrets are checked in these few threads only (settings.api_hash_concurrency):
-    # each check is an argon2id hash, and a flood of them must not take every core.
-    hash_pool: anyio.CapacityLimiter
+    # Client secrets are checked in these few low-priority threads only (api/hashing.py):
+    # each check is an argon2id hash, and a flood of them must not take the cores.
+    hash_pool: HashPool
     bus: MemoryBus
     webhooks: WebhookService
     jobs: JobRunner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from stockpred.settings import Settings
 __all__ = ["Runtime", "StepProgress", "runtime_of"]
 
 # Off a terminal, a progress line at most this often (seconds), and at the end.
-_LOG_EVERY_SECONDS = 15.0
+_LOG_EVERY_SECONDS = 10.0
 
 
 def _utc_now() -> datetime:
@@ -66,13 +67,17 @@ class Runtime:
     def steps(self, label: str) -> Iterator[StepProgress]:
         """:class:`StepProgress` for a job of counted steps (e.g. a walk-forward)."""
         with self.progress() as progress:
-            yield StepProgress(progress, self.err, label)
+            steps = StepProgress(progress, self.err, label)
+            try:
+                yield steps
+            finally:
+                steps.close()
 
 
 class StepProgress:
     """Progress of a job of counted steps: a live bar on a terminal; off a terminal (a pipe,
-    CI, a log file), a plain line on stderr every 15 s and at the end, so a long job is never
-    silent."""
+    CI, a log file), a plain line on stderr at least every 10 s (from a heartbeat thread, so
+    one long step is not silent either) and at the end."""
 
     def __init__(self, progress: Progress, err: Console, label: str) -> None:
         self._progress = progress
@@ -83,6 +88,13 @@ class StepProgress:
         self._done = 0
         self._started = time.monotonic()
         self._logged = self._started
+        self._description = "starting"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        if not err.is_terminal:
+            self._heartbeat = threading.Thread(target=self._beat, daemon=True)
+            self._heartbeat.start()
 
     def start(self, total: int) -> None:
         """The job has ``total`` steps."""
@@ -91,20 +103,37 @@ class StepProgress:
 
     def advance(self, description: str) -> None:
         """One step done; ``description`` says which."""
-        self._done += 1
+        with self._lock:
+            self._done += 1
+            self._description = description
         self._progress.update(self._task, advance=1, description=description)
         if self._err.is_terminal:
             return
         now = time.monotonic()
         if now - self._logged >= _LOG_EVERY_SECONDS or self._done == self._total:
+            self._log(now)
+
+    def close(self) -> None:
+        """Stop the heartbeat (the job is over)."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(1.0):
+            now = time.monotonic()
+            if now - self._logged >= _LOG_EVERY_SECONDS:
+                self._log(now, running=True)
+
+    def _log(self, now: float, *, running: bool = False) -> None:
+        with self._lock:
             self._logged = now
             total = "?" if self._total is None else str(self._total)
-            self._err.print(
-                f"{self._label}: {self._done}/{total} steps ({description}), "
-                f"{now - self._started:.0f} s",
-                markup=False,
-                highlight=False,
+            what = f"at {self._description}" if running else self._description
+            line = (
+                f"{self._label}: {self._done}/{total} steps ({what}), {now - self._started:.0f} s"
             )
+        self._err.print(line, markup=False, highlight=False)
 
 
 def runtime_of(ctx: typer.Context) -> Runtime:

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Annotated, Literal
 from urllib.parse import unquote_plus
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +16,7 @@ from starlette.requests import HTTPConnection
 
 from stockpred.api.deps import Services, source_address
 from stockpred.api.services import SCOPES
-from stockpred.domain.errors import AuthError, ForbiddenError, InvalidInputError, RateLimitedError
+from stockpred.domain.errors import AuthError, ForbiddenError, InvalidInputError
 
 __all__ = ["TokenResponse", "router"]
 
@@ -27,9 +26,6 @@ GRANT_TYPE = "client_credentials"
 _MAX_FIELD = 256
 # base64 of two fields of _MAX_FIELD characters, percent-encoded at worst, and a colon.
 _MAX_BASIC = 4 * 6 * _MAX_FIELD
-# Token requests queued for a hashing thread beyond this get 429 at once: a flood from many
-# addresses (each within its budget) waits in a bounded line, not in memory without end.
-_MAX_WAITING_HASHES = 256
 
 
 class TokenResponse(BaseModel):
@@ -180,26 +176,20 @@ async def issue_token(
         )
     address = source_address(request)
     throttle = services.auth_throttle
-    # Refused before any hashing: a guesser over its budget costs a lookup, not an argon2id.
-    await throttle.admit(address=address)
     try:
         identity, secret = _credentials(basic, client_id, client_secret)
     except AuthError:
         await throttle.failed(address=address)
         raise
-    await throttle.admit(address=address, client_id=identity)
+    # Refused before any hashing: a guesser over its budget costs a lookup, not an argon2id.
+    await throttle.attempt(address=address, client_id=identity)
     await services.limiter.hit(f"token:{identity}")
-    if services.hash_pool.statistics().tasks_waiting >= _MAX_WAITING_HASHES:
-        raise RateLimitedError(
-            "too many token requests are waiting for their secret to be checked; retry in 1 s",
-            retry_after=1,
-        )
     try:
-        client = await anyio.to_thread.run_sync(
-            partial(services.clients.authenticate, identity, secret), limiter=services.hash_pool
+        client = await services.hash_pool.run(
+            partial(services.clients.authenticate, identity, secret)
         )
     except AuthError:
-        await throttle.failed(address=address, client_id=identity)
+        await throttle.failed(client_id=identity)
         raise
     granted = _granted_scopes(client.scopes, scope)
     token = issuer.issue(client_id=client.client_id, scopes=granted)
