@@ -64,5 +64,6 @@ def test_tokens_of_the_configured_identity_provider_are_honoured(
     assert served.json()["ticker"] == "AAPL"
     assert refused.status_code == 401
     assert no_scope.status_code == 403
-    assert own_tokens.status_code == 422
-    assert "identity provider" in own_tokens.json()["message"]
+    assert own_tokens.status_code == 400
+    assert own_tokens.json()["error"] == "unauthorized_client"
+    assert "identity provider" in own_tokens.json()["error_description"]

@@ -218,7 +218,7 @@ def test_a_limited_client_gets_429_without_a_hash_check(
 
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "7"
-    assert answer.json()["code"] == "rate_limited"
+    assert answer.json()["error"] == "slow_down"
 
 
 @pytest.mark.parametrize("how", ["form", "basic"])
@@ -235,8 +235,14 @@ def test_a_wrong_secret_is_401_with_a_code_and_message(
         )
 
     assert answer.status_code == 401
-    assert answer.json() == {"code": "auth_error", "message": "invalid client credentials"}
-    assert "WWW-Authenticate" in answer.headers
+    assert answer.json() == {
+        "error": "invalid_client",
+        "error_description": "invalid client credentials",
+        "code": "invalid_client",
+        "message": "invalid client credentials",
+    }
+    # RFC 6749 §5.2: a client that tried HTTP Basic is challenged for it.
+    assert ("WWW-Authenticate" in answer.headers) == (how == "basic")
 
 
 def test_a_revoked_client_gets_the_same_401(
@@ -261,13 +267,13 @@ def test_a_narrower_scope_request_gets_only_that_scope(
     assert caller.scopes == frozenset({"stream:read"})
 
 
-def test_a_wider_scope_request_is_403(http: TestClient, desk: NewClient) -> None:
+def test_a_wider_scope_request_is_invalid_scope(http: TestClient, desk: NewClient) -> None:
     answer = http.post("/v1/token", data=_form(desk, scope="predictions:read models:write"))
 
-    assert answer.status_code == 403
+    assert answer.status_code == 400
     body = answer.json()
-    assert body["code"] == "insufficient_scope"
-    assert "'models:write' is not granted" in body["message"]
+    assert body["error"] == "invalid_scope"
+    assert "'models:write' is not granted" in body["error_description"]
 
 
 def test_an_admin_client_may_ask_for_any_narrower_scope(
@@ -281,19 +287,38 @@ def test_an_admin_client_may_ask_for_any_narrower_scope(
     assert answer.json()["scope"] == "models:write"
 
 
-def test_an_unknown_scope_request_is_422(http: TestClient, desk: NewClient) -> None:
+def test_an_unknown_scope_request_is_invalid_scope(http: TestClient, desk: NewClient) -> None:
     answer = http.post("/v1/token", data=_form(desk, scope="predictions:write"))
 
-    assert answer.status_code == 422
-    assert "unknown scope 'predictions:write'" in answer.json()["message"]
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_scope"
+    assert "unknown scope 'predictions:write'" in answer.json()["error_description"]
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", ""])
-def test_another_grant_type_is_422(http: TestClient, desk: NewClient, grant_type: str) -> None:
+@pytest.mark.parametrize(
+    ("grant_type", "error"),
+    [
+        ("password", "unsupported_grant_type"),
+        ("authorization_code", "unsupported_grant_type"),
+        ("", "invalid_request"),
+    ],
+)
+def test_another_grant_type_is_refused_as_rfc_6749_says(
+    http: TestClient, desk: NewClient, grant_type: str, error: str
+) -> None:
     answer = http.post("/v1/token", data=_form(desk, grant_type=grant_type))
 
-    assert answer.status_code == 422
-    assert answer.json()["code"] == "invalid_input"
+    assert answer.status_code == 400
+    assert answer.json()["error"] == error
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_a_missing_or_oversized_field_is_invalid_request(http: TestClient, desk: NewClient) -> None:
+    missing = http.post("/v1/token", data={"client_id": "x", "client_secret": "y"})
+    long = http.post("/v1/token", data=_form(desk, scope="s" * 300))
+
+    assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+    assert (long.status_code, long.json()["error"]) == (400, "invalid_request")
 
 
 def test_the_grant_type_is_named_in_its_refusal(http: TestClient, desk: NewClient) -> None:
@@ -307,8 +332,9 @@ def test_credentials_in_both_basic_and_form_are_refused(http: TestClient, desk: 
         "/v1/token", data=_form(desk), headers=_basic(desk.client.client_id, desk.secret)
     )
 
-    assert answer.status_code == 422
-    assert "not both" in answer.json()["message"]
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"
+    assert "not both" in answer.json()["error_description"]
 
 
 def test_no_credentials_is_401_saying_how_to_send_them(http: TestClient) -> None:
@@ -327,8 +353,9 @@ def test_a_malformed_basic_header_is_401_with_our_body(http: TestClient, header:
     )
 
     assert answer.status_code == 401
-    assert answer.json()["code"] == "auth_error"
-    assert "base64(client_id:client_secret)" in answer.json()["message"]
+    assert answer.json()["error"] == "invalid_client"
+    assert "base64(client_id:client_secret)" in answer.json()["error_description"]
+    assert answer.headers["WWW-Authenticate"] == 'Basic realm="stockpred"'
 
 
 def test_with_an_external_identity_provider_no_token_is_issued(
@@ -338,8 +365,9 @@ def test_with_an_external_identity_provider_no_token_is_issued(
 
     answer = http.post("/v1/token", data=_form(desk))
 
-    assert answer.status_code == 422
-    assert "identity provider" in answer.json()["message"]
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "unauthorized_client"
+    assert "identity provider" in answer.json()["error_description"]
 
 
 def test_the_secret_is_never_logged(
@@ -358,9 +386,10 @@ def test_the_endpoint_is_documented_in_openapi(app: FastAPI) -> None:
 
     assert operation["summary"].startswith("Get an access token")
     assert "client_credentials" in operation["description"]
-    assert {"401", "403", "422", "429"} <= set(operation["responses"])
+    assert {"400", "401", "429"} <= set(operation["responses"])
     example = operation["responses"]["401"]["content"]["application/json"]["example"]
-    assert example == {"code": "auth_error", "message": "invalid client credentials"}
+    assert example["error"] == "invalid_client"
+    assert example["error_description"] == "invalid client credentials"
 
 
 def test_a_guessed_client_is_refused_429_before_any_hash_once_over_budget(
@@ -466,3 +495,40 @@ def test_a_full_hashing_queue_answers_429_at_once(
         return sorted(a.status_code for a in answers)
 
     assert asyncio.run(burst()) == [200, 200, 200, 429, 429, 429]
+
+
+def test_a_standard_oauth2_client_library_gets_a_token_and_reads_each_refusal(
+    app: FastAPI, services: FakeServices, desk: NewClient
+) -> None:
+    from authlib.integrations.base_client.errors import OAuthError
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.integrations.httpx_client._compat import httpx2  # the httpx authlib uses
+
+    async def fetch(secret: str, method: str, **extra: str) -> dict[str, Any]:
+        client = AsyncOAuth2Client(
+            client_id=desk.client.client_id,
+            client_secret=secret,
+            token_endpoint_auth_method=method,
+            transport=httpx2.ASGITransport(app=app),
+            base_url="http://api",
+        )
+        async with client:
+            token: dict[str, Any] = await client.fetch_token(
+                "http://api/v1/token", grant_type="client_credentials", **extra
+            )
+            return token
+
+    def refusal(secret: str, method: str, **extra: str) -> str:
+        with pytest.raises(OAuthError) as caught:
+            asyncio.run(fetch(secret, method, **extra))
+        return str(caught.value.error)
+
+    basic = asyncio.run(fetch(desk.secret, "client_secret_basic"))
+    post = asyncio.run(fetch(desk.secret, "client_secret_post", scope="stream:read"))
+
+    assert services.verifier.verify(basic["access_token"]).client_id == desk.client.client_id
+    assert basic["token_type"] == "bearer"
+    assert post["scope"] == "stream:read"
+    assert refusal("wrong", "client_secret_basic") == "invalid_client"
+    assert refusal(desk.secret, "client_secret_post", scope="models:write") == "invalid_scope"
+    assert refusal(desk.secret, "client_secret_post", scope="no-such") == "invalid_scope"

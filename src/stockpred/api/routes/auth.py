@@ -10,13 +10,19 @@ from typing import Annotated, Literal
 from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
 from stockpred.api.deps import Services, source_address
-from stockpred.api.services import SCOPES
-from stockpred.domain.errors import AuthError, ForbiddenError, InvalidInputError
+from stockpred.api.services import SCOPES, ApiServices
+from stockpred.domain.errors import (
+    AuthError,
+    ForbiddenError,
+    InvalidInputError,
+    RateLimitedError,
+)
 
 __all__ = ["TokenResponse", "router"]
 
@@ -87,6 +93,21 @@ _basic = _ClientBasic(
     description="client_id and client_secret (RFC 6749 §2.3.1), for POST /v1/token only",
 )
 
+
+class _DocumentedBasic(_ClientBasic):
+    """Declares the HTTP Basic scheme in the OpenAPI document; reads nothing (the route reads
+    the header itself, so a malformed one gets an RFC 6749 error body)."""
+
+    async def __call__(self, request: HTTPConnection) -> None:
+        return None
+
+
+_basic_documented = _DocumentedBasic(
+    scheme_name="ClientCredentials",
+    auto_error=False,
+    description="client_id and client_secret (RFC 6749 §2.3.1), for POST /v1/token only",
+)
+
 _DESCRIPTION = f"""
 Exchange a client's credentials for a short-lived signed access token (OAuth2 client
 credentials grant, RFC 6749 §4.4). Send the credentials either as HTTP Basic
@@ -107,11 +128,55 @@ curl -s -X POST http://localhost:8000/v1/token \\
 """
 
 
-def _error_example(code: str, message: str) -> dict[str, object]:
+def _error_example(error: str, description: str) -> dict[str, object]:
     return {
-        "description": message,
-        "content": {"application/json": {"example": {"code": code, "message": message}}},
+        "description": description,
+        "content": {
+            "application/json": {
+                "example": {
+                    "error": error,
+                    "error_description": description,
+                    "code": error,
+                    "message": description,
+                }
+            }
+        },
     }
+
+
+class _OAuthError(Exception):
+    """A refusal in RFC 6749 §5.2's terms: ``error`` code, HTTP status, description."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        # RFC 6749's two fields, and the API's own code/message beside them.
+        body = {
+            "error": self.error,
+            "error_description": self.description,
+            "code": self.error,
+            "message": self.description,
+        }
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **self.headers}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def _field(name: str, value: str | None) -> str | None:
+    if value is not None and len(value) > _MAX_FIELD:
+        raise _OAuthError("invalid_request", f"{name} is longer than {_MAX_FIELD} characters")
+    return value
 
 
 @router.post(
@@ -119,64 +184,99 @@ def _error_example(code: str, message: str) -> dict[str, object]:
     response_model=TokenResponse,
     summary="Get an access token (OAuth2 client credentials)",
     description=_DESCRIPTION,
+    dependencies=[Depends(_basic_documented)],
     responses={
         200: {
             "description": "a token; the answer is never cached (Cache-Control: no-store)",
         },
-        401: _error_example("auth_error", "invalid client credentials"),
-        403: _error_example(
-            "insufficient_scope",
-            "scope 'admin' is not granted to this client; it has: predictions:read",
-        ),
-        422: _error_example(
-            "invalid_input",
+        400: _error_example(
+            "unsupported_grant_type",
             "unsupported grant_type 'password'; this endpoint takes grant_type=client_credentials",
         ),
-        429: _error_example("rate_limited", "too many requests; try again in 12 seconds"),
+        401: _error_example("invalid_client", "invalid client credentials"),
+        429: _error_example(
+            "slow_down", "too many failed authentications for client 'cl_...'; retry in 12 s"
+        ),
     },
 )
 async def issue_token(
     *,
     services: Services,
     request: Request,
-    response: Response,
     grant_type: Annotated[
-        str,
-        Form(max_length=64, description="must be client_credentials", examples=[GRANT_TYPE]),
-    ],
-    basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
-    client_id: Annotated[
-        str | None, Form(max_length=_MAX_FIELD, description="unless sent as HTTP Basic")
+        str | None,
+        Form(description="must be client_credentials", examples=[GRANT_TYPE]),
     ] = None,
-    client_secret: Annotated[
-        str | None, Form(max_length=_MAX_FIELD, description="unless sent as HTTP Basic")
-    ] = None,
+    client_id: Annotated[str | None, Form(description="unless sent as HTTP Basic")] = None,
+    client_secret: Annotated[str | None, Form(description="unless sent as HTTP Basic")] = None,
     scope: Annotated[
         str | None,
         Form(
-            max_length=_MAX_FIELD,
             description="space-separated scopes to narrow the token to (default: all of the "
             "client's)",
             examples=["predictions:read"],
         ),
     ] = None,
+) -> Response:
+    """Authenticate the client, then sign a token with the scopes asked for. Every refusal is
+    an RFC 6749 §5.2 error body, so standard OAuth2 client libraries read it."""
+    basic_sent = "authorization" in request.headers
+    try:
+        token = await _issue(
+            services,
+            request,
+            grant_type=_field("grant_type", grant_type),
+            client_id=_field("client_id", client_id),
+            client_secret=_field("client_secret", client_secret),
+            scope=_field("scope", scope),
+        )
+    except _OAuthError as refusal:
+        return refusal.response()
+    except RateLimitedError as exc:
+        retry = {"Retry-After": str(max(1, exc.retry_after))}
+        return _OAuthError("slow_down", str(exc), status=429, headers=retry).response()
+    except ForbiddenError as exc:  # an AuthError too: first
+        return _OAuthError("invalid_scope", str(exc)).response()
+    except AuthError as exc:
+        # RFC 6749 §5.2: a client that tried HTTP Basic is told which scheme to use.
+        challenge = {"WWW-Authenticate": 'Basic realm="stockpred"'} if basic_sent else {}
+        return _OAuthError("invalid_client", str(exc), status=401, headers=challenge).response()
+    except InvalidInputError as exc:
+        return _OAuthError("invalid_request", str(exc)).response()
+    return JSONResponse(
+        token.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
+async def _issue(
+    services: ApiServices,
+    request: Request,
+    *,
+    grant_type: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    scope: str | None,
 ) -> TokenResponse:
-    """Authenticate the client, then sign a token with the scopes asked for."""
+    if not grant_type:
+        raise _OAuthError("invalid_request", f"grant_type is missing; send grant_type={GRANT_TYPE}")
     if grant_type != GRANT_TYPE:
-        raise InvalidInputError(
+        raise _OAuthError(
+            "unsupported_grant_type",
             f"unsupported grant_type {grant_type[:64]!r}; this endpoint takes "
-            f"grant_type={GRANT_TYPE}"
+            f"grant_type={GRANT_TYPE}",
         )
     issuer = services.issuer
     if issuer is None:
-        raise InvalidInputError(
+        raise _OAuthError(
+            "unauthorized_client",
             "this API does not issue tokens: they come from the identity provider it is "
             "configured with; ask that provider for a token with this API's audience "
-            f"({services.settings.api_audience!r})"
+            f"({services.settings.api_audience!r})",
         )
     address = source_address(request)
     throttle = services.auth_throttle
     try:
+        basic = await _basic(request)
         identity, secret = _credentials(basic, client_id, client_secret)
     except AuthError:
         await throttle.failed(address=address)
@@ -193,8 +293,6 @@ async def issue_token(
         raise
     granted = _granted_scopes(client.scopes, scope)
     token = issuer.issue(client_id=client.client_id, scopes=granted)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
     return TokenResponse(
         access_token=token.access_token,
         token_type="bearer",
@@ -210,9 +308,10 @@ def _credentials(
     if basic is not None:
         if in_form:
             # RFC 6749 §2.3: a client uses one authentication method per request.
-            raise InvalidInputError(
+            raise _OAuthError(
+                "invalid_request",
                 "send the client credentials once: either HTTP Basic or the form fields "
-                "client_id and client_secret, not both"
+                "client_id and client_secret, not both",
             )
         return basic.username, basic.password
     if not client_id or not client_secret:
@@ -230,8 +329,8 @@ def _granted_scopes(allowed: tuple[str, ...], requested: str | None) -> tuple[st
         return allowed
     unknown = [name for name in wanted if name not in SCOPES]
     if unknown:
-        raise InvalidInputError(
-            f"unknown scope {unknown[0][:64]!r}; valid scopes: {', '.join(SCOPES)}"
+        raise _OAuthError(
+            "invalid_scope", f"unknown scope {unknown[0][:64]!r}; valid scopes: {', '.join(SCOPES)}"
         )
     if "admin" in allowed:
         return tuple(wanted)
