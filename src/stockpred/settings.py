@@ -187,6 +187,12 @@ class Settings(BaseSettings):
         "64 MiB), in threads at the lowest CPU priority; the rest wait (at most 256, then "
         "429), so token requests cannot take the CPU from predictions",
     )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins a browser may call the API from (CORS), JSON: "
+        '["https://dash.example.com"]; empty (the default): no CORS headers, so browsers on '
+        "other origins are refused",
+    )
     api_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

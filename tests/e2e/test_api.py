@@ -483,3 +483,37 @@ def test_oversized_bodies_and_unknown_fields_are_refused_before_any_work(
     assert batch.json()["code"] == "payload_too_large"
     assert unknown.status_code == 422
     assert "extra" in unknown.json()["message"]
+
+
+def test_every_answer_carries_the_security_headers_and_cors_is_off_by_default(
+    client: TestClient,
+) -> None:
+    plain = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    refused = client.get("/v1/predictions/AAPL")
+    preflight = client.options(
+        "/v1/predictions/AAPL",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    over_tls = TestClient(client.app, base_url="https://api.example").get("/healthz")
+
+    for answer in (plain, refused):
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+        assert "Strict-Transport-Security" not in answer.headers
+        assert "Access-Control-Allow-Origin" not in answer.headers
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert over_tls.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_cors_answers_only_the_configured_origins(
+    served_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_HOME", str(served_home))
+    monkeypatch.setenv("STOCKPRED_API_CORS_ORIGINS", '["https://dash.example"]')
+    with TestClient(create_app(build_services(load_settings()), background=False)) as client:
+        allowed = client.get("/healthz", headers={"Origin": "https://dash.example"})
+        other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://dash.example"
+    assert "Access-Control-Allow-Origin" not in other.headers

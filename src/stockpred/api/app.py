@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +28,7 @@ from stockpred import __version__
 from stockpred.api.background import refresh_periodically, save_served
 from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
-from stockpred.api.limits import BodyLimitMiddleware
+from stockpred.api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
 from stockpred.api.redaction import CredentialsInQueryMiddleware, install_log_redaction
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
@@ -92,6 +93,15 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
     # body is refused, before anything reads them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=services.settings.api_max_body_bytes)
     app.add_middleware(CredentialsInQueryMiddleware)
+    if services.settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=services.settings.api_cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     install_log_redaction()
     for module in (health, auth, predictions, tickers, models, stream, webhooks):
         app.include_router(module.router)
