@@ -517,3 +517,20 @@ def test_cors_answers_only_the_configured_origins(
 
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://dash.example"
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_client_mistakes_get_4xx_not_503(client: TestClient, services: ApiServices) -> None:
+    token = token_for(client, services, "predictions:read")
+    # No forecast of AAPL is stored at horizon 20 (only forecasts served are stored).
+    no_history = client.get("/v1/predictions/AAPL/history?horizon=20", headers=bearer(token))
+    empty_start = [
+        client.get(f"/v1/tickers/AAPL/{what}?start=", headers=bearer(token))
+        for what in ("bars", "features")
+    ]
+    bad_start = client.get("/v1/tickers/AAPL/bars?start=NaT", headers=bearer(token))
+
+    assert no_history.status_code == 200
+    assert no_history.json()["rows"] == []
+    for answer in (*empty_start, bad_start):
+        assert answer.status_code == 422, answer.text
+        assert "start" in answer.json()["message"]

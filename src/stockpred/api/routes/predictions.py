@@ -156,6 +156,8 @@ def _history(services: ApiServices, ticker: str, horizon: int | None, limit: int
             return HistoryOut(ticker=ticker, rows=[])
         if horizon is not None:
             stored = stored[stored["horizon"] == horizon]
+            if stored.empty:  # the ticker is known; nothing stored at this horizon
+                return HistoryOut(ticker=ticker, rows=[])
         stored = stored.sort_values("created_at").tail(limit)
         bars = store.read_bars(tickers=[ticker], start=stored["as_of"].min())
     horizons = sorted({int(h) for h in stored["horizon"]})

@@ -51,10 +51,14 @@ def _json(model: BaseModel) -> Response:
 def _since(value: str | None) -> pd.Timestamp | None:
     if value is None:
         return None
+    if not value.strip():
+        raise InvalidInputError("start is empty; give a date (YYYY-MM-DD) or leave it out")
     try:
         stamp = pd.Timestamp(value)
-    except ValueError as exc:
-        raise InvalidInputError(f"start {value!r} is not a date; use YYYY-MM-DD") from exc
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"start {value[:40]!r} is not a date; use YYYY-MM-DD") from exc
+    if pd.isna(stamp):
+        raise InvalidInputError(f"start {value[:40]!r} is not a date; use YYYY-MM-DD")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
