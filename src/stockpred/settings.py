@@ -6,7 +6,9 @@ Values come from, in order of precedence: environment variables ``STOCKPRED_*``,
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +27,14 @@ from pydantic_settings import (
 
 from stockpred.domain.errors import ConfigurationError
 
-__all__ = ["SettingOrigin", "Settings", "describe_settings", "load_settings"]
+__all__ = [
+    "SettingOrigin",
+    "Settings",
+    "describe_settings",
+    "load_settings",
+    "make_private",
+    "mask_credentials",
+]
 
 ENV_PREFIX = "STOCKPRED_"
 CONFIG_ENV = "STOCKPRED_CONFIG"
@@ -336,6 +345,20 @@ def _check_unknown_env(environ: Mapping[str, str]) -> None:
         )
 
 
+def make_private(settings: Settings) -> None:
+    """Files this process creates are its user's alone (umask 077: folders 0700, files 0600),
+    and the data home exists as 0700 (tightened if an older release made it 0755). The home
+    holds the store, the API's client secrets and signing inputs, and the registry."""
+    os.umask(0o077)
+    home = settings.home
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if home.stat().st_mode & 0o077 and home.stat().st_uid == os.getuid():
+            home.chmod(0o700)
+    except OSError:
+        pass  # an unwritable home fails later, where the command says what it needed
+
+
 def load_settings(*, config_file: Path | None = None) -> Settings:
     """Build the settings from the environment, the TOML file and defaults.
 
@@ -361,6 +384,31 @@ def load_settings(*, config_file: Path | None = None) -> Settings:
         ) from exc
 
 
+# A URL's user-info (user:password@) and the values of credential-like query parameters.
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:?#]*)(?P<password>:[^/@\s?#]*)?@"
+)
+_QUERY_SECRET = re.compile(
+    r"(?P<name>[?&](?:api[_-]?key|apikey|key|token|access_token|secret|client_secret|password|"
+    r"passwd|auth|signature|sig)=)[^&#\s'\"]*",
+    re.IGNORECASE,
+)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with every URL's password (or bare user token) and every credential-like query
+    value replaced by ``****``: the same mask for every URL-shaped setting, wherever it sits
+    (a plain string, a mapping such as ``provider_urls``, a derived database URL)."""
+
+    def userinfo(match: re.Match[str]) -> str:
+        # user:password keeps the user; a lone user part may itself be a token: all of it goes.
+        kept = f"{match.group('user')}:" if match.group("password") and match.group("user") else ""
+        return f"{match.group('scheme')}{kept}****@"
+
+    masked = _USERINFO.sub(userinfo, text)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('name')}****", masked)
+
+
 def describe_settings(settings: Settings) -> list[SettingOrigin]:
     """Every setting with its value (secrets masked) and origin: env, config file or default."""
     cls = type(settings)
@@ -381,8 +429,18 @@ def describe_settings(settings: Settings) -> list[SettingOrigin]:
         elif value is None:
             shown = "(unset)"
         else:
-            shown = str(value)
+            shown = mask_credentials(str(value))
         rows.append(SettingOrigin(name, shown, origin, field.description or ""))
+    effective = {
+        "duckdb_path": settings.store_path,
+        "reports_dir": settings.reports_path,
+        "registry_uri": settings.registry_database,
+        "registry_artifacts": settings.registry_artifact_location,
+    }
+    for index, row in enumerate(rows):
+        if row.name in effective and getattr(settings, row.name) is None:
+            shown = mask_credentials(str(effective[row.name]))
+            rows[index] = dataclasses.replace(row, value=f"(unset) {shown}")
     for name, value, base in (
         ("store_path", settings.store_path, "duckdb_path"),
         ("reports_path", settings.reports_path, "reports_dir"),
@@ -390,5 +448,6 @@ def describe_settings(settings: Settings) -> list[SettingOrigin]:
         ("registry_artifact_location", settings.registry_artifact_location, "registry_artifacts"),
     ):
         if getattr(settings, base) is None:
-            rows.append(SettingOrigin(name, str(value), "derived from home", "effective path"))
+            shown = mask_credentials(str(value))
+            rows.append(SettingOrigin(name, shown, "derived from home", "effective path"))
     return rows

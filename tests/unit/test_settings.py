@@ -247,3 +247,58 @@ def test_explicit_paths_replace_the_derived_ones(
     rows = by_name(settings)
     assert "store_path" not in rows
     assert rows["reports_path"][1] == "derived from home"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("postgresql://app:pw@db:5432/x", "postgresql://app:****@db:5432/x"),
+        ("https://tok3n@mirror.example/v1", "https://****@mirror.example/v1"),
+        ("redis://:pass@cache:6379/0", "redis://****@cache:6379/0"),
+        ("https://api.example/q?apikey=abc&symbol=X", "https://api.example/q?apikey=****&symbol=X"),
+        ("https://plain.example/path?horizon=5", "https://plain.example/path?horizon=5"),
+    ],
+)
+def test_every_url_shaped_value_is_masked_the_same_way(text: str, masked: str) -> None:
+    from stockpred.settings import mask_credentials
+
+    assert mask_credentials(text) == masked
+
+
+def test_config_show_masks_credentials_inside_provider_urls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockpred.settings import describe_settings
+
+    monkeypatch.setenv(
+        "STOCKPRED_PROVIDER_URLS", '{"fred": "https://u:hunter2@fred.example/?api_key=k3y"}'
+    )
+    rows = {r.name: r.value for r in describe_settings(load_settings())}
+
+    assert "hunter2" not in rows["provider_urls"]
+    assert "k3y" not in rows["provider_urls"]
+    assert rows["duckdb_path"].startswith("(unset) ")
+    assert rows["duckdb_path"].endswith("stockpred.duckdb")
+
+
+def test_the_home_is_made_private_and_an_open_one_is_tightened(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from stockpred.settings import make_private
+
+    previous = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh"
+        make_private(Settings(home=fresh))
+        (fresh / "secret.db").write_text("x")
+        opened = tmp_path / "opened"
+        opened.mkdir(mode=0o755)
+        opened.chmod(0o755)
+        make_private(Settings(home=opened))
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert stat.S_IMODE((fresh / "secret.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(opened.stat().st_mode) == 0o700

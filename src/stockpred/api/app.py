@@ -35,7 +35,7 @@ from stockpred.api.routes import auth, health, models, predictions, stream, tick
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import StockpredError
 from stockpred.pipeline.serving import StaleRefresher
-from stockpred.settings import Settings, load_settings
+from stockpred.settings import Settings, load_settings, make_private
 from stockpred.store.base import Store
 
 __all__ = ["build_services", "create_app", "create_app_from_settings"]
@@ -249,4 +249,6 @@ def create_app_from_settings(
 ) -> FastAPI:
     """The app as `stockpred serve` (and, without the periodic task, the Lambda handler) run
     it."""
-    return create_app(build_services(settings or load_settings()), background=background)
+    settings = settings or load_settings()
+    make_private(settings)
+    return create_app(build_services(settings), background=background)

@@ -187,10 +187,12 @@ def root(
     from rich.console import Console
 
     from stockpred.cli.runtime import Runtime
-    from stockpred.settings import load_settings
+    from stockpred.settings import load_settings, make_private
 
+    settings = load_settings(config_file=config)
+    make_private(settings)
     ctx.obj = Runtime(
-        settings=load_settings(config_file=config),
+        settings=settings,
         out=Console(),
         err=Console(stderr=True),
     )
