@@ -85,6 +85,12 @@ def test_train_registers_a_champion_and_predict_serves_it_traceably(
     assert forecast["model"] == served
     assert forecast["model_family"] == ("baseline" if served == baseline else "model")
     assert forecast["as_of"].startswith("2013-03-01")
+    # The sample ends in 2013: the forecast says it is stale, in JSON and in text.
+    assert forecast["freshness"]["stale"] is True
+    assert forecast["freshness"]["sessions_behind"] > 2000
+    code, text, _ = run(capsys, "predict", "AAPL")
+    assert code == 0
+    assert "STALE: the features are" in text
     assert forecast["lower"] < forecast["log_return"] < forecast["upper"]
     assert 0.0 < forecast["direction_prob"] < 1.0
     assert forecast["price"] == pytest.approx(

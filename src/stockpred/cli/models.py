@@ -23,6 +23,7 @@ from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS, model_
 from stockpred.pipeline.evaluate import EvaluationConfig
 from stockpred.pipeline.predict import predict_ticker
 from stockpred.pipeline.retrain import RetrainResult, retrain_payload, retrain_with
+from stockpred.pipeline.serving import freshness_of
 from stockpred.pipeline.train import train_models
 from stockpred.registry.base import ModelVersion, model_name
 
@@ -264,6 +265,15 @@ def predict_command(
             cache=runtime.settings.home / "models",
             now=runtime.clock(),
         )
+    fresh = freshness_of(
+        pd.Timestamp(forecast.as_of), calendar=runtime.settings.calendar, now=runtime.clock()
+    )
+    freshness = {
+        "feature_ts": fresh.feature_ts.isoformat(),
+        "latest_close": None if fresh.expected_ts is None else fresh.expected_ts.isoformat(),
+        "sessions_behind": fresh.sessions_behind,
+        "stale": fresh.stale,
+    }
     payload = {
         "ticker": forecast.ticker,
         "horizon": forecast.horizon,
@@ -282,6 +292,7 @@ def predict_command(
         "model_version": forecast.model_version,
         "registered_model": forecast.registered_name,
         "contributions": dict(forecast.contributions),
+        "freshness": freshness,
     }
     if as_json:
         runtime.out.file.write(json.dumps(payload, indent=2) + "\n")
@@ -295,6 +306,15 @@ def predict_command(
         f"v{forecast.model_version}"
     )
     runtime.out.print(text, markup=False, highlight=False)
+    if fresh.stale:
+        latest = "" if fresh.expected_ts is None else f" ({fresh.expected_ts:%Y-%m-%d})"
+        runtime.out.print(
+            f"STALE: the features are {fresh.sessions_behind} session(s) behind the latest "
+            f"close{latest}; bring the data up to date (stockpred ingest prices "
+            f"{forecast.ticker}, then stockpred features build) for a current forecast",
+            markup=False,
+            highlight=False,
+        )
     if forecast.contributions:
         runtime.out.print(
             "top contributions: "

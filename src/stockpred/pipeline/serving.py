@@ -309,6 +309,12 @@ def _forecast_all(store: Store, served: ServedModel) -> list[Forecast]:
     )
 
 
+def freshness_of(stamp: pd.Timestamp, *, calendar: str, now: datetime) -> Freshness:
+    """How many sessions of ``calendar`` closed by ``now`` lie after the feature time ``stamp``
+    (what the API reports with every forecast; ``predict`` on the command line too)."""
+    return _freshness({stamp}, calendar=calendar, now=now)[stamp]
+
+
 def _freshness(
     stamps: set[pd.Timestamp], *, calendar: str, now: datetime
 ) -> dict[pd.Timestamp, Freshness]:
