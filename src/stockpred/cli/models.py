@@ -310,7 +310,7 @@ def predict_command(
         latest = "" if fresh.expected_ts is None else f" ({fresh.expected_ts:%Y-%m-%d})"
         runtime.out.print(
             f"STALE: the features are {fresh.sessions_behind} session(s) behind the latest "
-            f"close{latest}; bring the data up to date (stockpred ingest prices "
+            f"close{latest}; bring the data up to date (stockpred ingest prices --tickers "
             f"{forecast.ticker}, then stockpred features build) for a current forecast",
             markup=False,
             highlight=False,

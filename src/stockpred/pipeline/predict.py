@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from stockpred.domain.errors import ModelError, NotFoundError
+from stockpred.domain.errors import ModelError, NotFoundError, StockpredError
+from stockpred.features.sets import get_feature_set
 from stockpred.models.base import Model
 from stockpred.models.catalog import load_model
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
@@ -184,10 +185,7 @@ def predict_ticker(
     feature_set = champion.metadata.get("feature_set", "")
     rows = store.read_features(feature_set=feature_set, tickers=[symbol])
     if rows.empty:
-        raise NotFoundError(
-            f"no {feature_set} features stored for {symbol}; `stockpred data list` shows the "
-            f"tickers held, `stockpred features build` computes their features"
-        )
+        raise NotFoundError(_why_no_features(store, symbol, feature_set))
     latest = latest_rows(rows, model)
     as_of = pd.Timestamp(latest["ts"].iloc[-1])
     bars = store.read_bars(tickers=[symbol], end=as_of)
@@ -199,3 +197,28 @@ def predict_ticker(
     )
     store.write_predictions(forecast_records([forecast], now=now))
     return forecast
+
+
+def _why_no_features(store: Store, symbol: str, feature_set: str) -> str:
+    """What to do when ``symbol`` has no feature rows: unknown, too short, or not built."""
+    held = store.read_bars(tickers=[symbol])
+    if held.empty:
+        return (
+            f"no bars stored for {symbol}; `stockpred data list` shows the tickers held, "
+            f"`stockpred ingest prices --tickers {symbol}` fetches them"
+        )
+    try:
+        needed = get_feature_set(feature_set).lookback
+    except StockpredError:
+        needed = 0
+    if len(held) <= needed:
+        return (
+            f"{symbol} has {len(held)} bars and {feature_set} needs more than {needed} "
+            f"(its lookback) before its first feature row; ingest a longer history, e.g. "
+            f"`stockpred ingest prices --tickers {symbol} --start "
+            f"{(pd.Timestamp(held['ts'].min()) - pd.Timedelta(days=2 * needed)):%Y-%m-%d}`"
+        )
+    return (
+        f"no {feature_set} features stored for {symbol} ({len(held)} bars held); "
+        f"`stockpred features build` computes them"
+    )
