@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -534,3 +535,39 @@ def test_client_mistakes_get_4xx_not_503(client: TestClient, services: ApiServic
     for answer in (*empty_start, bad_start):
         assert answer.status_code == 422, answer.text
         assert "start" in answer.json()["message"]
+
+
+def test_bad_stream_subscriptions_get_an_error_frame_and_a_44xx_close(
+    client: TestClient, services: ApiServices
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    token = token_for(client, services, "stream:read")
+    frames = {}
+    closes = {}
+    for case, query in (("ticker", "tickers=NOPE"), ("horizon", "tickers=MSFT&horizon=7")):
+        with client.websocket_connect(f"/v1/stream?{query}") as socket:
+            socket.send_json({"type": "auth", "token": token})
+            frames[case] = socket.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+            closes[case] = closed.value.code
+
+    assert frames["ticker"]["code"] == "not_found"
+    assert "NOPE" in frames["ticker"]["message"]
+    assert closes["ticker"] == 4404
+    assert frames["horizon"]["code"] == "not_found"
+    assert closes["horizon"] == 4404
+
+
+def test_a_socket_gone_before_its_auth_message_is_logged_in_one_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="stockpred.api"):
+        with client.websocket_connect("/v1/stream?tickers=MSFT"):
+            pass  # closes without sending the auth message
+        time.sleep(0.2)
+
+    lines = [r for r in caplog.records if "websocket" in r.getMessage()]
+    assert [r.getMessage().split(" left")[0] for r in lines] == ["websocket client testclient"]
+    assert all(r.exc_info is None for r in caplog.records)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -19,17 +20,30 @@ from stockpred.api.background import PREDICTIONS_TOPIC
 from stockpred.api.deps import source_address, verify_token
 from stockpred.api.schemas import prediction_out
 from stockpred.api.services import ApiServices, Principal
-from stockpred.domain.errors import AuthError, ForbiddenError, RateLimitedError, StockpredError
+from stockpred.domain.errors import (
+    AuthError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    StockpredError,
+)
 from stockpred.pipeline.serving import ServedForecast
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["stream"])
+_LOG = logging.getLogger("stockpred.api")
 _AUTH_SECONDS = 10.0
 _MAX_TICKERS = 500
 # Application close codes (4000-4999): 4400 bad request, 4401 unauthenticated, 4403 forbidden,
-# 4429 rate limited.
-_CLOSE = {"invalid_input": 4400, "auth_error": 4401, "insufficient_scope": 4403}
+# 4404 unknown ticker or horizon, 4429 rate limited.
+_CLOSE = {
+    "invalid_input": 4400,
+    "auth_error": 4401,
+    "insufficient_scope": 4403,
+    "not_found": 4404,
+}
 
 
 async def _authenticate(websocket: WebSocket, services: ApiServices) -> Principal:
@@ -76,12 +90,19 @@ async def stream(
             )
         await services.limiter.hit(caller.client_id)
         if not wanted or len(wanted) > _MAX_TICKERS:
-            await websocket.send_json(
-                {"type": "error", "code": "invalid_input",
-                 "message": f"name 1 to {_MAX_TICKERS} tickers: ?tickers=AAPL,MSFT"}
-            )  # fmt: skip
-            await websocket.close(code=4400)
-            return
+            raise InvalidInputError(f"name 1 to {_MAX_TICKERS} tickers: ?tickers=AAPL,MSFT")
+        if horizon is not None:
+            services.predictor.check_horizon(horizon)  # NotFoundError naming the served ones
+        unknown = sorted(wanted - set(services.predictor.tickers()))
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+            raise NotFoundError(
+                f"no forecast is served for {shown}; GET /v1/tickers lists the served tickers"
+            )
+    except WebSocketDisconnect:
+        # Gone before it authenticated or subscribed: one line, no traceback.
+        _LOG.info("websocket client %s left before subscribing", source_address(websocket))
+        return
     except RateLimitedError as exc:
         await _refuse(websocket, exc, 4429)
         return
