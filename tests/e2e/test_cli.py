@@ -456,3 +456,25 @@ def test_installed_console_script_ingests_and_reports_errors_with_exit_codes(
     assert missing.stdout == ""
     assert missing.stderr.strip().startswith("error:")
     assert "stockpred data list" in missing.stderr
+
+
+def test_a_file_with_no_acceptable_row_exits_1_and_strict_fails_on_any_reject(
+    cli: Cli, tmp_path: Path
+) -> None:
+    bad = tmp_path / "BAD.csv"
+    bad.write_text(
+        YAHOO_HEADER + "\nnot-a-date,1,2,0.5,1.5,1.5,100\n2024-13-45,1,2,0.5,1.5,1.5,1\n"
+    )
+    mixed = yahoo_file(tmp_path / "MIX.csv")
+    mixed.write_text(mixed.read_text() + "not-a-date,1,2,0.5,1.5,1.5,100\n")
+
+    nothing = cli("ingest", "file", bad)
+    lenient = cli("ingest", "file", mixed)
+    strict = cli("ingest", "file", mixed, "--strict")
+
+    assert nothing.code == 1
+    assert "no row was accepted (2 rejected)" in nothing.err
+    assert lenient.code == 0, lenient.err
+    assert strict.code == 1
+    assert "1 rows rejected and --strict is set" in strict.err
+    assert cli("data", "show", "MIX", "--json").json()  # the good rows were kept either way

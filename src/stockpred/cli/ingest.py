@@ -165,13 +165,17 @@ def file(
     report: Path | None = typer.Option(
         None, "--report", help="Where to save rejected rows as CSV (default: the reports dir)."
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 if any row is rejected (for schedulers)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Ingest daily bars from CSV or Parquet files: Yahoo downloads, Kaggle-style long files, or
     any file with a ticker column.
 
     Bad rows are rejected with their row number and reason and saved to a CSV; good rows in the
-    same file are kept. Nothing is written if any file cannot be read as a whole.
+    same file are kept. Nothing is written if any file cannot be read as a whole. Exit status:
+    0 when rows were accepted, 1 when none was (or, with --strict, when any was rejected).
     """
     runtime = runtime_of(ctx)
     now = runtime.clock()
@@ -200,6 +204,31 @@ def file(
         runtime.print_json(_payload(result, rejects_file))
     else:
         _report(runtime, result, rejects_file)
+    _exit_status(runtime, result, rejects_file, strict=strict)
+
+
+def _exit_status(
+    runtime: Runtime, result: BarIngest, rejects_file: Path | None, *, strict: bool
+) -> None:
+    """Exit 1, with one line on stderr, when no row was accepted, or any rejected if strict."""
+    w = result.written
+    accepted = w.inserted + w.updated + w.unchanged
+    where = f"; every rejected row: {rejects_file}" if rejects_file else ""
+    if accepted == 0:
+        runtime.err.print(
+            f"error: no row was accepted ({result.rejected_rows:,} rejected){where}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if strict and result.rejected_rows:
+        runtime.err.print(
+            f"error: {result.rejected_rows:,} rows rejected and --strict is set "
+            f"({accepted:,} were stored){where}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def _symbols(option: str | None, extra: list[str] | None, name: str) -> list[str]:
