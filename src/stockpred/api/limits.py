@@ -13,7 +13,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimitMiddleware", "SecurityHeadersMiddleware"]
+__all__ = ["BodyLimitMiddleware", "SecurityHeadersMiddleware", "send_error"]
 
 
 class _TooLargeError(Exception):
@@ -59,25 +59,32 @@ class BodyLimitMiddleware:
             await self._refuse(send, f"the request body passed {self.max_bytes} bytes")
 
     async def _refuse(self, send: Send, what: str) -> None:
-        body = json.dumps(
-            {
-                "code": "payload_too_large",
-                "message": f"{what}; the limit is {self.max_bytes} bytes "
-                "(setting api_max_body_bytes)",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"{what}; the limit is {self.max_bytes} bytes (setting api_max_body_bytes)"
+        await send_error(send, 413, "payload_too_large", message, [(b"connection", b"close")])
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with the API's error body ``{"code", "message"}`` straight from ASGI (for the
+    middlewares that refuse a request before any route runs)."""
+    body = json.dumps({"code": code, "message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from stockpred.api.limits import send_error
 
 __all__ = [
     "CREDENTIAL_PARAMETERS",
@@ -98,19 +99,9 @@ class CredentialsInQueryMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4400, "reason": "credentials_in_query"})
             return
-        body = json.dumps({"code": "credentials_in_query", "message": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
+        await send_error(
+            send, 400, "credentials_in_query", message, [(b"cache-control", b"no-store")]
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 def _credential_in(query: bytes) -> str | None:
