@@ -41,7 +41,7 @@ def test_a_prediction_carries_interval_model_version_feature_time_and_contributi
     assert 0.0 < body["direction_prob"] < 1.0
     assert body["model"] == {
         "name": model_name(5),
-        "version": 1,
+        "version": "1",  # one type everywhere: /history and webhooks say "1" too
         "kind": "ridge",
         "family": "model",
     }
@@ -168,8 +168,8 @@ def test_models_lists_each_served_champion(client: TestClient, services: ApiServ
     body = client.get("/v1/models", headers=bearer(token)).json()
 
     assert [(m["horizon"], m["version"], m["kind"]) for m in body["models"]] == [
-        (1, 1, "ridge"),
-        (5, 1, "ridge"),
+        (1, "1", "ridge"),
+        (5, "1", "ridge"),
     ]
     assert body["models"][0]["trained_to"].startswith("2013")
 
@@ -320,8 +320,8 @@ def test_the_champion_is_swapped_without_a_restart_when_the_alias_moves(
         registry.rollback(name, reason="test: restore")
         asyncio.run(refresh_once(services))
 
-    assert before["model"]["version"] == 1
-    assert after["model"]["version"] == second.version
+    assert before["model"]["version"] == "1"
+    assert after["model"]["version"] == str(second.version)
     assert after["log_return"] == pytest.approx(before["log_return"])
     assert pushed >= 5  # every ticker's forecast is new under the new version
 

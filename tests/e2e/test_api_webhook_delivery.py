@@ -189,7 +189,7 @@ def test_a_new_forecast_is_delivered_signed_to_the_webhook_of_its_ticker_only(
     event = delivery.event
     assert (event["ticker"], event["horizon"]) == ("AAPL", HORIZON)
     assert isinstance(event["model"], dict)
-    assert event["model"]["version"] == version
+    assert event["model"]["version"] == str(version)
     assert delivery.headers["content-type"] == "application/json"
     # The id names the forecast, so a second worker publishing it sends the same id.
     forecast = services.predictor.forecast("AAPL", HORIZON).forecast
@@ -219,7 +219,7 @@ def test_a_receiver_that_fails_once_gets_the_event_on_the_retry(
     assert retry.headers["x-stockpred-event-id"] == first.headers["x-stockpred-event-id"]
     assert retry.event["ticker"] == "AAPL"
     assert isinstance(retry.event["model"], dict)
-    assert retry.event["model"]["version"] == version
+    assert retry.event["model"]["version"] == str(version)
     assert first.signed
     assert retry.signed
     # Delivered on the retry: nothing was parked.

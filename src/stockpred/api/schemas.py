@@ -40,7 +40,9 @@ class ContributionOut(BaseModel):
 
 class ModelRef(BaseModel):
     name: str = Field(examples=["stockpred-h5"])
-    version: int = Field(examples=[3])
+    version: str = Field(
+        examples=["3"], description="registry version; a string, as in /history and webhooks"
+    )
     kind: str = Field(examples=["ensemble"])
     family: str = Field(
         examples=["ensemble"],
@@ -78,7 +80,7 @@ class PredictionOut(BaseModel):
                     "direction_prob": 0.55,
                     "model": {
                         "name": "stockpred-h5",
-                        "version": 3,
+                        "version": "3",
                         "kind": "ensemble",
                         "family": "ensemble",
                     },
@@ -158,7 +160,7 @@ def prediction_out(served: ServedForecast) -> PredictionOut:
         direction_prob=finite_or_none(forecast.direction_prob),
         model=ModelRef(
             name=forecast.registered_name,
-            version=forecast.model_version,
+            version=str(forecast.model_version),
             kind=forecast.model,
             family=model_family(forecast.model),
         ),

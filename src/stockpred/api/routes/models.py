@@ -26,7 +26,7 @@ Writer = Annotated[Principal, Depends(require("models:write"))]
 class ServedModelOut(BaseModel):
     horizon: int
     name: str
-    version: int
+    version: str
     kind: str
     family: str = Field(description="baseline (no model beat it), model or ensemble")
     feature_set: str
@@ -95,7 +95,7 @@ async def list_models(services: Services, caller: Reader) -> Response:
             ServedModelOut(
                 horizon=horizon,
                 name=served.version.name,
-                version=served.version.version,
+                version=str(served.version.version),
                 kind=served.kind,
                 family=model_family(served.kind),
                 feature_set=served.feature_set,
