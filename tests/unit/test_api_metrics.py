@@ -222,3 +222,14 @@ def test_middleware_cost_per_request_is_reported() -> None:
 
     print(f"\nmetrics middleware: {(measured - bare) / count * 1e6:.2f} µs per request")
     assert _requests(metrics, method="GET", route=_Route.path_format, status=200) == count
+
+
+def test_the_documentation_routes_keep_their_own_label() -> None:
+    metrics = ApiMetrics()
+    with TestClient(_app(metrics)) as client:
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/docs").status_code == 200
+
+    assert _requests(metrics, method="GET", route="/openapi.json", status=200) == 1
+    assert _requests(metrics, method="GET", route="/docs", status=200) == 1
+    assert _requests(metrics, method="GET", route=UNMATCHED_ROUTE, status=200) == 0

@@ -55,6 +55,9 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     2.5,
 )
 UNMATCHED_ROUTE = "unmatched"
+# The framework's documentation routes leave no route in the scope; they are few and fixed, so
+# they keep their own path as label.
+_DOCUMENTATION_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 # Any other method string a client sends is counted as "other", for the same reason as paths.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -178,7 +181,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             # The router leaves the matched route in the (shared) scope.
-            route = getattr(scope.get("route"), "path_format", None) or UNMATCHED_ROUTE
+            route = getattr(scope.get("route"), "path_format", None)
+            if route is None:
+                path = scope.get("path", "")
+                route = path if path in _DOCUMENTATION_PATHS else UNMATCHED_ROUTE
             metrics.request_finished(
                 method=scope["method"],
                 route=route,
