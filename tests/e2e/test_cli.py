@@ -478,3 +478,17 @@ def test_a_file_with_no_acceptable_row_exits_1_and_strict_fails_on_any_reject(
     assert strict.code == 1
     assert "1 rows rejected and --strict is set" in strict.err
     assert cli("data", "show", "MIX", "--json").json()  # the good rows were kept either way
+
+
+def test_ingest_sample_loads_only_the_parts_asked_for(cli: Cli) -> None:
+    context = cli("ingest", "sample", "--parts", "indices,macro", "--json")
+    assert context.code == 0, context.err
+    held = {row["ticker"] for row in cli("data", "list", "--json").json()}
+    macro_only = cli("ingest", "sample", "--parts", "macro")
+    wrong = cli("ingest", "sample", "--parts", "bonds")
+
+    assert held == {"^GSPC", "^IXIC"}
+    assert context.json()["macro"]["inserted"] > 0
+    assert macro_only.code == 0, macro_only.err
+    assert wrong.code == 1
+    assert "unknown sample part(s) bonds" in wrong.err

@@ -113,9 +113,18 @@ def _report(runtime: Runtime, result: BarIngest, rejects_file: Path | None) -> N
         out.print("no rows rejected")
 
 
-@ingest_app.command("sample", epilog="Example: stockpred ingest sample && stockpred data list")
+@ingest_app.command(
+    "sample",
+    epilog="Examples: stockpred ingest sample  |  stockpred ingest sample --parts indices,macro",
+)
 def sample(
     ctx: typer.Context,
+    parts: str = typer.Option(
+        "stocks,indices,macro",
+        "--parts",
+        help="Which parts: stocks, indices, macro (e.g. 'indices,macro' for the market and "
+        "macro context of your own universe).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Load real daily data shipped by installed packages; no network, no keys.
@@ -125,9 +134,10 @@ def sample(
     """
     runtime = runtime_of(ctx)
     now = runtime.clock()
+    chosen = [p.strip().lower() for p in parts.split(",") if p.strip()]
     with runtime.progress() as progress, open_store(runtime.settings) as store:
         task = progress.add_task("loading the sample data", total=None)
-        result = ingest_sample(store, calendar=runtime.settings.calendar, now=now)
+        result = ingest_sample(store, calendar=runtime.settings.calendar, now=now, parts=chosen)
         progress.update(task, completed=1, total=1)
     rejects_file = _save_rejects(runtime, result, None, now)
     if as_json:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from stockpred.domain.calendar import get_trading_calendar
+from stockpred.domain.errors import InvalidInputError
 from stockpred.quality.bars import validate_bars
 from stockpred.quality.sessions import summarise_coverage
 from stockpred.quality.splits import detect_splits
@@ -162,13 +163,40 @@ def ingest_files(
     return ingest_bars(store, raw, calendar=calendar, source=provenance, now=now, layouts=layouts)
 
 
-def ingest_sample(store: Store, *, calendar: str, now: datetime) -> BarIngest:
-    """Load the packaged real sample data: bars for five stocks and two indices, four macro
-    series."""
-    report = ingest_bars(
-        store, load_sample_bars(), calendar=calendar, source=SAMPLE_SOURCE, now=now
-    )
-    macro = store.write_macro(load_sample_macro())
+SAMPLE_PARTS: tuple[str, ...] = ("stocks", "indices", "macro")
+
+
+def ingest_sample(
+    store: Store,
+    *,
+    calendar: str,
+    now: datetime,
+    parts: Sequence[str] = SAMPLE_PARTS,
+) -> BarIngest:
+    """Load the packaged real sample data: bars for five stocks (``stocks``) and two indices
+    (``indices``), four macro series (``macro``); ``parts`` picks which, so a user with their
+    own universe can add only the market and macro context."""
+    unknown = [p for p in parts if p not in SAMPLE_PARTS]
+    if unknown or not parts:
+        raise InvalidInputError(
+            f"unknown sample part(s) {', '.join(unknown) or '(none given)'}; "
+            f"parts: {', '.join(SAMPLE_PARTS)}"
+        )
+    raw = load_sample_bars()
+    is_index = raw["ticker"].astype(str).str.startswith("^")
+    raw = raw[(is_index & ("indices" in parts)) | (~is_index & ("stocks" in parts))]
+    if raw.empty:
+        report = BarIngest(
+            inputs=[],
+            written=WriteResult(),
+            rejects=pd.DataFrame(columns=["file", "row", "reason"]),
+            rejected_rows=0,
+            coverage=pd.DataFrame(columns=["ticker", "missing_sessions"]),
+            splits=pd.DataFrame(),
+        )
+    else:
+        report = ingest_bars(store, raw, calendar=calendar, source=SAMPLE_SOURCE, now=now)
+    macro = store.write_macro(load_sample_macro()) if "macro" in parts else None
     return BarIngest(
         inputs=report.inputs,
         written=report.written,
