@@ -144,3 +144,14 @@ def test_an_unknown_model_is_refused_with_the_list(capsys: pytest.CaptureFixture
     assert code == 1
     assert "unknown model(s) prophet" in err
     assert "lightgbm" in err
+
+
+@pytest.mark.usefixtures("sample_features")
+def test_evaluate_says_when_it_reduced_the_top_k(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Five stocks: a leg holds at most two of them, so the default 10 is cut to 2.
+    code, out, err = run(capsys, "evaluate", *FAST, "--out", str(tmp_path / "report"))
+
+    assert code == 0, err
+    assert "--top-k 10 was reduced to 2 per leg" in " ".join(out.split())

@@ -214,6 +214,14 @@ def evaluate_command(
         markup=False,
         highlight=False,
     )
+    used = evaluation.backtest.k
+    if used < top_k:
+        runtime.out.print(
+            f"note: --top-k {top_k} was reduced to {used} per leg: a leg holds at most half of "
+            "the median number of tickers per date.",
+            markup=False,
+            highlight=False,
+        )
     if target != "return":
         runtime.out.print(
             f"note: models were fitted on the {target} target, so their predictions are not in "
