@@ -28,6 +28,7 @@ from pydantic_settings import (
 from stockpred.domain.errors import ConfigurationError
 
 __all__ = [
+    "CREDENTIAL_PARAMETERS",
     "SettingOrigin",
     "Settings",
     "describe_settings",
@@ -388,9 +389,18 @@ def load_settings(*, config_file: Path | None = None) -> Settings:
 _USERINFO = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:?#]*)(?P<password>:[^/@\s?#]*)?@"
 )
+# Query parameters that carry credentials: masked here, refused and redacted by the API
+# (api/redaction.py).
+CREDENTIAL_PARAMETERS = frozenset(
+    {
+        "access_token", "api-key", "api_key", "apikey", "auth", "client_secret", "id_token",
+        "key", "passwd", "password", "refresh_token", "secret", "sig", "signature", "token",
+    }
+)  # fmt: skip
 _QUERY_SECRET = re.compile(
-    r"(?P<name>[?&](?:api[_-]?key|apikey|key|token|access_token|secret|client_secret|password|"
-    r"passwd|auth|signature|sig)=)[^&#\s'\"]*",
+    r"(?P<name>[?&](?:"
+    + "|".join(re.escape(n) for n in sorted(CREDENTIAL_PARAMETERS, key=len, reverse=True))
+    + r")=)[^&#\s'\"]*",
     re.IGNORECASE,
 )
 

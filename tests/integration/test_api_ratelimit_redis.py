@@ -36,9 +36,13 @@ def redis_url() -> str:
 def key_prefix(redis_url: str) -> Iterator[str]:
     prefix = f"stockpred-test-{uuid.uuid4().hex}"
     yield prefix
+    _delete_keys(redis_url, f"{prefix}:*")
+
+
+def _delete_keys(redis_url: str, pattern: str) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        keys = list(client.scan_iter(match=pattern))
         if keys:
             client.delete(*keys)
     finally:
@@ -222,10 +226,4 @@ def test_failed_authentications_are_shared_by_replicas_through_redis(redis_url: 
     seen = asyncio.run(scenario())
 
     assert seen == ["counted", "counted", "counted", "refused"]
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"stockpred-authfail-address*{address}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    _delete_keys(redis_url, f"stockpred-authfail-address*{address}*")

@@ -48,10 +48,6 @@ class HashPool:
         self._in_flight = 0
         self.most_in_flight = 0
 
-    @property
-    def concurrency(self) -> int:
-        return self._concurrency
-
     async def run(self, function: Callable[[], T]) -> T:
         """``function()`` in a hashing thread; ``RateLimitedError`` when the queue is full."""
         if self._in_flight >= self._concurrency + self._max_waiting:

@@ -201,36 +201,28 @@ class LimitsRateLimiter:
         """Count one request of ``key``; raises ``RateLimitedError`` when it is over the limit
         (``retry_after``: whole seconds until a request would be admitted, at least 1) and
         ``StoreError`` when the shared store does not answer."""
+        await self._take(key, count=True)
+
+    async def peek(self, key: str) -> None:
+        """Raise as :meth:`hit` would, without counting a request: for budgets that count only
+        some outcomes (failed authentications), checked before the work they guard."""
+        await self._take(key, count=False)
+
+    async def _take(self, key: str, *, count: bool) -> None:
         if self._memory is not None:
-            wait = self._memory.acquire(key)
+            wait = self._memory.acquire(key, count=count)
             if wait > 0.0:
                 self._refuse(key, wait)
             return
         assert self._strategy is not None
+        admit = self._strategy.hit if count else self._strategy.test
         try:
-            if await self._strategy.hit(self._item, key):
+            if await admit(self._item, key):
                 return
             stats = await self._strategy.get_window_stats(self._item, key)
         except StorageError as exc:
             raise self._unreachable() from exc
         # limits stamps its Redis entries with time.time(), so its reset time is on that clock.
-        self._refuse(key, stats.reset_time - time.time())
-
-    async def peek(self, key: str) -> None:
-        """Raise as :meth:`hit` would, without counting a request: for budgets that count only
-        some outcomes (failed authentications), checked before the work they guard."""
-        if self._memory is not None:
-            wait = self._memory.acquire(key, count=False)
-            if wait > 0.0:
-                self._refuse(key, wait)
-            return
-        assert self._strategy is not None
-        try:
-            if await self._strategy.test(self._item, key):
-                return
-            stats = await self._strategy.get_window_stats(self._item, key)
-        except StorageError as exc:
-            raise self._unreachable() from exc
         self._refuse(key, stats.reset_time - time.time())
 
     def _refuse(self, key: str, wait: float) -> None:
@@ -325,9 +317,6 @@ class AuthThrottle:
                 refused = refused or exc
         if refused is not None:
             raise refused
-
-    async def check(self) -> None:
-        await self._addresses.check()
 
     async def aclose(self) -> None:
         await self._clients.aclose()

@@ -17,28 +17,15 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stockpred.api.limits import send_error
+from stockpred.settings import CREDENTIAL_PARAMETERS
 
 __all__ = [
-    "CREDENTIAL_PARAMETERS",
     "CredentialsInQueryMiddleware",
     "QueryRedactionFilter",
     "install_log_redaction",
     "redact_query",
 ]
 
-CREDENTIAL_PARAMETERS = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "client_secret",
-        "id_token",
-        "password",
-        "refresh_token",
-        "secret",
-        "token",
-    }
-)
 _WHERE = (
     "credentials never go in the URL, where logs and proxies keep them: send a token as "
     "'Authorization: Bearer <token>', and client credentials to POST /v1/token in the form "
