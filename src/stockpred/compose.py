@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stockpred.domain.errors import ConfigurationError
+from stockpred.quality.bars import BarRules
 from stockpred.registry.base import ModelRegistry
 from stockpred.registry.mlflow import MLflowRegistry
 from stockpred.settings import Settings
@@ -16,6 +17,7 @@ from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.postgres import PostgresStore
 
 __all__ = [
+    "bar_rules",
     "open_archive",
     "open_registry",
     "open_store",
@@ -69,4 +71,14 @@ def open_registry(settings: Settings) -> ModelRegistry:
     files under HOME/mlruns by default, or on the PostgreSQL database of ``registry_uri``."""
     return MLflowRegistry(
         settings.registry_database, artifact_location=settings.registry_artifact_location
+    )
+
+
+def bar_rules(settings: Settings, *, date_format: str | None = None) -> BarRules:
+    """The plausibility rules of ingest, from the settings (and ``--date-format``)."""
+    return BarRules(
+        earliest=settings.ingest_earliest_date,
+        max_price=settings.ingest_max_price,
+        max_volume=settings.ingest_max_volume,
+        date_format=date_format,
     )

@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -77,6 +78,17 @@ class Settings(BaseSettings):
         default=None, description="where reports such as rejected rows go (default: HOME/reports)"
     )
     calendar: str = Field(default="XNYS", description="default exchange calendar (ISO MIC)")
+    ingest_earliest_date: date = Field(
+        default=date(1900, 1, 1),
+        description="bars dated before this are refused (exchange calendars and time zones are "
+        "not modelled earlier)",
+    )
+    ingest_max_price: float = Field(
+        default=1e7, gt=0, description="prices above this are refused as implausible"
+    )
+    ingest_max_volume: float = Field(
+        default=1e12, gt=0, description="volumes above this are refused as implausible"
+    )
     alpha_vantage_api_key: SecretStr | None = Field(default=None, description="Alpha Vantage key")
     nasdaq_data_link_api_key: SecretStr | None = Field(
         default=None, description="Nasdaq Data Link (Quandl) key"

@@ -480,6 +480,32 @@ def test_a_file_with_no_acceptable_row_exits_1_and_strict_fails_on_any_reject(
     assert cli("data", "show", "MIX", "--json").json()  # the good rows were kept either way
 
 
+def test_a_file_whose_day_month_order_cannot_be_decided_stores_nothing_until_it_is_given(
+    cli: Cli, tmp_path: Path
+) -> None:
+    good = yahoo_file(tmp_path / "GOOD.csv")
+    ambiguous = tmp_path / "EU.csv"
+    ambiguous.write_text(
+        YAHOO_HEADER + "\n06/09/2017,1,2,0.5,1.5,1.5,100\n06/12/2017,1,2,0.5,1.5,1.5,100\n"
+    )
+
+    refused = cli("ingest", "file", good, ambiguous)
+    stored_after_refusal = stored_bar_count()
+    wrong = cli("ingest", "file", ambiguous, "--date-format", "%Y")
+    given = cli("ingest", "file", ambiguous, "--date-format", "%m/%d/%Y", "--json")
+
+    assert refused.code == 1
+    assert len(refused.err_lines) == 1, refused.err
+    assert "EU.csv" in refused.err and "--date-format" in refused.err
+    assert stored_after_refusal == 0
+    assert wrong.code == 1 and "needs a day (%d)" in wrong.err
+    assert given.code == 0, given.err
+    assert [r["date"][:10] for r in cli("data", "show", "EU", "--json").json()] == [
+        "2017-06-09",
+        "2017-06-12",
+    ]
+
+
 def test_ingest_sample_loads_only_the_parts_asked_for(cli: Cli) -> None:
     context = cli("ingest", "sample", "--parts", "indices,macro", "--json")
     assert context.code == 0, context.err

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockpred.quality.bars import REJECT_COLUMNS, validate_bars
+from stockpred.domain.errors import InputFileError
+from stockpred.quality.bars import REJECT_COLUMNS, BarRules, decide_date_format, validate_bars
 
 FILE = "prices.csv"
 
@@ -481,7 +484,7 @@ def test_date_with_a_mistyped_year_is_rejected_and_neighbours_kept() -> None:
     assert set(result.rejects["row"]) == {3}
 
 
-def test_day_first_dates_parse_by_the_format_of_the_first_date() -> None:
+def test_day_first_dates_are_read_day_first_when_one_value_can_only_be() -> None:
     # 14/01/2013 can only be day-first, so 01/02/2013 is 1 February, not 2 January.
     raw = frame(bar(2, "14/01/2013"), bar(3, "01/02/2013"))
 
@@ -497,6 +500,109 @@ def test_garbage_first_date_does_not_change_how_the_other_dates_are_read() -> No
 
     assert set(result.rejects["row"]) == {2}
     assert list(result.clean["date"]) == [pd.Timestamp("2013-01-14"), pd.Timestamp("2013-02-01")]
+
+
+def test_one_value_past_12_decides_the_order_for_every_date_of_the_file() -> None:
+    # 06/09/2017 alone could be June; 13/09/2017 can only be day-first, so both are September.
+    raw = frame(bar(2, "06/09/2017"), bar(3, "13/09/2017"))
+
+    result = validate_bars(raw, calendar="XNYS")
+
+    assert result.rejects.empty
+    assert list(result.clean["date"]) == [pd.Timestamp("2017-09-06"), pd.Timestamp("2017-09-13")]
+
+
+def test_the_deciding_value_may_be_anywhere_in_the_file() -> None:
+    days = [f"{d:02d}/09/2017" for d in (5, 6, 7, 8, 11, 12)] + ["13/09/2017"]
+    raw = frame(*(bar(i + 2, day) for i, day in enumerate(days)))
+
+    result = validate_bars(raw, calendar="XNYS")
+
+    assert result.rejects.empty
+    assert result.clean["date"].dt.month.eq(9).all()
+
+
+def test_a_file_whose_dates_read_both_ways_is_refused_naming_the_option() -> None:
+    raw = frame(bar(2, "06/09/2017"), bar(3, "07/09/2017"))
+
+    with pytest.raises(InputFileError, match="--date-format") as refused:
+        validate_bars(raw, calendar="XNYS")
+
+    assert FILE in str(refused.value)
+
+
+def test_a_file_mixing_day_first_and_month_first_dates_is_refused() -> None:
+    raw = frame(bar(2, "13/09/2017"), bar(3, "09/14/2017"))
+
+    with pytest.raises(InputFileError, match="mix layouts"):
+        validate_bars(raw, calendar="XNYS")
+
+
+def test_a_given_date_format_reads_an_undecidable_file() -> None:
+    raw = frame(bar(2, "06/09/2017"), bar(3, "06/12/2017"))
+
+    result = validate_bars(raw, calendar="XNYS", rules=BarRules(date_format="%m/%d/%Y"))
+
+    assert list(result.clean["date"]) == [pd.Timestamp("2017-06-09"), pd.Timestamp("2017-06-12")]
+
+
+def test_the_order_is_decided_for_each_file_on_its_own() -> None:
+    raw = frame(
+        bar(2, "13/09/2017", file="europe.csv"),
+        bar(3, "06/09/2017", file="europe.csv"),
+        bar(2, "09/13/2017", file="us.csv", ticker="MSFT"),
+        bar(3, "06/09/2017", file="us.csv", ticker="MSFT"),
+    )
+
+    result = validate_bars(raw, calendar="XNYS")
+
+    read = dict(zip(zip(result.clean["file"], result.clean["row"]), result.clean["date"]))
+    assert read[("europe.csv", 3)] == pd.Timestamp("2017-09-06")
+    assert read[("us.csv", 3)] == pd.Timestamp("2017-06-09")
+
+
+def test_year_first_dates_are_never_read_year_day_month() -> None:
+    assert decide_date_format(pd.Series(["2017/09/06", "2017/10/06"]), file=FILE) == "%Y/%m/%d"
+
+
+def test_a_date_before_the_earliest_is_refused_with_the_setting_named() -> None:
+    result = validate_bars(frame(bar(2, "1800-12-25"), bar(3, "2013-12-03")), calendar="XNYS")
+
+    assert list(result.clean["row"]) == [3]
+    assert problems_of(result.rejects, 2) == {
+        ("date", "before 1900-01-01, the earliest date accepted (setting ingest_earliest_date)")
+    }
+
+
+def test_the_earliest_date_is_a_rule_the_caller_sets() -> None:
+    raw = frame(bar(2, "1895-12-26"))
+
+    default = validate_bars(raw, calendar="XNYS")
+    older = validate_bars(raw, calendar="XNYS", rules=BarRules(earliest=date(1885, 1, 1)))
+
+    assert default.clean.empty
+    assert list(older.clean["row"]) == [2]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rules"),
+    [
+        ("close", "1e308", BarRules()),
+        ("high", "2e7", BarRules()),
+        ("volume", "1e23", BarRules()),
+        ("volume", "5000", BarRules(max_volume=1000)),
+        ("adj_close", "1e308", BarRules()),
+    ],
+)
+def test_an_implausible_value_is_rejected_with_its_limit(
+    field: str, value: str, rules: BarRules
+) -> None:
+    result = validate_bars(with_bad_row(**{field: value}), calendar="XNYS", rules=rules)
+
+    assert list(result.clean["row"]) == [2, 4]
+    [(reported, reason)] = problems_of(result.rejects, 3)
+    assert reported == field
+    assert reason.startswith("above ") and "the most plausible (setting ingest_max_" in reason
 
 
 # --- property: every input row ends up in exactly one of clean and rejects -------------------

@@ -12,7 +12,7 @@ import typer
 
 from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import open_store, provider_context
+from stockpred.compose import bar_rules, open_store, provider_context
 from stockpred.domain.errors import DataSourceError, InvalidInputError
 from stockpred.pipeline.fetch import Failure, ingest_macro, ingest_prices
 from stockpred.pipeline.ingest import BarIngest, ingest_files, ingest_sample, read_files
@@ -178,6 +178,12 @@ def file(
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 if any row is rejected (for schedulers)."
     ),
+    date_format: str | None = typer.Option(
+        None,
+        "--date-format",
+        help="Layout of non-ISO dates, e.g. '%d/%m/%Y' (default: decided per file from all its "
+        "dates; a file that reads both ways is refused).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Ingest daily bars from CSV or Parquet files: Yahoo downloads, Kaggle-style long files, or
@@ -207,6 +213,7 @@ def file(
                 calendar=calendar or runtime.settings.calendar,
                 now=now,
                 source=source,
+                rules=bar_rules(runtime.settings, date_format=_checked_format(date_format)),
             )
         progress.update(writing, completed=1, total=1)
     rejects_file = _save_rejects(runtime, result, report, now)
@@ -215,6 +222,20 @@ def file(
     else:
         _report(runtime, result, rejects_file)
     _exit_status(runtime, result, rejects_file, strict=strict)
+
+
+def _checked_format(text: str | None) -> str | None:
+    """``--date-format`` as given, once it is known to hold a day, a month and a year."""
+    if text is None:
+        return None
+    month = any(m in text for m in ("%m", "%b", "%B"))
+    year = any(y in text for y in ("%Y", "%y"))
+    if "%d" not in text or not month or not year:
+        raise InvalidInputError(
+            f"--date-format {text!r} needs a day (%d), a month (%m, %b) and a year (%Y, %y), "
+            "e.g. '%d/%m/%Y' for 31/12/2017"
+        )
+    return text
 
 
 def _exit_status(
@@ -293,6 +314,7 @@ def prices(
             start=first,
             end=last,
             on_symbol=lambda _: progress.advance(task),
+            rules=bar_rules(runtime.settings),
         )
     rejects_file = (
         _save_rejects(runtime, result.bars, None, runtime.clock()) if result.bars else None

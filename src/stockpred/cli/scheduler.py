@@ -7,7 +7,7 @@ from datetime import time, timedelta
 import typer
 
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import open_store, provider_context
+from stockpred.compose import bar_rules, open_store, provider_context
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import get_feature_set
 from stockpred.pipeline.features import build_features
@@ -51,7 +51,12 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
         )
         with open_store(settings) as store:
             result = ingest_prices(
-                store, provider, settings.universe, calendar=settings.calendar, now=runtime.clock()
+                store,
+                provider,
+                settings.universe,
+                calendar=settings.calendar,
+                now=runtime.clock(),
+                rules=bar_rules(settings),
             )
         written = result.bars.written if result.bars else None
         return (

@@ -15,6 +15,7 @@ import pandas as pd
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import ProviderError, ProviderUnavailableError, QuotaExhaustedError
 from stockpred.pipeline.ingest import BarIngest, ingest_bars
+from stockpred.quality.bars import DEFAULT_RULES, BarRules
 from stockpred.sources.providers.base import MacroProvider, PriceProvider
 from stockpred.store.base import Store, WriteResult
 
@@ -83,6 +84,7 @@ def ingest_prices(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
     on_symbol: Callable[[str], None] | None = None,
+    rules: BarRules = DEFAULT_RULES,
 ) -> PriceIngest:
     """Fetch daily bars of ``tickers`` and ingest them like a file: validated, reported, upserted.
 
@@ -125,6 +127,7 @@ def ingest_prices(
             source=provider.info.name,
             now=now,
             layouts={f"{provider.info.name}:{s}": ("provider", "request") for s in fetched},
+            rules=rules,
         )
     shown = {s: (v.date().isoformat() if v is not None else None) for s, v in starts.items()}
     return PriceIngest(bars=bars, fetched=fetched, starts=shown, failures=failures)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InvalidInputError
-from stockpred.quality.bars import validate_bars
+from stockpred.quality.bars import DEFAULT_RULES, BarRules, validate_bars
 from stockpred.quality.sessions import summarise_coverage
 from stockpred.quality.splits import detect_splits
 from stockpred.sources.files import BarFile, read_bar_file
@@ -85,16 +85,22 @@ def ingest_bars(
     source: pd.Series | str,
     now: datetime,
     layouts: Mapping[str, tuple[str, str]] | None = None,
+    rules: BarRules = DEFAULT_RULES,
 ) -> BarIngest:
     """Validate ``raw`` bars (canonical columns plus ``file`` and ``row``) and upsert the good ones.
 
     ``source`` names the provenance stored with each bar: one string or one value per raw row.
-    ``layouts`` maps a file name to (layout, ticker_from) for the summary.
+    ``layouts`` maps a file name to (layout, ticker_from) for the summary. ``rules`` bound what a
+    plausible bar is; a file whose date order cannot be decided stops the run before any write.
     """
     raw = raw.reset_index(drop=True)
     raw["source"] = source
     validation = validate_bars(
-        raw, calendar=calendar, carry=("source",), now=pd.Timestamp(now).tz_convert("UTC")
+        raw,
+        calendar=calendar,
+        carry=("source",),
+        now=pd.Timestamp(now).tz_convert("UTC"),
+        rules=rules,
     )
     clean = validation.clean
     bars = clean.assign(ingested_at=pd.Timestamp(now).tz_convert("UTC"))
@@ -154,13 +160,16 @@ def ingest_files(
     calendar: str,
     now: datetime,
     source: str | None = None,
+    rules: BarRules = DEFAULT_RULES,
 ) -> BarIngest:
     """Ingest files already read by :func:`read_files`, in one write."""
     raw = pd.concat([f.frame for f in files], ignore_index=True)
     names = {str(f.path): f.path.name for f in files}
     provenance: pd.Series | str = source if source else "file:" + raw["file"].map(names)
     layouts = {str(f.path): (f.layout, f.ticker_from) for f in files}
-    return ingest_bars(store, raw, calendar=calendar, source=provenance, now=now, layouts=layouts)
+    return ingest_bars(
+        store, raw, calendar=calendar, source=provenance, now=now, layouts=layouts, rules=rules
+    )
 
 
 SAMPLE_PARTS: tuple[str, ...] = ("stocks", "indices", "macro")

@@ -13,6 +13,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -21,13 +22,17 @@ from pandas.tseries.api import guess_datetime_format
 from pandera.errors import SchemaErrors
 
 from stockpred.domain.calendar import get_trading_calendar
+from stockpred.domain.errors import InputFileError
 
 __all__ = [
+    "DEFAULT_RULES",
     "PRICE_COLUMNS",
     "REJECT_COLUMNS",
     "REQUIRED_COLUMNS",
     "TICKER_PATTERN",
+    "BarRules",
     "BarValidation",
+    "decide_date_format",
     "validate_bars",
 ]
 
@@ -125,24 +130,110 @@ def _present(values: pd.Series) -> pd.Series:
     return present
 
 
-# Dates outside this range are typos (0213 for 2013), not market history.
-_EARLIEST = pd.Timestamp("1800-01-01")
+@dataclass(frozen=True, slots=True)
+class BarRules:
+    """What a plausible bar is, beyond the data contract; defaults match the settings'.
+
+    ``earliest``: the first session date accepted. Before 1900 exchange calendars and time
+    zones are not modelled (New York closes fall in local mean time, 20:56:02 UTC), so such a
+    date is a typo (0213 for 2013) or a file of another kind, not a bar.
+    ``max_price`` and ``max_volume``: above these a value is a unit or parsing error (1e308).
+    ``date_format``: the strftime format of non-ISO dates (``%d/%m/%Y``), or None to decide it
+    per file from all of the file's values.
+    """
+
+    earliest: date = date(1900, 1, 1)
+    max_price: float = 1e7
+    max_volume: float = 1e12
+    date_format: str | None = None
+
+
+DEFAULT_RULES = BarRules()
+
+# Far beyond any bar: later dates are typos (2107 for 2017), reported as not a date.
 _LATEST = pd.Timestamp("2200-01-01")
+# Unique non-ISO values sampled for candidate formats; every value is then tried with each.
+_FORMAT_SAMPLES = 200
 
 
-def _date_format(text: pd.Series) -> str | None:
-    """The format of the first values that pandas can read with one explicit format."""
-    for sample in text.dropna().head(50):
-        with warnings.catch_warnings():
-            # It warns when the value can only be day-first (14/01/2013): that is the point.
-            warnings.simplefilter("ignore", UserWarning)
-            guessed = guess_datetime_format(str(sample))
-        if guessed is not None:
-            return guessed
-    return None
+def _swap_day_month(fmt: str) -> str:
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
 
 
-def _parse_dates(raw: pd.Series) -> pd.Series:
+def _candidate_formats(values: np.ndarray) -> list[str]:
+    found: dict[str, None] = {}
+    with warnings.catch_warnings():
+        # It warns when a value can only be day-first (14/01/2013): that is the point.
+        warnings.simplefilter("ignore", UserWarning)
+        for sample in values[:_FORMAT_SAMPLES]:
+            for dayfirst in (False, True):
+                guessed = guess_datetime_format(str(sample), dayfirst=dayfirst)
+                if guessed is not None:
+                    found[guessed] = None
+                    if "%d" in guessed and "%m" in guessed:
+                        found[_swap_day_month(guessed)] = None
+    # Year, day, month (2017/06/09 read as 6 September) is no one's layout.
+    return [f for f in found if not _year_day_month(f)]
+
+
+def _year_day_month(fmt: str) -> bool:
+    if not all(d in fmt for d in ("%Y", "%d", "%m")):
+        return False
+    return fmt.index("%Y") < fmt.index("%d") < fmt.index("%m")
+
+
+def decide_date_format(values: pd.Series, *, file: str) -> str | None:
+    """The one format that reads the non-ISO date strings of one file, decided from all of them.
+
+    Day/month order is never guessed from one value: ``06/09/2017`` next to ``13/09/2017`` is
+    day-first because the second can only be. A file whose values read both ways (every day
+    <= 12), or some only one way and others only the other, raises :class:`InputFileError`
+    naming ``--date-format``. None when no format reads any value (they are then "not a date").
+    """
+    unique = pd.Series(values.dropna().astype(str).unique())
+    if unique.empty:
+        return None
+    readable: dict[str, pd.Series] = {}
+    parsed: dict[str, pd.Series] = {}
+    for fmt in _candidate_formats(unique.to_numpy()):
+        dates = pd.to_datetime(unique, errors="coerce", format=fmt)
+        if bool(dates.notna().any()):
+            readable[fmt], parsed[fmt] = dates.notna(), dates
+    if not readable:
+        return None
+    best = max(readable, key=lambda f: int(readable[f].sum()))
+    rivals = [f for f in readable if f != best]
+    hint = (
+        "give the order with --date-format, e.g. --date-format '%d/%m/%Y' (day first) or "
+        "'%m/%d/%Y' (month first)"
+    )
+    for rival in rivals:
+        both = readable[best] & readable[rival]
+        if bool(readable[best].all()) and bool(readable[rival].all()):
+            if bool((parsed[best] == parsed[rival]).all()):
+                continue
+            example = unique[both & (parsed[best] != parsed[rival])].iloc[0]
+            raise InputFileError(
+                f"{file}: the dates cannot be read one way only: every value reads as "
+                f"{best!r} and as {rival!r} (e.g. {example!r}); {hint}"
+            )
+        only_rival = readable[rival] & ~readable[best]
+        if bool(only_rival.any()):
+            mine = unique[readable[best] & ~readable[rival]]
+            theirs = unique[only_rival].iloc[0]
+            example = f"{mine.iloc[0]!r} reads only as {best!r}, " if len(mine) else ""
+            raise InputFileError(
+                f"{file}: the dates mix layouts: {example}{theirs!r} only as {rival!r}; "
+                f"fix the file or {hint}"
+            )
+    return best
+
+
+def _parse_dates(
+    raw: pd.Series, files: pd.Series, *, date_format: str | None, earliest: pd.Timestamp
+) -> tuple[pd.Series, pd.Series]:
+    """Session dates (naive, normalised; NaT where unreadable or too early) and a mask of the
+    dates that were read but fall before ``earliest``."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw.dtype):
         parsed = raw
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
@@ -150,18 +241,21 @@ def _parse_dates(raw: pd.Series) -> pd.Series:
     else:
         text = raw.astype("string").str.strip()
         parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        # Not ISO (e.g. 1/4/1999): one format for the whole column, guessed from its first
-        # readable value, so a day-first file is never read month-first row by row.
+        # Not ISO (e.g. 1/4/1999): one format per file, decided from all its values (or given),
+        # so a day-first file is never read month-first row by row.
         retry = parsed.isna() & text.notna() & (text != "")
         if bool(retry.any()):
-            fmt = _date_format(text[retry])
-            if fmt is not None:
-                parsed.loc[retry] = pd.to_datetime(text[retry], errors="coerce", format=fmt)
+            for name, rows in text[retry].groupby(files[retry], sort=False):
+                fmt = date_format or decide_date_format(rows, file=str(name))
+                if fmt is not None:
+                    parsed.loc[rows.index] = pd.to_datetime(rows, errors="coerce", format=fmt)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     parsed = pd.to_datetime(parsed)
-    parsed = parsed.where((parsed >= _EARLIEST) & (parsed < _LATEST))
-    return parsed.astype("datetime64[ns]").dt.normalize()
+    # Compared before the cast to nanoseconds, which cannot hold the year 213.
+    early = parsed.notna() & (parsed < earliest)
+    parsed = parsed.where(~early & (parsed < _LATEST))
+    return parsed.astype("datetime64[ns]").dt.normalize(), early
 
 
 def _problems(index: pd.Index, field: str, reason: str) -> pd.DataFrame:
@@ -176,6 +270,7 @@ def validate_bars(
     calendar: str,
     carry: Sequence[str] = (),
     now: pd.Timestamp | None = None,
+    rules: BarRules = DEFAULT_RULES,
 ) -> BarValidation:
     """Split ``raw`` bars into clean rows and a reject report.
 
@@ -184,6 +279,8 @@ def validate_bars(
     (ticker, date) unless identical (then the first is kept and the repeat reported).
     ``carry`` names extra columns of ``raw`` (e.g. provenance) copied to the clean rows.
     ``now`` (UTC-aware), when given, rejects bars of sessions that had not closed by then.
+    ``rules`` bound dates and values (:class:`BarRules`); an undecidable day/month order in a
+    file raises :class:`InputFileError` before anything is judged.
     """
     frame = raw.reset_index(drop=True)
     n = len(frame)
@@ -191,8 +288,19 @@ def validate_bars(
 
     typed = pd.DataFrame(index=frame.index)
     typed["ticker"] = frame["ticker"].astype("string").str.strip().str.upper()
-    typed["date"] = _parse_dates(frame["date"])
-    bad_date = typed["date"].isna() & _present(frame["date"])
+    earliest = pd.Timestamp(rules.earliest)
+    typed["date"], early = _parse_dates(
+        frame["date"], frame["file"], date_format=rules.date_format, earliest=earliest
+    )
+    problems.append(
+        _problems(
+            frame.index[early],
+            "date",
+            f"before {earliest:%Y-%m-%d}, the earliest date accepted (setting "
+            "ingest_earliest_date)",
+        )
+    )
+    bad_date = typed["date"].isna() & _present(frame["date"]) & ~early
     problems.append(_problems(frame.index[bad_date], "date", "not a date"))
 
     numeric = [*PRICE_COLUMNS, "volume"] + (["adj_close"] if "adj_close" in frame else [])
@@ -203,7 +311,18 @@ def validate_bars(
         values = values.where(np.isfinite(values))
         not_number = values.isna() & _present(column)
         problems.append(_problems(frame.index[not_number], name, "not a number"))
-        typed[name] = values
+        limit, setting = (
+            (rules.max_volume, "ingest_max_volume")
+            if name == "volume"
+            else (rules.max_price, "ingest_max_price")
+        )
+        huge = values > limit
+        problems.append(
+            _problems(
+                frame.index[huge], name, f"above {limit:g}, the most plausible (setting {setting})"
+            )
+        )
+        typed[name] = values.where(~huge)
 
     try:
         _bar_schema().validate(typed, lazy=True)
