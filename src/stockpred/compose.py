@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stockpred.domain.errors import ConfigurationError
+from stockpred.domain.instruments import Universe
 from stockpred.quality.bars import BarRules
 from stockpred.registry.base import ModelRegistry
 from stockpred.registry.mlflow import MLflowRegistry
@@ -23,6 +24,7 @@ __all__ = [
     "open_store",
     "provider_context",
     "provider_status",
+    "universe",
 ]
 
 
@@ -81,4 +83,12 @@ def bar_rules(settings: Settings, *, date_format: str | None = None) -> BarRules
         max_price=settings.ingest_max_price,
         max_volume=settings.ingest_max_volume,
         date_format=date_format,
+    )
+
+
+def universe(settings: Settings) -> Universe:
+    """The instruments modelled: the kinds the settings name, symbols classified by them."""
+    return Universe(
+        kinds=frozenset(settings.modelled_kinds),
+        overrides={s.strip().upper(): k for s, k in settings.instrument_kinds.items()},
     )

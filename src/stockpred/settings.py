@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from stockpred.domain.errors import ConfigurationError
+from stockpred.domain.instruments import InstrumentKind
 
 __all__ = [
     "CREDENTIAL_PARAMETERS",
@@ -47,6 +48,10 @@ _TEST_ENV_PREFIX = "STOCKPRED_TEST_"
 
 def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("stockpred", appauthor=False))
+
+
+def _stocks_only() -> list[InstrumentKind]:
+    return ["stock"]
 
 
 class Settings(BaseSettings):
@@ -99,6 +104,16 @@ class Settings(BaseSettings):
     universe: list[str] = Field(
         default_factory=list,
         description='tickers the scheduled feeds fetch, JSON or TOML list: ["AAPL", "MSFT"]',
+    )
+    modelled_kinds: list[InstrumentKind] = Field(
+        default_factory=_stocks_only,
+        description="instrument kinds that get features, are trained on and forecast, JSON: "
+        '["stock", "index"]; the others (indices by default) feed the market context only',
+    )
+    instrument_kinds: dict[str, InstrumentKind] = Field(
+        default_factory=dict,
+        description="kind of symbols the prefix rules miss (^ index, =X currency, =F future, "
+        'else stock), JSON: {"SPX": "index"}',
     )
     company_names: dict[str, str] = Field(
         default_factory=dict,

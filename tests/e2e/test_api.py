@@ -8,10 +8,13 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import jwt
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +23,8 @@ from stockpred.api.background import PREDICTIONS_TOPIC, refresh_once, save_serve
 from stockpred.api.services import ApiServices
 from stockpred.compose import open_registry
 from stockpred.domain.errors import StoreError
+from stockpred.domain.instruments import STOCKS, Universe
+from stockpred.pipeline.serving import Predictor
 from stockpred.registry.base import model_name
 from stockpred.settings import load_settings
 from support.api import bearer, token_for
@@ -108,6 +113,18 @@ def test_unknown_ticker_is_404_naming_the_list_endpoint(
     assert "/v1/tickers" in answer.json()["message"]
 
 
+def test_an_index_is_404_saying_it_is_market_context_and_how_to_model_it(
+    client: TestClient, services: ApiServices
+) -> None:
+    token = token_for(client, services, "predictions:read")
+
+    answer = client.get("/v1/predictions/%5EGSPC?horizon=5", headers=bearer(token))
+
+    assert answer.status_code == 404
+    assert "market context only" in answer.json()["message"]
+    assert "modelled_kinds" in answer.json()["message"]
+
+
 def test_a_horizon_without_a_champion_is_404_naming_the_served_ones(
     client: TestClient, services: ApiServices
 ) -> None:
@@ -149,6 +166,8 @@ def test_tickers_bars_and_features(client: TestClient, services: ApiServices) ->
     by_name = {t["ticker"]: t for t in tickers}
     assert {"AAPL", "IBM", "MSFT", "^GSPC"} <= set(by_name)
     assert by_name["AAPL"]["served"] is True
+    assert (by_name["AAPL"]["kind"], by_name["^GSPC"]["kind"]) == ("stock", "index")
+    assert by_name["^GSPC"]["served"] is False
     assert by_name["AAPL"]["last"].startswith("2013-03-01")
     assert len(bars["rows"]) == 3
     assert bars["columns"][:5] == ["ts", "open", "high", "low", "close"]
@@ -571,3 +590,48 @@ def test_a_socket_gone_before_its_auth_message_is_logged_in_one_line(
     lines = [r for r in caplog.records if "websocket" in r.getMessage()]
     assert [r.getMessage().split(" left")[0] for r in lines] == ["websocket client testclient"]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_feature_rows_of_an_index_are_not_forecast_unless_its_kind_is_modelled(
+    services: ApiServices,
+) -> None:
+    """Features of ^GSPC built on request (`features build --tickers ^GSPC`) are read from the
+    store; the predictor forecasts them only when the universe models indices."""
+
+    class WithIndexFeatures:
+        # The served store, with AAPL's feature rows also filed under ^GSPC.
+        def __init__(self, store: Any) -> None:
+            self._store = store
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._store, name)
+
+        def read_features(self, **kwargs: Any) -> pd.DataFrame:
+            rows = self._store.read_features(**kwargs)
+            index = rows[rows["ticker"] == "AAPL"].assign(ticker="^GSPC")
+            return pd.concat([rows, index], ignore_index=True)
+
+    @contextmanager
+    def opened() -> Iterator[Any]:
+        with services.open_store() as store:
+            yield WithIndexFeatures(store)
+
+    def served_with(universe: Universe) -> list[str]:
+        predictor = Predictor(
+            opened,
+            services.registry,
+            horizons=[5],
+            cache=services.settings.home / "models",
+            calendar=services.settings.calendar,
+            clock=services.clock,
+            universe=universe,
+        )
+        predictor.refresh()
+        return predictor.tickers()
+
+    stocks = served_with(STOCKS)
+    everything = served_with(Universe(kinds=frozenset({"stock", "index"})))
+
+    assert "AAPL" in stocks
+    assert "^GSPC" not in stocks
+    assert "^GSPC" in everything

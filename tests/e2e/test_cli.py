@@ -496,9 +496,11 @@ def test_a_file_whose_day_month_order_cannot_be_decided_stores_nothing_until_it_
 
     assert refused.code == 1
     assert len(refused.err_lines) == 1, refused.err
-    assert "EU.csv" in refused.err and "--date-format" in refused.err
+    assert "EU.csv" in refused.err
+    assert "--date-format" in refused.err
     assert stored_after_refusal == 0
-    assert wrong.code == 1 and "needs a day (%d)" in wrong.err
+    assert wrong.code == 1
+    assert "needs a day (%d)" in wrong.err
     assert given.code == 0, given.err
     assert [r["date"][:10] for r in cli("data", "show", "EU", "--json").json()] == [
         "2017-06-09",

@@ -30,9 +30,10 @@ def test_build_writes_the_sample_then_nothing_the_second_time(
     assert code == 0, err
     first = as_json(out)
     assert first["feature_set"] == "daily_v1@3"
-    assert first["tickers"] == 7
-    assert first["rows"] == 22_216
-    assert first["inserted"] == 22_216
+    # The two indices are market context, not modelled: five stocks get features.
+    assert first["tickers"] == 5
+    assert set(first["new_rows"]) == {"AAPL", "FB", "GOOG", "IBM", "MSFT"}
+    assert first["rows"] == first["inserted"] == 12_154
     assert first["new_rows"]["AAPL"] == 3270
     assert any("sentiment" in w for w in first["warnings"])
 
@@ -55,6 +56,20 @@ def test_build_of_named_tickers_and_a_table_for_people(
     assert code == 0, err
     assert "daily_v1@3: 3,466 new rows x 101 features for 2 tickers" in " ".join(out.split())
     assert "warning: no daily sentiment" in " ".join(err.split())
+
+
+def test_indices_get_features_when_asked_for_or_when_their_kind_is_modelled(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "ingest", "sample", "--json")[0] == 0
+    code, out, err = run(capsys, "features", "build", "--tickers", "^GSPC", "--json")
+    assert code == 0, err
+    assert as_json(out)["new_rows"]["^GSPC"] > 0
+
+    monkeypatch.setenv("STOCKPRED_MODELLED_KINDS", '["stock", "index"]')
+    code, out, err = run(capsys, "features", "build", "--json")
+    assert code == 0, err
+    assert as_json(out)["tickers"] == 7
 
 
 def test_build_of_an_unknown_ticker_or_set_is_one_error_line(

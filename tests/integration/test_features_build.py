@@ -60,17 +60,21 @@ def copy_of(built: Path, tmp_path: Path) -> DuckDBStore:
     return DuckDBStore(target)
 
 
-def test_first_build_writes_every_feature_of_every_bar(
+def test_first_build_writes_every_feature_of_every_stock_bar_and_none_for_indices(
     first_build: tuple[Path, FeatureBuild], tmp_path: Path
 ) -> None:
     fs = get_feature_set("daily_v1")
     built, result = first_build
     with copy_of(built, tmp_path) as store:
         bars = store.read_bars()
+        stocks = bars[~bars["ticker"].str.startswith("^")]
         assert result.feature_set == "daily_v1@3"
-        assert result.rows == len(bars)
+        assert result.rows == len(stocks)
+        assert set(result.new_rows) == {"AAPL", "FB", "GOOG", "IBM", "MSFT"}
         assert result.new_rows["AAPL"] == int((bars["ticker"] == "AAPL").sum())
-        assert result.written.inserted == len(bars)
+        assert result.written.inserted == len(stocks)
+        # the indices are read as market context: the stocks' market features are filled
+        assert set(store.feature_coverage(fs.key)["ticker"]) == set(result.new_rows)
         assert result.written.updated == 0
         # the sample has no headlines: sentiment is NaN and said so
         assert any("sentiment" in w for w in result.warnings)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -556,7 +555,13 @@ def test_the_order_is_decided_for_each_file_on_its_own() -> None:
 
     result = validate_bars(raw, calendar="XNYS")
 
-    read = dict(zip(zip(result.clean["file"], result.clean["row"]), result.clean["date"]))
+    read = dict(
+        zip(
+            zip(result.clean["file"], result.clean["row"], strict=True),
+            result.clean["date"],
+            strict=True,
+        )
+    )
     assert read[("europe.csv", 3)] == pd.Timestamp("2017-09-06")
     assert read[("us.csv", 3)] == pd.Timestamp("2017-06-09")
 
@@ -602,7 +607,8 @@ def test_an_implausible_value_is_rejected_with_its_limit(
     assert list(result.clean["row"]) == [2, 4]
     [(reported, reason)] = problems_of(result.rejects, 3)
     assert reported == field
-    assert reason.startswith("above ") and "the most plausible (setting ingest_max_" in reason
+    assert reason.startswith("above ")
+    assert "the most plausible (setting ingest_max_" in reason
 
 
 # --- property: every input row ends up in exactly one of clean and rejects -------------------

@@ -175,7 +175,7 @@ def build_services(
     from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
     from stockpred.api.security import build_token_services
     from stockpred.bus.memory import MemoryBus
-    from stockpred.compose import open_registry
+    from stockpred.compose import open_registry, universe
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import Predictor
 
@@ -189,8 +189,10 @@ def build_services(
         return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
 
     metrics = ApiMetrics()
+    modelled = universe(settings)
     return ApiServices(
         settings=settings,
+        universe=modelled,
         refresher=_stale_refresher(settings, clock=now) if settings.api_refresh_stale else None,
         open_store=lambda: _opened(settings),
         registry=registry,
@@ -201,6 +203,7 @@ def build_services(
             cache=settings.home / "models",
             calendar=settings.calendar,
             clock=now,
+            universe=modelled,
         ),
         verifier=verifier,
         issuer=issuer,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.registry.base import ModelRegistry
 from stockpred.settings import Settings
 
@@ -112,5 +113,7 @@ class ApiServices:
     clock: Callable[[], datetime]
     # Set when settings.api_refresh_stale: brings a stale ticker up to date in the background.
     refresher: StaleRefresher | None = None
+    # The instrument kinds modelled and forecast; the others are market context.
+    universe: Universe = STOCKS
     # Background tasks the services started (kept so they are not garbage-collected mid-run).
     tasks: set[asyncio.Task[None]] = field(default_factory=set)

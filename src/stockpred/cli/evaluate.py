@@ -14,7 +14,7 @@ import typer
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import open_store
+from stockpred.compose import open_store, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import DEFAULT_FEATURE_SET
 from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS
@@ -167,6 +167,7 @@ def evaluate_command(
             grids=PARAM_GRIDS,
             on_start=steps.start,
             on_step=lambda fold, name: steps.advance(f"fold {fold.number} {name}"),
+            universe=universe(runtime.settings),
         )
     seconds = time.perf_counter() - started
     stamp = runtime.clock().strftime("%Y%m%dT%H%M%SZ")

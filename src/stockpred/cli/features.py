@@ -13,7 +13,7 @@ import typer
 
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import open_store
+from stockpred.compose import open_store, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.panel import build_panel
 from stockpred.features.sets import (
@@ -148,6 +148,7 @@ def build(
             now=runtime.clock(),
             on_ticker=lambda _: progress.advance(task),
             engine=panel_engine,
+            universe=universe(runtime.settings),
         )
     seconds = time.perf_counter() - started
     payload = {

@@ -16,7 +16,7 @@ from stockpred.cli.evaluate import leaderboard_frame
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import open_registry, open_store
+from stockpred.compose import open_registry, open_store, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import DEFAULT_FEATURE_SET
 from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS, model_family
@@ -133,6 +133,7 @@ def train_command(
             evaluations=evaluations,
             force=force,
             on_reuse=reused,
+            universe=universe(runtime.settings),
         )
     payload = {
         "registered_model": result.name,
@@ -264,6 +265,7 @@ def predict_command(
             horizon=horizon,
             cache=runtime.settings.home / "models",
             now=runtime.clock(),
+            universe=universe(runtime.settings),
         )
     fresh = freshness_of(
         pd.Timestamp(forecast.as_of), calendar=runtime.settings.calendar, now=runtime.clock()

@@ -7,7 +7,7 @@ from datetime import time, timedelta
 import typer
 
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import bar_rules, open_store, provider_context
+from stockpred.compose import bar_rules, open_store, provider_context, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import get_feature_set
 from stockpred.pipeline.features import build_features
@@ -104,7 +104,12 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
 
     def features() -> str:
         with open_store(settings) as store:
-            built = build_features(store, get_feature_set("daily_v1"), now=runtime.clock())
+            built = build_features(
+                store,
+                get_feature_set("daily_v1"),
+                now=runtime.clock(),
+                universe=universe(settings),
+            )
         return f"{built.feature_set}: {built.rows} new rows for {built.tickers} tickers"
 
     def retrain() -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stockpred.domain.errors import ModelError, NotFoundError
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.features.sets import FeatureSet
 from stockpred.models.backtest import BacktestResult, backtest
 from stockpred.models.base import Model
@@ -83,9 +84,11 @@ def load_design(
     horizon: int,
     calendar: str,
     tickers: Sequence[str] | None = None,
+    universe: Universe = STOCKS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The design frame (ticker, ts, the set's features) of the universe, and its labels
-    (ticker, ts, actual, known_at, next_return) for ``horizon``."""
+    (ticker, ts, actual, known_at, next_return) for ``horizon``. Instruments of kinds the
+    ``universe`` does not model (indices, by default) are left out: they are context."""
     wanted = None if tickers is None else [t.strip().upper() for t in tickers]
     design = store.read_features(feature_set=feature_set.key, tickers=wanted)
     if design.empty:
@@ -94,9 +97,12 @@ def load_design(
             + (f" for {', '.join(wanted)}" if wanted else "")
             + "; run `stockpred features build` first"
         )
-    design = design[~design["ticker"].astype(str).str.startswith("^")].reset_index(drop=True)
+    design = design[universe.mask(design["ticker"])].reset_index(drop=True)
     if design.empty:
-        raise NotFoundError("only index symbols have features; ingest some stocks first")
+        raise NotFoundError(
+            f"no instrument of the modelled kinds ({universe.describe()}) has features; ingest "
+            "some, or model more kinds with the setting modelled_kinds"
+        )
     bars = store.read_bars(tickers=sorted(set(design["ticker"])))
     targets = forward_returns(bars, horizons=[horizon], calendar=calendar)
     labels = targets.rename(
@@ -162,10 +168,16 @@ def run_walk_forward(
     grids: Mapping[str, tuple[Mapping[str, object], ...]],
     on_step: Callable[[Fold, str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    universe: Universe = STOCKS,
 ) -> EvaluationResult:
     """Walk-forward predictions of every baseline and configured model."""
     design, labels = load_design(
-        store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
+        store,
+        feature_set,
+        horizon=config.horizon,
+        calendar=calendar,
+        tickers=config.tickers,
+        universe=universe,
     )
     return walk_forward_on(
         design, labels, config, catalog=catalog, grids=grids, on_step=on_step, on_start=on_start
@@ -266,6 +278,7 @@ def evaluate(
     grids: Mapping[str, tuple[Mapping[str, object], ...]],
     on_step: Callable[[Fold, str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    universe: Universe = STOCKS,
 ) -> Evaluation:
     """Walk-forward predictions of every baseline and model, scored and backtested."""
     result = run_walk_forward(
@@ -277,5 +290,6 @@ def evaluate(
         grids=grids,
         on_step=on_step,
         on_start=on_start,
+        universe=universe,
     )
     return score_evaluation(config, result)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import NotFoundError
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.features.panel import Panel, build_panel
 from stockpred.features.sets import FeatureSet
 from stockpred.store.base import Store, WriteResult
@@ -110,9 +111,11 @@ def build_features(
     now: datetime,
     on_ticker: Callable[[str], None] | None = None,
     engine: PanelEngine = build_panel,
+    universe: Universe = STOCKS,
 ) -> FeatureBuild:
-    """Compute ``feature_set`` for ``tickers`` (default: every stored ticker) with everything
-    known at ``now`` and upsert the new rows into the set's table, a few tickers per write.
+    """Compute ``feature_set`` for ``tickers`` (default: every stored instrument the
+    ``universe`` models; indices are read as market context only) with everything known at
+    ``now`` and upsert the new rows into the set's table, a few tickers per write.
 
     ``on_ticker`` is called after each ticker's indicators are computed (progress); ``engine``
     computes the panel (in process by default; ``SparkEngine(session).build_panel`` on Spark).
@@ -121,7 +124,9 @@ def build_features(
     as_of = pd.Timestamp(now).tz_convert("UTC")
     coverage = store.bar_coverage()
     held = set(coverage["ticker"])
-    wanted = sorted(held) if tickers is None else [t.strip().upper() for t in tickers]
+    wanted = (
+        universe.select(sorted(held)) if tickers is None else [t.strip().upper() for t in tickers]
+    )
     unknown = [t for t in wanted if t not in held]
     if unknown:
         raise NotFoundError(
@@ -145,7 +150,7 @@ def build_features(
     if context.ranks:
         # A rank is across the whole universe held at each date, not across the tickers
         # that happen to be rebuilt: every held ticker takes part.
-        read |= held
+        read |= set(universe.select(held))
     window_bars = _windows(
         store.read_bars(tickers=sorted(read), as_of=as_of),
         last_stored,

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from stockpred.domain.errors import ModelError, NotFoundError, StockpredError
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.features.sets import get_feature_set
 from stockpred.models.base import Model
 from stockpred.models.catalog import load_model
@@ -30,6 +31,7 @@ __all__ = [
     "forecasts_from_rows",
     "latest_rows",
     "load_champion",
+    "not_modelled",
     "predict_ticker",
 ]
 
@@ -178,9 +180,14 @@ def predict_ticker(
     horizon: int,
     cache: Path,
     now: datetime,
+    universe: Universe = STOCKS,
 ) -> Forecast:
-    """The champion's forecast for ``ticker`` from its latest features; stored and returned."""
+    """The champion's forecast for ``ticker`` from its latest features; stored and returned.
+    An instrument of a kind the ``universe`` does not model is refused: the champion never saw
+    one in training."""
     symbol = ticker.strip().upper()
+    if not universe.includes(symbol):
+        raise NotFoundError(not_modelled(symbol, universe))
     champion, model = load_champion(registry, horizon=horizon, cache=cache)
     feature_set = champion.metadata.get("feature_set", "")
     rows = store.read_features(feature_set=feature_set, tickers=[symbol])
@@ -197,6 +204,16 @@ def predict_ticker(
     )
     store.write_predictions(forecast_records([forecast], now=now))
     return forecast
+
+
+def not_modelled(symbol: str, universe: Universe) -> str:
+    """Why ``symbol`` gets no forecast when its kind is not modelled, and how to change that."""
+    kind = universe.kind(symbol)
+    return (
+        f"{symbol} is an instrument of kind {kind}, which is market context only (modelled: "
+        f"{universe.describe()}); to forecast it, add {kind!r} to the setting modelled_kinds "
+        f'(STOCKPRED_MODELLED_KINDS=\'["stock", "{kind}"]\'), then build features and train'
+    )
 
 
 def _why_no_features(store: Store, symbol: str, feature_set: str) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import ModelError
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
 from stockpred.models.baselines import BASELINES
@@ -88,15 +89,21 @@ def retrain(
     grids: Mapping[str, tuple[Mapping[str, object], ...]],
     recent: int = 63,
     margin: float = 0.0,
+    universe: Universe = STOCKS,
 ) -> RetrainResult:
     """Challenge the champion of ``config.horizon``; see the module docstring."""
-    build_features(store, feature_set, now=now)
+    build_features(store, feature_set, now=now, universe=universe)
     champion, champion_model = load_champion(registry, horizon=config.horizon, cache=cache)
     kind = champion.metadata.get("model_kind", "")
     if kind not in catalog and kind not in BASELINES:
         raise ModelError(f"the champion's kind {kind!r} is not a known model; retrain by hand")
     design, labels = load_design(
-        store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
+        store,
+        feature_set,
+        horizon=config.horizon,
+        calendar=calendar,
+        tickers=config.tickers,
+        universe=universe,
     )
     data = design.merge(labels, on=list(KEY_COLUMNS), how="left")
     data["fit_target"] = cross_sectional_target(data, config.target)
@@ -212,7 +219,7 @@ def retrain_with(
     """One retrain of ``horizon``'s champion on the store and registry the settings name: what
     `stockpred retrain`, the scheduler and the API's background job run."""
     from stockpred import __version__
-    from stockpred.compose import open_registry, open_store
+    from stockpred.compose import open_registry, open_store, universe
     from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
     from stockpred.models.catalog import MODELS, PARAM_GRIDS
 
@@ -232,6 +239,7 @@ def retrain_with(
             grids=PARAM_GRIDS,
             recent=recent,
             margin=margin,
+            universe=universe(settings),
         )
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import NotFoundError
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.models.base import Model
 from stockpred.pipeline.predict import (
     Forecast,
@@ -36,6 +37,7 @@ from stockpred.pipeline.predict import (
     forecasts_from_rows,
     latest_rows,
     load_champion,
+    not_modelled,
 )
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
 from stockpred.store.base import Store
@@ -133,8 +135,10 @@ class Predictor:
         cache: Path,
         calendar: str,
         clock: Callable[[], datetime],
+        universe: Universe = STOCKS,
     ) -> None:
         self._open_store = open_store
+        self._universe = universe
         self._registry = registry
         self._horizons = tuple(sorted(set(horizons)))
         self._cache = cache
@@ -182,7 +186,10 @@ class Predictor:
                     if unchanged:
                         forecasts |= {k: f for k, f in table.forecasts.items() if k[1] == horizon}
                     else:
-                        forecasts |= {(f.ticker, horizon): f for f in _forecast_all(store, served)}
+                        forecasts |= {
+                            (f.ticker, horizon): f
+                            for f in _forecast_all(store, served, self._universe)
+                        }
             now = self._clock()
             fresh = _freshness(
                 {f.as_of for f in forecasts.values()}, calendar=self._calendar, now=now
@@ -209,6 +216,8 @@ class Predictor:
         symbol = ticker.strip().upper()
         found = table.forecasts.get((symbol, horizon))
         if found is None:
+            if not self._universe.includes(symbol):
+                raise NotFoundError(not_modelled(symbol, self._universe))
             raise NotFoundError(
                 f"no forecast for ticker {symbol!r}: it has no stored "
                 f"{table.models[horizon].feature_set} features; GET /v1/tickers lists the "
@@ -283,9 +292,10 @@ def _signature(store: Store, feature_set: str) -> tuple[object, ...]:
     return (int(coverage["rows"].sum()), pd.Timestamp(coverage["last"].max()), len(coverage))
 
 
-def _forecast_all(store: Store, served: ServedModel) -> list[Forecast]:
-    """Every ticker's forecast from its latest stored feature row (and the rows before it that
-    a sequence model reads)."""
+def _forecast_all(store: Store, served: ServedModel, universe: Universe) -> list[Forecast]:
+    """Every modelled ticker's forecast from its latest stored feature row (and the rows before
+    it that a sequence model reads); feature rows of other kinds (an index's, built on request)
+    are not forecast."""
     coverage = store.feature_coverage(served.feature_set)
     if coverage.empty:
         return []
@@ -296,6 +306,9 @@ def _forecast_all(store: Store, served: ServedModel) -> list[Forecast]:
     rows = latest_rows(
         store.read_features(feature_set=served.feature_set, start=history), served.model
     )
+    rows = rows[universe.mask(rows["ticker"])]
+    if rows.empty:
+        return []
     ends = rows.groupby("ticker", sort=True).tail(1)
     bars = store.read_bars(tickers=list(ends["ticker"]), start=start)
     closes = bars.merge(ends[["ticker", "ts"]], on=["ticker", "ts"])

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import ModelError
+from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
 from stockpred.models.baselines import BASELINES
@@ -280,12 +281,18 @@ def train_models(
     evaluations: Path | None = None,
     force: str | None = None,
     on_reuse: Callable[[str], None] | None = None,
+    universe: Universe = STOCKS,
 ) -> TrainResult:
     """Evaluate (or reuse the evaluation stored under ``evaluations`` for the same inputs), fit
     the configured models and the best baseline on everything labelled by ``now``, register
     them; promote the best candidate on the first run, or ``force``'s candidate on any run."""
     design, labels = load_design(
-        store, feature_set, horizon=config.horizon, calendar=calendar, tickers=config.tickers
+        store,
+        feature_set,
+        horizon=config.horizon,
+        calendar=calendar,
+        tickers=config.tickers,
+        universe=universe,
     )
     key = evaluation_key(
         design, labels, feature_set=feature_set.key, config=config, code_version=code_version

@@ -29,7 +29,8 @@ class TickerOut(BaseModel):
     first: str
     last: str
     bars: int
-    served: bool = Field(description="a forecast is available for it")
+    kind: str = Field(description="stock, index, currency or future")
+    served: bool = Field(description="a forecast is available for it (modelled kinds only)")
 
 
 class TickersOut(BaseModel):
@@ -96,6 +97,7 @@ def _tickers(services: ApiServices) -> TickersOut:
                 first=pd.Timestamp(first).isoformat(),
                 last=pd.Timestamp(last).isoformat(),
                 bars=int(rows),
+                kind=services.universe.kind(str(ticker)),
                 served=str(ticker) in served,
             )
             for ticker, first, last, rows in zip(
