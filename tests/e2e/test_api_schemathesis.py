@@ -9,6 +9,8 @@ strategy is driven here with ``@given``, one subtest per operation and kind of i
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,13 @@ from stockpred.api.services import ApiServices
 from stockpred.settings import load_settings
 from support.api import bearer
 
-# Bounded so the module stays fast in CI. Derandomized so a failure is reproducible; the inputs
-# also depend on PYTHONHASHSEED (schemathesis iterates sets while generating), so set it to
-# replay a run exactly. Every failure prints its input as a curl command anyway.
-MAX_EXAMPLES = 25
+# Bounded so the module stays fast in CI; STOCKPRED_TEST_FUZZ_EXAMPLES raises it for a long run
+# (`STOCKPRED_TEST_FUZZ_EXAMPLES=600 pytest tests/e2e/test_api_schemathesis.py -s` fuzzes for
+# minutes and prints how many calls it made and how many answered 5xx). Derandomized so a
+# failure is reproducible; the inputs also depend on PYTHONHASHSEED (schemathesis iterates sets
+# while generating), so set it to replay a run exactly. Every failure prints its input as a
+# curl command anyway.
+MAX_EXAMPLES = int(os.environ.get("STOCKPRED_TEST_FUZZ_EXAMPLES", "25"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -119,6 +124,8 @@ def test_no_operation_answers_a_server_error_or_strays_from_its_schema(
 
     assert {f"{o.method.upper()} {o.path}" for o in operations} == OPERATIONS
     statuses: dict[str, set[int]] = {operation.label: set() for operation in operations}
+    calls: list[int] = []
+    started = time.monotonic()
     for operation in operations:
         for mode in _modes(operation):
             with subtests.test(msg=f"{operation.label} ({mode.value})"):
@@ -139,9 +146,17 @@ def test_no_operation_answers_a_server_error_or_strays_from_its_schema(
                         headers={} if takes_credentials else admin_headers, checks=CHECKS
                     )
                     statuses[case.operation.label].add(response.status_code)
+                    calls.append(response.status_code)
 
                 answers_within_its_schema()
 
+    server_errors = sum(1 for status in calls if status >= 500)
+    print(
+        f"\nschemathesis: {len(calls):,} calls to {len(operations)} operations in "
+        f"{time.monotonic() - started:.0f} s, {server_errors} answered 5xx "
+        f"({MAX_EXAMPLES} examples per operation and mode)"
+    )
+    assert server_errors == 0
     # The admin token got through: every operation behind it answered something else than a
     # refusal at least once (POST /v1/token takes client credentials, not the token).
     refused_only = [
