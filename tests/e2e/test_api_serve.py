@@ -109,6 +109,7 @@ def test_credentials_in_a_url_are_refused_and_no_query_value_reaches_the_access_
 
     assert in_query.status_code == 400
     assert in_query.json()["code"] == "credentials_in_query"
+    assert in_query.json()["error"] == "invalid_request"  # RFC 6749 at the token endpoint
     assert "Authorization: Bearer" in in_query.json()["message"]
     assert token_in_query.status_code == 400
     assert ordinary.status_code == 401

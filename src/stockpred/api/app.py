@@ -133,8 +133,33 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             operation = schema["paths"][route.path_format].get(method.lower())
             if operation is not None:
                 operation["security"] = [{"oauth2": scopes}]
+    _document_middleware_answers(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _document_middleware_answers(schema: dict[str, Any]) -> None:
+    """Answers the middleware gives before any route runs, on every operation they can reach:
+    400 for a credential in the query string, 413 for a body over ``api_max_body_bytes``."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    if "ErrorOut" not in schema.get("components", {}).get("schemas", {}):
+        return
+    for path in schema["paths"].values():
+        for operation in path.values():
+            answers = operation.setdefault("responses", {})
+            answers.setdefault(
+                "400",
+                {
+                    "description": "the query string names a credential "
+                    "(code credentials_in_query); send it in a header or the body",
+                    "content": error,
+                },
+            )
+            if "requestBody" in operation:
+                answers.setdefault(
+                    "413",
+                    {"description": "the body is over the configured limit", "content": error},
+                )
 
 
 def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:

@@ -69,10 +69,16 @@ async def send_error(
     code: str,
     message: str,
     headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    oauth_error: str | None = None,
 ) -> None:
     """Answer with the API's error body ``{"code", "message"}`` straight from ASGI (for the
-    middlewares that refuse a request before any route runs)."""
-    body = json.dumps({"code": code, "message": message}).encode()
+    middlewares that refuse a request before any route runs); with ``oauth_error``, also
+    RFC 6749's ``error`` and ``error_description``, as the token endpoint answers."""
+    fields = {"code": code, "message": message}
+    if oauth_error is not None:
+        fields = {"error": oauth_error, "error_description": message, **fields}
+    body = json.dumps(fields).encode()
     await send(
         {
             "type": "http.response.start",

@@ -87,8 +87,17 @@ class CredentialsInQueryMiddleware:
             await send({"type": "websocket.close", "code": 4400, "reason": "credentials_in_query"})
             return
         await send_error(
-            send, 400, "credentials_in_query", message, [(b"cache-control", b"no-store")]
+            send,
+            400,
+            "credentials_in_query",
+            message,
+            [(b"cache-control", b"no-store")],
+            oauth_error="invalid_request" if scope.get("path") == TOKEN_PATH else None,
         )
+
+
+# Its answers follow RFC 6749 section 5.2 (routes/auth.py), this refusal too.
+TOKEN_PATH = "/v1/token"
 
 
 def _credential_in(query: bytes) -> str | None:
