@@ -4,6 +4,7 @@ of the installed console script to prove the entry point works."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import os
@@ -351,12 +352,21 @@ def _missing_path(tmp: Path) -> list[str]:
     return [str(tmp / "not-there.csv")]
 
 
+def _huge_line(tmp: Path) -> list[str]:
+    # The shape of the report: a small .csv.gz whose last line is megabytes of one field.
+    with gzip.open(tmp / "HUGE.csv.gz", "wb") as out:
+        out.write(f"{YAHOO_HEADER}\n2024-01-02,1,2,0.5,1.5,1.5,100\n".encode())
+        out.write(b"x" * (4 * 1024 * 1024) + b"\n")
+    return [str(tmp / "HUGE.csv.gz")]
+
+
 MALFORMED = {
     "empty file": Malformed(_empty, "empty"),
     "no date column": Malformed(_no_date_column, "no date column"),
     "unknown --columns name": Malformed(_unknown_column_mapping, "Nope"),
     "binary file": Malformed(_binary, "binary"),
     "missing path": Malformed(_missing_path, "does not exist"),
+    "huge line": Malformed(_huge_line, "line 3 is longer than 65,536 bytes"),
 }
 
 
@@ -387,6 +397,26 @@ def test_malformed_input_exits_1_with_one_error_line_and_writes_nothing(
     assert run.err_lines[0].startswith("error: ")
     assert bad.mentions in run.err_lines[0]
     assert stored_bar_count() == store_with_bars
+
+
+def test_ingest_bounds_come_from_the_settings(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = yahoo_file(tmp_path / "SPY.csv")
+    monkeypatch.setenv("STOCKPRED_INGEST_MAX_LINE_BYTES", "256")
+    monkeypatch.setenv("STOCKPRED_INGEST_MAX_DECOMPRESSED_BYTES", "1024")
+    wide = tmp_path / "WIDE.csv"
+    wide.write_text(spy.read_text() + "2024-01-09," + "1" * 300 + ",2,0.5,1.5,1.5,100\n")
+    big = tmp_path / "BIG.csv"
+    big.write_text(spy.read_text() * 10)
+
+    ok, long_line, too_big = (cli("ingest", "file", p) for p in (spy, wide, big))
+
+    assert ok.code == 0, ok.err
+    assert long_line.code == 1
+    assert "line 7 is longer than 256 bytes" in long_line.err
+    assert too_big.code == 1
+    assert "is more than 1.0 KiB" in too_big.err
 
 
 def test_error_output_is_exactly_one_line(cli: Cli, tmp_path: Path) -> None:
