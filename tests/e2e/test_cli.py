@@ -289,6 +289,44 @@ def test_ingest_file_reports_the_rejected_rows_of_the_dev_file_and_saves_them(
     assert stored_bar_count() == summary["accepted"]
 
 
+def test_over_long_value_is_saved_once_per_row_and_shortened_in_the_rejects_report(
+    cli: Cli, tmp_path: Path
+) -> None:
+    spy = yahoo_file(tmp_path / "SPY.csv")
+    # 60,000 characters: within the line limit, far beyond the field limit.
+    spy.write_text(spy.read_text() + "x" * 60_000 + "\n")
+    report = tmp_path / "rejects.csv"
+
+    run = cli("ingest", "file", spy, "--json", "--report", report)
+
+    assert run.code == 0, run.err
+    assert run.json()["rejected_rows"] == 1
+    saved = pd.read_csv(report, dtype=str, keep_default_na=False)
+    assert len(saved) == 1
+    assert saved.loc[0, "row"] == str(len(SESSIONS) + 2)
+    assert saved.loc[0, "value"] == "x" * 40 + "… (60,000 chars)"
+    assert saved.loc[0, "date"] == saved.loc[0, "value"]
+    assert report.stat().st_size < 1_000
+
+
+def test_field_limit_comes_from_the_setting(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_INGEST_MAX_FIELD_CHARS", "16")
+    spy = yahoo_file(tmp_path / "SPY.csv")
+    # A good date, but longer than 16 characters.
+    spy.write_text(spy.read_text() + "2024-01-09T00:00:00.000000,1,2,0.5,1.5,1.5,100\n")
+
+    run = cli("ingest", "file", spy, "--json")
+
+    assert run.code == 0, run.err
+    [line] = run.json()["rejects"]
+    assert (line["field"], line["reason"]) == (
+        "date",
+        "26 characters, more than the 16 a value may have (setting ingest_max_field_chars)",
+    )
+
+
 def test_yahoo_download_takes_its_ticker_from_the_file_name(cli: Cli, tmp_path: Path) -> None:
     spy = yahoo_file(tmp_path / "downloads" / "SPY.csv", base=470.0)
 
