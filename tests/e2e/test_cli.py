@@ -21,6 +21,7 @@ import pytest
 
 from stockpred.cli.app import main
 from stockpred.store.duckdb import DuckDBStore
+from support.disk_full import fill_disk_on_commit
 
 DEV_ROWS = 294_890
 SAMPLE_TICKERS = ["AAPL", "FB", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"]
@@ -455,6 +456,22 @@ def test_ingest_bounds_come_from_the_settings(
     assert "line 7 is longer than 256 bytes" in long_line.err
     assert too_big.code == 1
     assert "is more than 1.0 KiB" in too_big.err
+
+
+def test_full_disk_exits_1_with_one_line_and_leaves_the_store_as_it_was(
+    cli: Cli, tmp_path: Path, store_with_bars: int
+) -> None:
+    with pytest.MonkeyPatch.context() as disk:
+        fill_disk_on_commit(disk)
+        run = cli("ingest", "file", yahoo_file(tmp_path / "new" / "NEW.csv"))
+
+    assert run.code == 1
+    assert run.err_lines == [
+        f"error: could not write to the store at {_home() / 'stockpred.duckdb'}: No space left "
+        f"on device; nothing of this batch ({len(SESSIONS)} rows of bars) was written; free "
+        "space on that disk or point STOCKPRED_DUCKDB_PATH (or STOCKPRED_HOME) at another one"
+    ]
+    assert stored_bar_count() == store_with_bars
 
 
 def test_error_output_is_exactly_one_line(cli: Cli, tmp_path: Path) -> None:
