@@ -83,6 +83,7 @@ def bar_rules(settings: Settings, *, date_format: str | None = None) -> BarRules
         max_price=settings.ingest_max_price,
         max_volume=settings.ingest_max_volume,
         date_format=date_format,
+        max_field_chars=settings.ingest_max_field_chars,
     )
 
 

@@ -94,6 +94,24 @@ class Settings(BaseSettings):
     ingest_max_volume: float = Field(
         default=1e12, gt=0, description="volumes above this are refused as implausible"
     )
+    ingest_max_decompressed_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1024,
+        description="largest input file ingest reads, in bytes of CSV text once decompressed (of "
+        "column data for Parquet); a larger one is refused before it is parsed",
+    )
+    ingest_max_line_bytes: int = Field(
+        default=64 * 1024,
+        ge=256,
+        description="longest line of a CSV input file, in bytes; a file with a longer line is "
+        "refused before it is parsed",
+    )
+    ingest_max_field_chars: int = Field(
+        default=256,
+        ge=16,
+        description="longest value of a bar field (date, ticker, price ...), in characters; a "
+        "longer one rejects its row, reported once and shortened",
+    )
     alpha_vantage_api_key: SecretStr | None = Field(default=None, description="Alpha Vantage key")
     nasdaq_data_link_api_key: SecretStr | None = Field(
         default=None, description="Nasdaq Data Link (Quandl) key"

@@ -4,6 +4,7 @@ of the installed console script to prove the entry point works."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import pytest
 
 from stockpred.cli.app import main
 from stockpred.store.duckdb import DuckDBStore
+from support.disk_full import fill_disk_on_commit
 
 DEV_ROWS = 294_890
 SAMPLE_TICKERS = ["AAPL", "FB", "GOOG", "IBM", "MSFT", "^GSPC", "^IXIC"]
@@ -288,6 +290,44 @@ def test_ingest_file_reports_the_rejected_rows_of_the_dev_file_and_saves_them(
     assert stored_bar_count() == summary["accepted"]
 
 
+def test_over_long_value_is_saved_once_per_row_and_shortened_in_the_rejects_report(
+    cli: Cli, tmp_path: Path
+) -> None:
+    spy = yahoo_file(tmp_path / "SPY.csv")
+    # 60,000 characters: within the line limit, far beyond the field limit.
+    spy.write_text(spy.read_text() + "x" * 60_000 + "\n")
+    report = tmp_path / "rejects.csv"
+
+    run = cli("ingest", "file", spy, "--json", "--report", report)
+
+    assert run.code == 0, run.err
+    assert run.json()["rejected_rows"] == 1
+    saved = pd.read_csv(report, dtype=str, keep_default_na=False)
+    assert len(saved) == 1
+    assert saved.loc[0, "row"] == str(len(SESSIONS) + 2)
+    assert saved.loc[0, "value"] == "x" * 40 + "… (60,000 chars)"
+    assert saved.loc[0, "date"] == saved.loc[0, "value"]
+    assert report.stat().st_size < 1_000
+
+
+def test_field_limit_comes_from_the_setting(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_INGEST_MAX_FIELD_CHARS", "16")
+    spy = yahoo_file(tmp_path / "SPY.csv")
+    # A good date, but longer than 16 characters.
+    spy.write_text(spy.read_text() + "2024-01-09T00:00:00.000000,1,2,0.5,1.5,1.5,100\n")
+
+    run = cli("ingest", "file", spy, "--json")
+
+    assert run.code == 0, run.err
+    [line] = run.json()["rejects"]
+    assert (line["field"], line["reason"]) == (
+        "date",
+        "26 characters, more than the 16 a value may have (setting ingest_max_field_chars)",
+    )
+
+
 def test_yahoo_download_takes_its_ticker_from_the_file_name(cli: Cli, tmp_path: Path) -> None:
     spy = yahoo_file(tmp_path / "downloads" / "SPY.csv", base=470.0)
 
@@ -351,12 +391,21 @@ def _missing_path(tmp: Path) -> list[str]:
     return [str(tmp / "not-there.csv")]
 
 
+def _huge_line(tmp: Path) -> list[str]:
+    # The shape of the report: a small .csv.gz whose last line is megabytes of one field.
+    with gzip.open(tmp / "HUGE.csv.gz", "wb") as out:
+        out.write(f"{YAHOO_HEADER}\n2024-01-02,1,2,0.5,1.5,1.5,100\n".encode())
+        out.write(b"x" * (4 * 1024 * 1024) + b"\n")
+    return [str(tmp / "HUGE.csv.gz")]
+
+
 MALFORMED = {
     "empty file": Malformed(_empty, "empty"),
     "no date column": Malformed(_no_date_column, "no date column"),
     "unknown --columns name": Malformed(_unknown_column_mapping, "Nope"),
     "binary file": Malformed(_binary, "binary"),
     "missing path": Malformed(_missing_path, "does not exist"),
+    "huge line": Malformed(_huge_line, "line 3 is longer than 65,536 bytes"),
 }
 
 
@@ -386,6 +435,42 @@ def test_malformed_input_exits_1_with_one_error_line_and_writes_nothing(
     assert len(run.err_lines) == 1, run.err
     assert run.err_lines[0].startswith("error: ")
     assert bad.mentions in run.err_lines[0]
+    assert stored_bar_count() == store_with_bars
+
+
+def test_ingest_bounds_come_from_the_settings(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = yahoo_file(tmp_path / "SPY.csv")
+    monkeypatch.setenv("STOCKPRED_INGEST_MAX_LINE_BYTES", "256")
+    monkeypatch.setenv("STOCKPRED_INGEST_MAX_DECOMPRESSED_BYTES", "1024")
+    wide = tmp_path / "WIDE.csv"
+    wide.write_text(spy.read_text() + "2024-01-09," + "1" * 300 + ",2,0.5,1.5,1.5,100\n")
+    big = tmp_path / "BIG.csv"
+    big.write_text(spy.read_text() * 10)
+
+    ok, long_line, too_big = (cli("ingest", "file", p) for p in (spy, wide, big))
+
+    assert ok.code == 0, ok.err
+    assert long_line.code == 1
+    assert "line 7 is longer than 256 bytes" in long_line.err
+    assert too_big.code == 1
+    assert "is more than 1.0 KiB" in too_big.err
+
+
+def test_full_disk_exits_1_with_one_line_and_leaves_the_store_as_it_was(
+    cli: Cli, tmp_path: Path, store_with_bars: int
+) -> None:
+    with pytest.MonkeyPatch.context() as disk:
+        fill_disk_on_commit(disk)
+        run = cli("ingest", "file", yahoo_file(tmp_path / "new" / "NEW.csv"))
+
+    assert run.code == 1
+    assert run.err_lines == [
+        f"error: could not write to the store at {_home() / 'stockpred.duckdb'}: No space left "
+        f"on device; nothing of this batch ({len(SESSIONS)} rows of bars) was written; free "
+        "space on that disk or point STOCKPRED_DUCKDB_PATH (or STOCKPRED_HOME) at another one"
+    ]
     assert stored_bar_count() == store_with_bars
 
 

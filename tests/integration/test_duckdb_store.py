@@ -1,7 +1,11 @@
-"""What only the DuckDB backend has to get right: the file lock of its single writer."""
+"""What only the DuckDB backend has to get right: the file lock of its single writer, and a full
+disk that leaves the file as it was."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,11 +13,13 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from stockpred.domain.errors import StoreError
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION
+from support.disk_full import fill_disk_on_commit
 
 # A second process that opens the file read-write: it fails while any connection holds the lock.
 _PROBE = textwrap.dedent(
@@ -143,3 +149,106 @@ def test_store_at_an_older_schema_migrates_forward_on_open(tmp_path: Path) -> No
         # Features are derived: version 3 dropped the long table; a build refills the wide one.
         assert store.feature_sets() == {}
         assert store.read_features(feature_set="daily_v1@1").empty
+
+
+# -- a full disk -------------------------------------------------------------------------------
+
+
+def _bars(tickers: tuple[str, ...]) -> pd.DataFrame:
+    days = pd.DatetimeIndex(["2024-01-02 21:00", "2024-01-03 21:00"], tz="UTC")
+    return pd.DataFrame(
+        [
+            {
+                "ticker": ticker,
+                "ts": ts,
+                "open": 100.0,
+                "high": 102.0,
+                "low": 99.0,
+                "close": 101.0,
+                "adj_close": 101.0,
+                "volume": 1_000.0,
+                "source": "test",
+                "ingested_at": pd.Timestamp("2024-01-04", tz="UTC"),
+            }
+            for ticker in tickers
+            for ts in days
+        ]
+    )
+
+
+def test_write_on_a_full_disk_is_one_store_error_and_the_store_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.duckdb"
+    with DuckDBStore(path) as store:
+        store.write_bars(_bars(("OLD",)))
+        before = store.read_bars()
+
+    with pytest.MonkeyPatch.context() as disk:
+        fill_disk_on_commit(disk)
+        with DuckDBStore(path) as store, pytest.raises(StoreError) as caught:
+            store.write_bars(_bars(("NEW", "NEWER")))
+
+    message = str(caught.value)
+    assert message == (
+        f"could not write to the store at {path}: No space left on device; nothing of this "
+        "batch (4 rows of bars) was written; free space on that disk or point "
+        "STOCKPRED_DUCKDB_PATH (or STOCKPRED_HOME) at another one"
+    )
+    # The failed commit is the error reported; the refused rollback after it is not.
+    assert "Failed to commit" in str(caught.value.__cause__)
+    with DuckDBStore(path) as store:
+        pd.testing.assert_frame_equal(store.read_bars(), before)
+
+
+def test_delete_on_a_full_disk_is_a_store_error_and_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.duckdb"
+    with DuckDBStore(path) as store:
+        store.write_bars(_bars(("OLD",)))
+    fill_disk_on_commit(monkeypatch)
+
+    with DuckDBStore(path) as store:
+        with pytest.raises(StoreError, match="No space left on device; no bar was deleted"):
+            store.delete_bars(before=pd.Timestamp("2030-01-01", tz="UTC"))
+        assert len(store.read_bars()) == 2
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None,
+    reason="a tiny tmpfs needs Linux and root",
+)
+def test_store_on_a_really_full_disk_reports_it_and_keeps_what_it_held(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        path = disk / "store.duckdb"
+        with DuckDBStore(path) as store:
+            store.write_bars(_bars(("OLD",)))
+            before = store.read_bars()
+        with (disk / "filler").open("wb") as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        many = tuple(f"T{i:04d}" for i in range(5000))
+
+        with DuckDBStore(path) as store, pytest.raises(StoreError) as caught:
+            store.write_bars(_bars(many))
+
+        assert str(caught.value).startswith(
+            f"could not write to the store at {path}: No space left on device; nothing of this "
+            "batch (10,000 rows of bars) was written"
+        )
+        (disk / "filler").unlink()
+        with DuckDBStore(path) as store:
+            pd.testing.assert_frame_equal(store.read_bars(), before)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

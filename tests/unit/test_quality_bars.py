@@ -680,3 +680,74 @@ def test_zero_open_is_reported_once_not_again_as_a_range_failure() -> None:
     row = result.rejects[result.rejects["row"] == 3]
     assert list(row["field"]) == ["open"]
     assert list(row["reason"]) == ["must be greater than 0"]
+
+
+# -- over-long values --------------------------------------------------------------------------
+
+
+def test_line_that_lost_its_commas_is_one_report_line_with_a_shortened_value() -> None:
+    # A line without its separators: megabytes in the date field, every other field missing.
+    huge = "x" * 5_000_000
+    gone = dict.fromkeys(("open", "high", "low", "close", "volume", "adj_close"), np.nan)
+
+    result = validate_bars(with_bad_row(date=huge, **gone), calendar="XNYS")
+
+    line = result.rejects[result.rejects["row"] == 3]
+    assert len(line) == 1
+    assert line["field"].item() == "date"
+    assert line["value"].item() == "x" * 40 + "… (5,000,000 chars)"
+    # The context columns hold the preview too, not the raw value once more.
+    assert line["date"].item() == line["value"].item()
+    assert "more than the 256 a value may have (setting ingest_max_field_chars)" in (
+        line["reason"].item()
+    )
+    assert result.rejected_rows == 1
+    assert list(result.clean["row"]) == [2, 4]
+    assert result.rejects.to_csv(index=False).__len__() < 1_000
+
+
+def test_over_long_values_in_several_fields_of_a_row_give_one_line_and_no_raw_copy() -> None:
+    raw = with_bad_row(ticker="A" * 10_000, close="9" * 20_000, volume="1" * 300)
+
+    result = validate_bars(raw, calendar="XNYS")
+
+    line = result.rejects[result.rejects["row"] == 3]
+    assert list(line["field"]) == ["ticker"]
+    assert line["ticker"].item() == "A" * 40 + "… (10,000 chars)"
+    assert line["reason"].item().startswith("10,000 characters")
+    assert result.rejects.astype(str).map(len).to_numpy().max() < 120
+
+
+def test_value_at_the_field_limit_is_judged_as_usual_and_one_past_it_is_over_long() -> None:
+    raw = frame(
+        bar(2, "2013-12-02"),
+        bar(3, "2013-12-03", volume="0000001000"),  # 10 characters: a valid volume
+        bar(4, "2013-12-04", volume="00000001000"),  # 11
+    )
+
+    result = validate_bars(raw, calendar="XNYS", rules=BarRules(max_field_chars=10))
+
+    assert list(result.clean["row"]) == [2, 3]
+    assert problems_of(result.rejects, 4) == {
+        ("volume", "11 characters, more than the 10 a value may have (setting "
+         "ingest_max_field_chars)")
+    }  # fmt: skip
+    assert result.rejects["value"].item() == "00000001000"[:40] + "… (11 chars)"
+
+
+def test_over_long_value_does_not_change_how_the_other_dates_of_the_file_are_read() -> None:
+    # Stripped and parsed, the first value would read as day-first (13 is no month) and steer
+    # the file's other dates, which are month-first.
+    raw = frame(
+        bar(2, "13/12/2013" + " " * 300),
+        bar(3, "12/13/2013"),
+        bar(4, "12/16/2013"),
+    )
+
+    result = validate_bars(raw, calendar="XNYS")
+
+    assert list(result.clean["date"].dt.strftime("%Y-%m-%d")) == ["2013-12-13", "2013-12-16"]
+    assert problems_of(result.rejects, 2) == {
+        ("date", "310 characters, more than the 256 a value may have (setting "
+         "ingest_max_field_chars)")
+    }  # fmt: skip

@@ -302,3 +302,14 @@ def test_the_home_is_made_private_and_an_open_one_is_tightened(tmp_path: Path) -
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
     assert stat.S_IMODE((fresh / "secret.db").stat().st_mode) == 0o600
     assert stat.S_IMODE(opened.stat().st_mode) == 0o700
+
+
+def test_ingest_bounds_default_to_the_readers_own_defaults() -> None:
+    from stockpred.quality.bars import BarRules
+    from stockpred.sources.files import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES
+
+    settings = load_settings()
+
+    assert settings.ingest_max_decompressed_bytes == DEFAULT_MAX_DECOMPRESSED_BYTES == 2 * 1024**3
+    assert settings.ingest_max_line_bytes == DEFAULT_MAX_LINE_BYTES == 64 * 1024
+    assert settings.ingest_max_field_chars == BarRules().max_field_chars == 256

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from stockpred.domain.errors import InputFileError
+from stockpred.sources import files
 from stockpred.sources.files import expand_paths, parse_column_mapping, read_bar_file
 
 YAHOO = (
@@ -328,6 +331,124 @@ def test_input_file_error_is_a_data_source_error() -> None:
 
     assert issubclass(InputFileError, DataSourceError)
     assert issubclass(InputFileError, StockpredError)
+
+
+# --- bounds: size, line length ------------------------------------------------------------------
+
+
+def gzip_with_a_long_line(path: Path, *, line_bytes: int) -> Path:
+    """A Yahoo file with one good row, then a line of ``line_bytes`` x's, gzipped as it streams
+    (a few hundred KB on disk for tens of MB of text)."""
+    block = b"x" * (1024 * 1024)
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(YAHOO.encode().splitlines(keepends=True)[0] + YAHOO.encode().splitlines()[1])
+        out.write(b"\n")
+        for _ in range(line_bytes // len(block)):
+            out.write(block)
+        out.write(b"x" * (line_bytes % len(block)) + b"\n")
+    return path
+
+
+def test_gzip_with_one_huge_line_is_refused_naming_the_line_the_limit_and_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = gzip_with_a_long_line(tmp_path / "HUGE.csv.gz", line_bytes=20 * 1024 * 1024)
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("pandas must not parse a file that breaks a bound")
+
+    monkeypatch.setattr(pd, "read_csv", never)
+    with pytest.raises(InputFileError) as caught:
+        read_bar_file(path, max_line_bytes=65_536)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 3 is longer than 65,536 bytes")
+    assert "ingest_max_line_bytes" in message
+    assert "STOCKPRED_INGEST_MAX_LINE_BYTES" in message
+    assert "\n" not in message
+
+
+def test_huge_line_is_measured_in_bounded_memory_not_read_whole(tmp_path: Path) -> None:
+    # The limit is passed only after 24 MiB of one line: reading the line whole would show.
+    path = gzip_with_a_long_line(tmp_path / "HUGE.csv.gz", line_bytes=32 * 1024 * 1024)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputFileError, match="line 3 is longer than 25,165,824 bytes"):
+            read_bar_file(path, max_line_bytes=24 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 8 * 1024 * 1024
+
+
+def test_gzip_bomb_stops_as_soon_as_the_decompressed_limit_is_passed(tmp_path: Path) -> None:
+    # 64 MiB of good bars from 64 gzip members of 1 MiB each, then bytes that are no gzip at
+    # all: a check that inflated the whole file would fail on them, not on the limit.
+    line = b"2013-12-02,1806.55,1810.02,1798.6,1800.9,1800.9,3095430000\n"
+    member = gzip.compress(YAHOO.encode().splitlines(keepends=True)[0])
+    body = gzip.compress(line * (1024 * 1024 // len(line)), compresslevel=9)
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(member + body * 64 + b"\x1f\x8b" + b"\xff" * 64)
+    assert path.stat().st_size < 1024 * 1024
+
+    with pytest.raises(InputFileError) as caught:
+        read_bar_file(path, max_decompressed_bytes=4 * 1024 * 1024)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path} decompresses to more than 4.0 MiB")
+    assert "STOCKPRED_INGEST_MAX_DECOMPRESSED_BYTES" in message
+
+
+def test_plain_csv_larger_than_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "SPY.csv", YAHOO + YAHOO.split("\n", 1)[1] * 20)
+
+    with pytest.raises(InputFileError, match=r"SPY\.csv is more than 1\.0 KiB, the limit"):
+        read_bar_file(path, max_decompressed_bytes=1024)
+
+
+def test_file_within_the_bounds_is_read_as_before(tmp_path: Path) -> None:
+    path = write(tmp_path / "SPY.csv", YAHOO)
+    longest = max(len(line) for line in YAHOO.splitlines())
+
+    result = read_bar_file(path, max_line_bytes=longest, max_decompressed_bytes=len(YAHOO))
+
+    assert list(result.frame["row"]) == [2, 3]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 13, 1024])
+def test_line_length_excludes_the_line_break_and_lines_are_numbered_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str, chunk: int
+) -> None:
+    monkeypatch.setattr(files, "_CHUNK", chunk)
+    rows = ["Date,Open,High,Low,Close,Volume", "2013-12-02,1,2,1,2,10", "2013-12-03,1,2,1,2,10"]
+    limit = max(len(r) for r in rows)
+    fits = write(tmp_path / "fits.csv", ending.join(rows) + ending)
+    too_long = write(tmp_path / "long.csv", ending.join([*rows, "x" * (limit + 1), *rows[1:]]))
+
+    assert len(read_bar_file(fits, max_line_bytes=limit).frame) == 2
+    with pytest.raises(InputFileError, match=f"line 4 is longer than {limit} bytes"):
+        read_bar_file(too_long, max_line_bytes=limit)
+
+
+def test_parquet_larger_than_the_limit_uncompressed_is_refused_from_its_metadata(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bars.parquet"
+    n = 100_000
+    pd.DataFrame(
+        {
+            "ticker": ["AAPL"] * n,
+            "date": pd.bdate_range("1990-01-01", periods=n),
+            **{c: np.linspace(1.0, 2.0, n) for c in ("open", "high", "low", "close", "volume")},
+        }
+    ).to_parquet(path, index=False)
+
+    with pytest.raises(InputFileError, match=r"bars\.parquet holds .* MiB of column data"):
+        read_bar_file(path, max_decompressed_bytes=1024 * 1024)
+    assert len(read_bar_file(path).frame) == n
 
 
 # --- paths and globs -----------------------------------------------------------------------------

@@ -204,6 +204,8 @@ def file(
             ticker=ticker.strip().upper() if ticker else None,
             columns=mapping,
             on_file=lambda _: progress.advance(reading),
+            max_decompressed_bytes=runtime.settings.ingest_max_decompressed_bytes,
+            max_line_bytes=runtime.settings.ingest_max_line_bytes,
         )
         writing = progress.add_task("validating and writing", total=None)
         with open_store(runtime.settings) as store:

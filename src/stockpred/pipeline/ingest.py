@@ -18,7 +18,12 @@ from stockpred.domain.errors import InvalidInputError
 from stockpred.quality.bars import DEFAULT_RULES, BarRules, validate_bars
 from stockpred.quality.sessions import summarise_coverage
 from stockpred.quality.splits import detect_splits
-from stockpred.sources.files import BarFile, read_bar_file
+from stockpred.sources.files import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    BarFile,
+    read_bar_file,
+)
 from stockpred.sources.sample import SAMPLE_SOURCE, load_sample_bars, load_sample_macro
 from stockpred.store.base import Store, WriteResult
 
@@ -67,11 +72,25 @@ def read_files(
     ticker: str | None = None,
     columns: Mapping[str, str] | None = None,
     on_file: Callable[[Path], None] | None = None,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> list[BarFile]:
-    """Read every file; the first whole-file problem raises before anything is written."""
+    """Read every file; the first whole-file problem raises before anything is written.
+
+    ``max_decompressed_bytes`` and ``max_line_bytes`` bound each file (see
+    :func:`~stockpred.sources.files.read_bar_file`).
+    """
     files = []
     for path in paths:
-        files.append(read_bar_file(path, ticker=ticker, columns=columns))
+        files.append(
+            read_bar_file(
+                path,
+                ticker=ticker,
+                columns=columns,
+                max_decompressed_bytes=max_decompressed_bytes,
+                max_line_bytes=max_line_bytes,
+            )
+        )
         if on_file is not None:
             on_file(path)
     return files

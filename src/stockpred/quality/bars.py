@@ -4,7 +4,8 @@ Input is a frame with the canonical columns (``ticker, date, open, high, low, cl
 optionally ``adj_close``) holding values as they were read, plus ``file`` and ``row`` naming where
 each row came from. Output is the clean rows, typed, with ``ts`` set to the UTC close of the
 exchange session, and a report of every rejected row: file, row, field, value and reason. A bad
-row never takes good rows down with it.
+row never takes good rows down with it, and no report line holds more than a short preview of an
+over-long value.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("ticker", "date", *PRICE_COLUMNS, "volume")
 REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "ticker", "date", "field", "value", "reason")
 # Exchange symbols as written by data vendors: BRK.B, BRK-B, ^GSPC, EURUSD=X, RDS/A.
 TICKER_PATTERN = r"^[A-Z0-9^][A-Z0-9.^=_/\-]{0,19}$"
+# Characters of an over-long value the report keeps: enough to see what it is.
+_PREVIEW_CHARS = 40
+_VALUE_COLUMNS: tuple[str, ...] = ("ticker", "date", *PRICE_COLUMNS, "adj_close", "volume")
 
 _TICKER_CHECK = "ticker_symbol"
 _HIGH_CHECK = "high_below_open_or_close"
@@ -140,12 +144,15 @@ class BarRules:
     ``max_price`` and ``max_volume``: above these a value is a unit or parsing error (1e308).
     ``date_format``: the strftime format of non-ISO dates (``%d/%m/%Y``), or None to decide it
     per file from all of the file's values.
+    ``max_field_chars``: the longest raw value (characters), far beyond any date, symbol or
+    number; a longer one rejects its row, reported once as a short preview and its length.
     """
 
     earliest: date = date(1900, 1, 1)
     max_price: float = 1e7
     max_volume: float = 1e12
     date_format: str | None = None
+    max_field_chars: int = 256
 
 
 DEFAULT_RULES = BarRules()
@@ -264,6 +271,55 @@ def _problems(index: pd.Index, field: str, reason: str) -> pd.DataFrame:
     )
 
 
+def _preview(value: str) -> str:
+    return f"{value[:_PREVIEW_CHARS]}… ({len(value):,} chars)"
+
+
+@dataclass(frozen=True, slots=True)
+class _OverLong:
+    """Values longer than the limit: ``judged`` has them missing (so parsing never meets them),
+    ``shown`` has them as previews (for the report), ``problems`` one line per row."""
+
+    judged: pd.DataFrame
+    shown: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def _over_long(frame: pd.DataFrame, *, limit: int) -> _OverLong:
+    found: dict[int, tuple[str, int]] = {}
+    judged, shown = frame, frame
+    for name in _VALUE_COLUMNS:
+        column = frame.get(name)
+        if column is None or not (
+            column.dtype == object or pd.api.types.is_string_dtype(column.dtype)
+        ):
+            continue  # numbers and dates as typed (Parquet, providers) are short by nature
+        lengths = column.astype("string").str.len()
+        long = (lengths > limit).fillna(False).to_numpy(dtype=bool)
+        if not long.any():
+            continue
+        if judged is frame:
+            judged, shown = frame.copy(), frame.copy()
+        text = column[long].astype(str)
+        shown[name] = shown[name].astype(object)
+        shown.loc[long, name] = text.map(_preview).to_numpy()
+        judged[name] = judged[name].mask(long)
+        for position, value in zip(np.flatnonzero(long), text, strict=True):
+            found.setdefault(int(position), (name, len(value)))
+    problems = pd.DataFrame(
+        {
+            "position": np.fromiter(found, dtype=np.int64, count=len(found)),
+            "field": [field for field, _ in found.values()],
+            "reason": [
+                f"{length:,} characters, more than the {limit:,} a value may have "
+                "(setting ingest_max_field_chars)"
+                for _, length in found.values()
+            ],
+        }
+    )
+    return _OverLong(judged=judged, shown=shown, problems=problems)
+
+
 def validate_bars(
     raw: pd.DataFrame,
     *,
@@ -280,9 +336,12 @@ def validate_bars(
     ``carry`` names extra columns of ``raw`` (e.g. provenance) copied to the clean rows.
     ``now`` (UTC-aware), when given, rejects bars of sessions that had not closed by then.
     ``rules`` bound dates and values (:class:`BarRules`); an undecidable day/month order in a
-    file raises :class:`InputFileError` before anything is judged.
+    file raises :class:`InputFileError` before anything is judged. A value longer than
+    ``rules.max_field_chars`` rejects its row with that one problem, shown shortened in the
+    report, and is never parsed.
     """
-    frame = raw.reset_index(drop=True)
+    over_long = _over_long(raw.reset_index(drop=True), limit=rules.max_field_chars)
+    frame = over_long.judged
     n = len(frame)
     problems: list[pd.DataFrame] = []
 
@@ -365,6 +424,11 @@ def validate_bars(
 
     found = pd.concat(problems, ignore_index=True)
     found = found.drop_duplicates(["position", "field"], keep="first")
+    if not over_long.problems.empty:
+        # An over-long value is its row's one line: the rest follows from it (a line that lost
+        # its commas leaves every other field missing) and would only repeat it.
+        follows = found["position"].isin(over_long.problems["position"])
+        found = pd.concat([found[~follows], over_long.problems], ignore_index=True)
     bad = np.zeros(n, dtype=bool)
     bad[found["position"].to_numpy()] = True
 
@@ -423,7 +487,7 @@ def validate_bars(
 
     return BarValidation(
         clean=clean,
-        rejects=_reject_report(frame, found),
+        rejects=_reject_report(over_long.shown, found),
         rejected_rows=int(bad.sum()),
         input_rows=n,
     )

@@ -8,6 +8,10 @@
 Reading never judges values: it returns them as read, under canonical column names, with ``file``
 and ``row`` (the line number in a CSV file, header = 1; the 1-based row in a Parquet file), so
 validation can name exactly where each bad value is.
+
+Before pandas sees a file, its size once decompressed and its longest line are bounded: a bar file
+has short lines, and a 200 KB gzip of one 190 MB line (or a gzip bomb) must fail in a moment with
+bounded memory instead of being parsed.
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ from __future__ import annotations
 import glob
 import gzip
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import InputFileError
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
     "BarFile",
     "expand_paths",
     "parse_column_mapping",
@@ -66,6 +74,12 @@ _ALIASES: dict[str, str] = {
 _PARQUET_MAGIC = b"PAR1"
 _GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF = 8192
+# The defaults of the settings ingest_max_decompressed_bytes and ingest_max_line_bytes.
+DEFAULT_MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+# Bytes read (decompressed) at a time by the bounds check: its memory, whatever the file.
+_CHUNK = 256 * 1024
+_LF, _CR = 0x0A, 0x0D
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +177,106 @@ def _kind(path: Path) -> str:
     return "csv"
 
 
-def _read(path: Path, kind: str) -> pd.DataFrame:
+def _size(n: int) -> str:
+    """``n`` bytes for people: 2.0 GiB, 64.0 KiB, 512 bytes."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _too_long(path: Path, line: int, limit: int) -> InputFileError:
+    return InputFileError(
+        f"{path}: line {line:,} is longer than {limit:,} bytes, the limit (setting "
+        "ingest_max_line_bytes, env STOCKPRED_INGEST_MAX_LINE_BYTES); a line of bars is short, "
+        "so this is not a bar file or its line breaks were lost"
+    )
+
+
+def _check_text_bounds(
+    path: Path, kind: str, *, max_decompressed_bytes: int, max_line_bytes: int
+) -> None:
+    """Raise :class:`InputFileError` when the CSV text of ``path`` (decompressed if gzip) is
+    larger than ``max_decompressed_bytes`` or has a line longer than ``max_line_bytes``.
+
+    One pass over fixed-size chunks, so memory stays at a few chunks whatever the file holds, and
+    it stops at the first byte past a limit: a gzip bomb is not inflated to its end. A line ends
+    at LF, CR LF or a lone CR (as pandas reads it); numbering counts those ends from 1.
+    """
+    what = "decompresses to" if kind == "csv.gz" else "is"
+
+    def too_large() -> InputFileError:
+        return InputFileError(
+            f"{path} {what} more than {_size(max_decompressed_bytes)}, the limit (setting "
+            "ingest_max_decompressed_bytes, env STOCKPRED_INGEST_MAX_DECOMPRESSED_BYTES); split "
+            "the file or raise the limit"
+        )
+
+    if kind == "csv" and path.stat().st_size > max_decompressed_bytes:
+        raise too_large()
+    opener = gzip.open if kind == "csv.gz" else open
+    total = 0
+    line = 1  # the number of the line the chunk continues
+    run = 0  # bytes of that line in earlier chunks
+    after_cr = False  # the previous chunk ended in CR: a LF starting this one ends no line
+    try:
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                total += len(chunk)
+                if total > max_decompressed_bytes:
+                    raise too_large()
+                data = np.frombuffer(chunk, dtype=np.uint8)
+                lf, cr = data == _LF, data == _CR
+                if after_cr and lf[0]:
+                    lf[0] = False
+                    data, lf, cr = data[1:], lf[1:], cr[1:]
+                # CR LF is one line end, at the LF; its CR is not part of the line.
+                crlf = np.zeros_like(lf)
+                crlf[1:] = cr[:-1] & lf[1:]
+                cr[:-1] &= ~lf[1:]
+                ends = np.flatnonzero(lf | cr)
+                if ends.size == 0:
+                    run += len(data)
+                else:
+                    lengths = np.diff(ends, prepend=-1) - 1 - crlf[ends].astype(np.int64)
+                    lengths[0] += run
+                    worst = int(np.argmax(lengths))
+                    if int(lengths[worst]) > max_line_bytes:
+                        raise _too_long(path, line + worst, max_line_bytes)
+                    line += int(ends.size)
+                    run = len(data) - int(ends[-1]) - 1
+                if run > max_line_bytes:
+                    raise _too_long(path, line, max_line_bytes)
+                after_cr = bool(len(data)) and bool(cr[-1])
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputFileError(f"{path} could not be read as {kind.upper()}: {exc}") from exc
+
+
+def _check_parquet_bounds(path: Path, *, max_decompressed_bytes: int) -> None:
+    """Raise :class:`InputFileError` when the column data of a Parquet file, uncompressed, is
+    larger than ``max_decompressed_bytes``, from its metadata alone (nothing is decoded).
+
+    The metadata counts dictionary-encoded text once per distinct value, so a file of a few
+    values repeated can still take more memory once read; its rows are still bounded.
+    """
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(path)
+    size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if size > max_decompressed_bytes:
+        raise InputFileError(
+            f"{path} holds {_size(size)} of column data uncompressed, more than "
+            f"{_size(max_decompressed_bytes)}, the limit (setting ingest_max_decompressed_bytes, "
+            "env STOCKPRED_INGEST_MAX_DECOMPRESSED_BYTES); split the file or raise the limit"
+        )
+
+
+def _read(path: Path, kind: str, *, max_decompressed_bytes: int) -> pd.DataFrame:
     try:
         if kind == "parquet":
+            _check_parquet_bounds(path, max_decompressed_bytes=max_decompressed_bytes)
             frame = pd.read_parquet(path)
             if not isinstance(frame.index, pd.RangeIndex):
                 frame = frame.reset_index()
@@ -210,12 +321,26 @@ def _blank_lines(path: Path, kind: str, candidates: set[int]) -> set[int]:
 
 
 def read_bar_file(
-    path: Path, *, ticker: str | None = None, columns: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    ticker: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> BarFile:
     """Read one file of daily bars into canonical columns; whole-file problems raise
-    :class:`InputFileError` (nothing of the file is used), row problems are left to validation."""
+    :class:`InputFileError` (nothing of the file is used), row problems are left to validation.
+
+    ``max_decompressed_bytes``: the most text a CSV file may hold once decompressed (bytes; for
+    Parquet, its column data uncompressed). ``max_line_bytes``: the longest line of a CSV file
+    (bytes). Both are checked before the file is parsed, in bounded memory.
+    """
     kind = _kind(path)
-    frame = _read(path, kind)
+    if kind != "parquet":
+        _check_text_bounds(
+            path, kind, max_decompressed_bytes=max_decompressed_bytes, max_line_bytes=max_line_bytes
+        )
+    frame = _read(path, kind, max_decompressed_bytes=max_decompressed_bytes)
     original = [str(c) for c in frame.columns if c != "row"]
     if not original:
         raise InputFileError(f"{path} has no columns; nothing to ingest")

@@ -1,12 +1,16 @@
 """The embedded store: one DuckDB file, tables exportable to Parquet.
 
 DuckDB is a single-writer database: one process holds the file at a time; a second one gets a
-clear error rather than a corrupted file.
+clear error rather than a corrupted file. A write that fails (a full disk, say) leaves the file as
+it was: the transaction is rolled back, best-effort, and the error says why in one line.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +41,8 @@ from stockpred.store.schema import (
 __all__ = ["DuckDBStore"]
 
 _SCHEMA_TABLE = "stockpred_schema"
+# How the operating system says a disk (or the user's quota) is full, as DuckDB passes it on.
+_DISK_FULL = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
 def _utc_now() -> datetime:
@@ -45,6 +51,12 @@ def _utc_now() -> datetime:
 
 def _is_lock_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def _disk_full(error: BaseException) -> str | None:
+    """The system's words when ``error`` says the disk is full (No space left on device)."""
+    text = str(error)
+    return next((reason for reason in _DISK_FULL if reason in text), None)
 
 
 def _connect(path: str, *, wait_seconds: float) -> duckdb.DuckDBPyConnection:
@@ -79,9 +91,14 @@ class DuckDBStore:
         self._clock = clock
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        new = self._path != ":memory:" and not Path(self._path).exists()
         try:
             self._con = _connect(self._path, wait_seconds=lock_wait_seconds)
         except duckdb.IOException as exc:
+            if _disk_full(exc):
+                if new:
+                    self._discard_files()
+                raise self._write_failure(exc, undone="the store was not created") from exc
             raise StoreError(
                 f"cannot open the store {self._path}: {str(exc).splitlines()[0]}; if another "
                 "stockpred process is using it, wait for it to finish"
@@ -94,10 +111,20 @@ class DuckDBStore:
         try:
             self._con.execute("SET TimeZone = 'UTC'")
             self._migrate()
-        except BaseException:
+        except BaseException as exc:
             # Release the file lock at once, not whenever the exception is collected.
-            self._con.close()
+            with suppress(duckdb.Error):
+                self._con.close()
+            if new and isinstance(exc.__cause__, duckdb.Error) and _disk_full(exc.__cause__):
+                self._discard_files()
             raise
+
+    def _discard_files(self) -> None:
+        """Remove the file (and log) of a store this process began to create on a full disk:
+        left empty, it would refuse every later open as not a DuckDB file."""
+        for leftover in (Path(self._path), Path(f"{self._path}.wal")):
+            with suppress(OSError):
+                leftover.unlink(missing_ok=True)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -110,10 +137,36 @@ class DuckDBStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        # The error under way is the one to report, not a second one from closing after it.
+        with suppress(StoreError):
+            self.close()
 
     def close(self) -> None:
-        self._con.close()
+        try:
+            self._con.close()
+        except duckdb.Error as exc:
+            raise StoreError(f"closing the store {self._path} failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        """Roll the transaction back, best-effort: a failed COMMIT has already ended it (DuckDB
+        then refuses ROLLBACK), and the error worth reporting is the one that led here."""
+        with suppress(duckdb.Error):
+            self._con.execute("ROLLBACK")
+
+    def _unregister(self, view: str) -> None:
+        # Best-effort too: after a fatal write error DuckDB refuses every call on the connection.
+        with suppress(duckdb.Error):
+            self._con.unregister(view)
+
+    def _write_failure(self, exc: duckdb.Error, *, undone: str) -> StoreError:
+        """The one-line error of a write that failed because the disk is full."""
+        return StoreError(
+            f"could not write to the store at {self._path}: {_disk_full(exc)}; {undone}; free "
+            "space on that disk or point STOCKPRED_DUCKDB_PATH (or STOCKPRED_HOME) at another one"
+        )
 
     @property
     def path(self) -> str:
@@ -140,7 +193,11 @@ class DuckDBStore:
                 )
                 self._con.execute("COMMIT")
             except duckdb.Error as exc:
-                self._con.execute("ROLLBACK")
+                self._rollback()
+                if _disk_full(exc):
+                    raise self._write_failure(
+                        exc, undone=f"the migration to schema version {version} was not applied"
+                    ) from exc
                 raise StoreError(
                     f"migration to schema version {version} failed on {self._path}: {exc}"
                 ) from exc
@@ -184,13 +241,18 @@ class DuckDBStore:
             )
             con.execute("COMMIT")
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
+            self._rollback()
+            if _disk_full(exc):
+                batch = f"{len(data):,} rows of {spec.name}"
+                raise self._write_failure(
+                    exc, undone=f"nothing of this batch ({batch}) was written"
+                ) from exc
             raise StoreError(
                 f"writing {len(data)} rows to {spec.name} failed and nothing was written: "
                 f"{str(exc).splitlines()[0]}"
             ) from exc
         finally:
-            con.unregister(view)
+            self._unregister(view)
         return WriteResult(inserted, updated, len(data) - inserted - updated)
 
     def write_bars(self, bars: pd.DataFrame) -> WriteResult:
@@ -300,13 +362,19 @@ class DuckDBStore:
                     )
             con.execute("COMMIT")
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
+            self._rollback()
+            if _disk_full(exc):
+                raise self._write_failure(
+                    exc,
+                    undone=f"nothing of this batch ({len(data):,} rows of feature set "
+                    f"{feature_set}) was written",
+                ) from exc
             raise StoreError(
                 f"writing {len(data)} rows of feature set {feature_set} failed and nothing was "
                 f"written: {str(exc).splitlines()[0]}"
             ) from exc
         finally:
-            con.unregister(view)
+            self._unregister(view)
         return WriteResult(inserted, updated, len(data) - inserted - updated)
 
     def read_features(
@@ -400,7 +468,9 @@ class DuckDBStore:
             rows = self._con.execute("DELETE FROM bars WHERE ts < ?", [cutoff]).fetchall()
             self._con.execute("COMMIT")
         except duckdb.Error as exc:
-            self._con.execute("ROLLBACK")
+            self._rollback()
+            if _disk_full(exc):
+                raise self._write_failure(exc, undone="no bar was deleted") from exc
             raise StoreError(f"deleting bars before {cutoff} failed: {exc}") from exc
         return int(rows[0][0]) if rows else 0
 
