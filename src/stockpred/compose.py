@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from stockpred.domain.errors import ConfigurationError
 from stockpred.domain.instruments import Universe
@@ -17,6 +18,9 @@ from stockpred.store.archive import ParquetArchive
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.postgres import PostgresStore
 
+if TYPE_CHECKING:
+    from stockpred.pipeline.retrain import RetrainResult
+
 __all__ = [
     "bar_rules",
     "open_archive",
@@ -24,6 +28,7 @@ __all__ = [
     "open_store",
     "provider_context",
     "provider_status",
+    "retrain_with",
     "universe",
 ]
 
@@ -93,3 +98,42 @@ def universe(settings: Settings) -> Universe:
         kinds=frozenset(settings.modelled_kinds),
         overrides={s.strip().upper(): k for s, k in settings.instrument_kinds.items()},
     )
+
+
+def retrain_with(
+    settings: Settings,
+    *,
+    horizon: int,
+    recent: int = 63,
+    margin: float = 0.0,
+    tune: bool = True,
+    now: datetime,
+    git_commit: str | None = None,
+) -> RetrainResult:
+    """One retrain of ``horizon``'s champion on the store and registry the settings name: what
+    `stockpred retrain`, the scheduler and the API's background job run."""
+    # Imported here: compose is imported by every process, most of which never retrain.
+    from stockpred import __version__
+    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
+    from stockpred.models.catalog import MODELS, PARAM_GRIDS
+    from stockpred.pipeline.evaluate import EvaluationConfig
+    from stockpred.pipeline.retrain import retrain
+
+    registry = open_registry(settings)
+    with open_store(settings) as store:
+        return retrain(
+            store,
+            registry,
+            get_feature_set(DEFAULT_FEATURE_SET),
+            EvaluationConfig(horizon=horizon, tune=tune),
+            calendar=settings.calendar,
+            now=now,
+            cache=settings.home / "models",
+            code_version=__version__,
+            git_commit=git_commit,
+            catalog=MODELS,
+            grids=PARAM_GRIDS,
+            recent=recent,
+            margin=margin,
+            universe=universe(settings),
+        )

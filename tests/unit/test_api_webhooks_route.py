@@ -17,9 +17,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stockpred.api.errors import install_error_handlers
+from stockpred.api.principals import Principal
 from stockpred.api.ratelimit import AuthThrottle
 from stockpred.api.routes.webhooks import router
-from stockpred.api.services import Principal
 from stockpred.domain.errors import AuthError
 from stockpred.notify.webhooks import WebhookService
 

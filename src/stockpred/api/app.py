@@ -209,7 +209,8 @@ def build_services(
     verifier, issuer = build_token_services(settings, clock=now)
 
     def retrain(*, horizon: int, tune: bool) -> Mapping[str, object]:
-        from stockpred.pipeline.retrain import retrain_payload, retrain_with
+        from stockpred.compose import retrain_with
+        from stockpred.pipeline.retrain import retrain_payload
 
         return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
 

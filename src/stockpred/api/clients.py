@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.engine import Engine
 
-from stockpred.api.services import SCOPES
+from stockpred.api.principals import SCOPES
 from stockpred.domain.errors import AuthError, InvalidInputError, NotFoundError, StoreError
 from stockpred.store.sql import as_utc, create_tables, open_engine, run_transaction
 

@@ -15,7 +15,8 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from stockpred.api.services import ApiServices, Principal
+from stockpred.api.principals import Principal
+from stockpred.api.services import ApiServices
 from stockpred.domain.errors import AuthError, ForbiddenError
 
 __all__ = [

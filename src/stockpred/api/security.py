@@ -31,7 +31,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
-from stockpred.api.services import SCOPES, Principal, TokenVerifier
+from stockpred.api.principals import SCOPES, Principal, TokenVerifier
 from stockpred.domain.errors import AuthError, ConfigurationError, InvalidInputError
 from stockpred.settings import Settings
 

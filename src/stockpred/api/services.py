@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from stockpred.api.principals import TokenVerifier
 from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.registry.base import ModelRegistry
 from stockpred.settings import Settings
@@ -24,42 +25,10 @@ if TYPE_CHECKING:
     from stockpred.pipeline.serving import Predictor, StaleRefresher, StoreOpener
 
 __all__ = [
-    "SCOPES",
     "ApiServices",
     "AuthBudget",
-    "Principal",
     "RateLimiter",
-    "TokenVerifier",
 ]
-
-# Every scope a token may carry; `admin` implies all others.
-SCOPES: tuple[str, ...] = (
-    "predictions:read",
-    "stream:read",
-    "webhooks:write",
-    "models:write",
-    "admin",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The verified caller of one request: the client id (JWT ``sub``) and its scopes."""
-
-    client_id: str
-    scopes: frozenset[str]
-
-    def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
-
-
-class TokenVerifier(Protocol):
-    """Checks a bearer token (signature, pinned algorithm, expiry, issuer, audience) and returns
-    its caller; raises ``AuthError`` with a message safe to show the client. A verifier whose
-    ``verify`` may wait on the network sets a class attribute ``may_block = True``; the API
-    then calls it in a worker thread."""
-
-    def verify(self, token: str) -> Principal: ...
 
 
 class RateLimiter(Protocol):

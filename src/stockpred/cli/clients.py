@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from stockpred.api.clients import Client, ClientStore
-from stockpred.api.services import SCOPES
+from stockpred.api.principals import SCOPES
 from stockpred.cli.runtime import runtime_of
 
 __all__ = ["clients_app"]

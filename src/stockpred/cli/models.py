@@ -16,13 +16,13 @@ from stockpred.cli.evaluate import leaderboard_frame
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import open_registry, open_store, universe
+from stockpred.compose import open_registry, open_store, retrain_with, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import DEFAULT_FEATURE_SET
 from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS, model_family
 from stockpred.pipeline.evaluate import EvaluationConfig
 from stockpred.pipeline.predict import predict_ticker
-from stockpred.pipeline.retrain import RetrainResult, retrain_payload, retrain_with
+from stockpred.pipeline.retrain import RetrainResult, retrain_payload
 from stockpred.pipeline.serving import freshness_of
 from stockpred.pipeline.train import train_models
 from stockpred.registry.base import ModelVersion, model_name

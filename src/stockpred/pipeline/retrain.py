@@ -41,7 +41,6 @@ from stockpred.pipeline.features import build_features
 from stockpred.pipeline.predict import load_champion
 from stockpred.pipeline.train import register_fitted
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
-from stockpred.settings import Settings
 from stockpred.store.base import Store
 
 __all__ = ["RetrainResult", "retrain"]
@@ -204,43 +203,6 @@ def retrain(
     return RetrainResult(
         champion.version, version, wins, reason, start, end, challenger_ic, champion_ic
     )
-
-
-def retrain_with(
-    settings: Settings,
-    *,
-    horizon: int,
-    recent: int = 63,
-    margin: float = 0.0,
-    tune: bool = True,
-    now: datetime,
-    git_commit: str | None = None,
-) -> RetrainResult:
-    """One retrain of ``horizon``'s champion on the store and registry the settings name: what
-    `stockpred retrain`, the scheduler and the API's background job run."""
-    from stockpred import __version__
-    from stockpred.compose import open_registry, open_store, universe
-    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
-    from stockpred.models.catalog import MODELS, PARAM_GRIDS
-
-    registry = open_registry(settings)
-    with open_store(settings) as store:
-        return retrain(
-            store,
-            registry,
-            get_feature_set(DEFAULT_FEATURE_SET),
-            EvaluationConfig(horizon=horizon, tune=tune),
-            calendar=settings.calendar,
-            now=now,
-            cache=settings.home / "models",
-            code_version=__version__,
-            git_commit=git_commit,
-            catalog=MODELS,
-            grids=PARAM_GRIDS,
-            recent=recent,
-            margin=margin,
-            universe=universe(settings),
-        )
 
 
 def retrain_payload(result: RetrainResult) -> dict[str, object]:

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
 from stockpred.api.deps import Services, source_address
-from stockpred.api.services import SCOPES, ApiServices
+from stockpred.api.principals import SCOPES
+from stockpred.api.services import ApiServices
 from stockpred.domain.errors import (
     AuthError,
     ForbiddenError,

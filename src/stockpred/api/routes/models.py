@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpred.api.deps import Services, require
 from stockpred.api.jobs import Job
+from stockpred.api.principals import Principal
 from stockpred.api.routes.predictions import _ERRORS
-from stockpred.api.services import Principal
 from stockpred.models.catalog import model_family
 
 __all__ = ["router"]

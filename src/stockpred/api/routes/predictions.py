@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.background import schedule_stale_refresh
 from stockpred.api.deps import Services, authorize, require
+from stockpred.api.principals import Principal
 from stockpred.api.schemas import (
     BatchError,
     BatchRequest,
@@ -21,7 +22,7 @@ from stockpred.api.schemas import (
     PredictionOut,
     prediction_out,
 )
-from stockpred.api.services import ApiServices, Principal
+from stockpred.api.services import ApiServices
 from stockpred.domain.errors import NotFoundError, PayloadTooLargeError, StockpredError
 from stockpred.models.targets import forward_returns, target_column
 from stockpred.pipeline.serving import ServedForecast

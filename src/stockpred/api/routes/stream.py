@@ -18,8 +18,9 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from stockpred.api.background import PREDICTIONS_TOPIC
 from stockpred.api.deps import source_address, verify_token
+from stockpred.api.principals import Principal
 from stockpred.api.schemas import prediction_out
-from stockpred.api.services import ApiServices, Principal
+from stockpred.api.services import ApiServices
 from stockpred.domain.errors import (
     AuthError,
     ForbiddenError,

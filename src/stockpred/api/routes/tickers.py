@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.deps import Services, require
+from stockpred.api.principals import Principal
 from stockpred.api.routes.predictions import _ERRORS, TickerPath
-from stockpred.api.services import ApiServices, Principal
+from stockpred.api.services import ApiServices
 from stockpred.domain.errors import InvalidInputError, NotFoundError
 from stockpred.store.base import Store
 

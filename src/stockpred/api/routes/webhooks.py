@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.deps import Services, require
-from stockpred.api.services import Principal
+from stockpred.api.principals import Principal
 from stockpred.notify.signing import EVENT_ID_HEADER, SIGNATURE_HEADER
 from stockpred.notify.webhook_store import (
     MAX_SECRET_LENGTH,
