@@ -24,7 +24,13 @@ from stockpred.api.services import ApiServices
 from stockpred.compose import open_registry
 from stockpred.domain.errors import StoreError
 from stockpred.domain.instruments import STOCKS, Universe
-from stockpred.pipeline.serving import Predictor
+from stockpred.pipeline.serving import (
+    ChampionCache,
+    Freshness,
+    FreshnessCache,
+    ServedForecast,
+    ServingState,
+)
 from stockpred.registry.base import model_name
 from stockpred.settings import load_settings
 from support.api import bearer, token_for
@@ -371,7 +377,7 @@ def test_an_internal_failure_answers_500_without_a_traceback(
     def broken(ticker: str, horizon: int) -> object:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    monkeypatch.setattr(services.predictor, "forecast", broken)
+    monkeypatch.setattr(services.serving, "forecast", broken)
     # As a real server does: answer the client, and leave the exception to the log.
     plain = TestClient(client.app, raise_server_exceptions=False)
     answer = plain.get("/v1/predictions/AAPL", headers=bearer(token))
@@ -422,21 +428,29 @@ def test_the_openapi_document_names_each_routes_scope_and_the_token_flow(
 def test_a_rendering_is_reused_only_for_the_very_forecast_it_was_made_from(
     services: ApiServices, client: TestClient
 ) -> None:
-    made: list[object] = []
+    made: list[ServedForecast] = []
 
-    def make(served: object) -> object:
+    def render(served: ServedForecast) -> bytes:
         made.append(served)
-        return served
+        return f"{len(made)}".encode()
 
-    first = services.predictor.forecast("AAPL", 5)
-    assert services.predictor.derived(first, make) is first
-    assert services.predictor.derived(services.predictor.forecast("AAPL", 5), make) is first
-    services.predictor.refresh()  # a new table: its freshness is re-checked
+    first = services.serving.forecast("AAPL", 5)
+    again = services.serving.forecast("AAPL", 5)
+    checked_later = ServedForecast(
+        first.forecast,
+        Freshness(
+            first.freshness.feature_ts,
+            first.freshness.expected_ts,
+            first.freshness.sessions_behind + 1,  # a session closed since
+            first.freshness.checked_at,
+        ),
+    )
+
+    assert services.renders.body(first, render) == b"1"
+    assert services.renders.body(again, render) == b"1"  # the same forecast and freshness
+    assert services.renders.body(checked_later, render) == b"2"
     # A caller still holding the old forecast gets its own rendering, not a mix.
-    assert services.predictor.derived(first, make) is first
-    second = services.predictor.forecast("AAPL", 5)
-    assert services.predictor.derived(second, make) is second
-
+    assert services.renders.body(first, render) == b"3"
     assert len(made) == 3
 
 
@@ -452,7 +466,7 @@ def test_served_forecasts_are_kept_for_the_next_pass_when_the_store_is_busy(
     monkeypatch.setattr(services, "open_store", busy)
     asyncio.run(save_served(services))
 
-    kept = services.predictor.take_unsaved()
+    kept = services.served_log.take()
     assert [(f.ticker, f.horizon) for f in kept] == [("IBM", 1)]
 
 
@@ -596,7 +610,7 @@ def test_feature_rows_of_an_index_are_not_forecast_unless_its_kind_is_modelled(
     services: ApiServices,
 ) -> None:
     """Features of ^GSPC built on request (`features build --tickers ^GSPC`) are read from the
-    store; the predictor forecasts them only when the universe models indices."""
+    store; the serving state forecasts them only when the universe models indices."""
 
     class WithIndexFeatures:
         # The served store, with AAPL's feature rows also filed under ^GSPC.
@@ -617,17 +631,15 @@ def test_feature_rows_of_an_index_are_not_forecast_unless_its_kind_is_modelled(
             yield WithIndexFeatures(store)
 
     def served_with(universe: Universe) -> list[str]:
-        predictor = Predictor(
+        serving = ServingState(
             opened,
-            services.registry,
-            horizons=[5],
-            cache=services.settings.home / "models",
-            calendar=services.settings.calendar,
+            ChampionCache(services.registry, horizons=[5], cache=services.settings.home / "models"),
+            freshness=FreshnessCache(calendar=services.settings.calendar, clock=services.clock),
             clock=services.clock,
             universe=universe,
         )
-        predictor.refresh()
-        return predictor.tickers()
+        serving.refresh()
+        return serving.tickers()
 
     stocks = served_with(STOCKS)
     everything = served_with(Universe(kinds=frozenset({"stock", "index"})))
@@ -635,3 +647,54 @@ def test_feature_rows_of_an_index_are_not_forecast_unless_its_kind_is_modelled(
     assert "AAPL" in stocks
     assert "^GSPC" not in stocks
     assert "^GSPC" in everything
+
+
+def test_a_read_records_nothing_and_the_route_records_what_it_served(
+    client: TestClient, services: ApiServices
+) -> None:
+    token = token_for(client, services, "predictions:read")
+    services.served_log.take()
+
+    services.serving.forecast("MSFT", 5)
+    after_read = services.served_log.take()
+    client.get("/v1/predictions/MSFT?horizon=5", headers=bearer(token))
+    after_route = services.served_log.take()
+
+    assert after_read == []
+    assert [(f.ticker, f.horizon) for f in after_route] == [("MSFT", 5)]
+
+
+def test_new_features_of_some_tickers_recompute_only_theirs(services: ApiServices) -> None:
+    read: list[object] = []
+
+    class Counting:
+        def __init__(self, store: Any) -> None:
+            self._store = store
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._store, name)
+
+        def read_features(self, **kwargs: Any) -> pd.DataFrame:
+            read.append(kwargs.get("tickers"))
+            return self._store.read_features(**kwargs)
+
+    @contextmanager
+    def opened() -> Iterator[Any]:
+        with services.open_store() as store:
+            yield Counting(store)
+
+    serving = ServingState(
+        opened,
+        ChampionCache(services.registry, horizons=[1, 5], cache=services.settings.home / "models"),
+        freshness=FreshnessCache(calendar=services.settings.calendar, clock=services.clock),
+        clock=services.clock,
+    )
+    first = serving.refresh()
+    read.clear()
+    again = serving.apply_features(["ibm", "^GSPC"])
+
+    assert {f.ticker for f in first} >= {"AAPL", "IBM", "MSFT"}
+    assert read == [["IBM"], ["IBM"]]  # one read per horizon, of IBM only (^GSPC is context)
+    assert again == []  # the same rows give the same forecasts: nothing new to push
+    before = next(f for f in first if (f.ticker, f.horizon) == ("IBM", 5))
+    assert serving.forecast("IBM", 5).forecast is before

@@ -192,7 +192,7 @@ def test_a_new_forecast_is_delivered_signed_to_the_webhook_of_its_ticker_only(
     assert event["model"]["version"] == str(version)
     assert delivery.headers["content-type"] == "application/json"
     # The id names the forecast, so a second worker publishing it sends the same id.
-    forecast = services.predictor.forecast("AAPL", HORIZON).forecast
+    forecast = services.serving.forecast("AAPL", HORIZON).forecast
     assert delivery.headers["x-stockpred-event-id"] == forecast_event_id(forecast)
     assert delivery.signed
     # The receiver's check is not a rubber stamp: another key or one changed byte fails it.

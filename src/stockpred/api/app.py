@@ -2,7 +2,7 @@
 the settings (the composition root of the serving process).
 
 A background task, started with the app, does the work no request should wait for, every
-``api_model_poll_seconds``: it refreshes the predictor (a moved champion alias or new features
+``api_model_poll_seconds``: it refreshes the serving state (a moved champion alias or new features
 give new forecasts), pushes new forecasts to the bus (websockets) and the webhooks, and stores
 the forecasts served since the last pass.
 """
@@ -58,7 +58,7 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            await run_in_threadpool(services.predictor.refresh)
+            await run_in_threadpool(services.serving.refresh)
         except StockpredError as exc:
             _LOG.warning("no forecasts at start-up: %s", exc)
         # Everything loaded so far (pandas, the model, the forecast table) lives as long as
@@ -198,11 +198,12 @@ def build_services(
     from stockpred.api.hashing import HashPool
     from stockpred.api.jobs import JobRunner
     from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
+    from stockpred.api.rendering import RenderCache
     from stockpred.api.security import build_token_services
     from stockpred.bus.memory import MemoryBus
     from stockpred.compose import open_registry, universe
     from stockpred.notify.webhooks import WebhookService
-    from stockpred.pipeline.serving import Predictor
+    from stockpred.pipeline.serving import ChampionCache, FreshnessCache, ServedLog, ServingState
 
     now = clock or (lambda: datetime.now(UTC))
     registry = open_registry(settings)
@@ -222,15 +223,15 @@ def build_services(
         refresher=_stale_refresher(settings, clock=now) if settings.api_refresh_stale else None,
         open_store=lambda: _opened(settings),
         registry=registry,
-        predictor=Predictor(
+        serving=ServingState(
             lambda: _opened(settings),
-            registry,
-            horizons=settings.api_horizons,
-            cache=settings.home / "models",
-            calendar=settings.calendar,
+            ChampionCache(registry, horizons=settings.api_horizons, cache=settings.home / "models"),
+            freshness=FreshnessCache(calendar=settings.calendar, clock=now),
             clock=now,
             universe=modelled,
         ),
+        served_log=ServedLog(),
+        renders=RenderCache(),
         verifier=verifier,
         issuer=issuer,
         clients=ClientStore(settings.api_database_url, clock=now),

@@ -17,6 +17,7 @@ from stockpred.pipeline.predict import Forecast, forecast_records
 __all__ = [
     "PREDICTIONS_TOPIC",
     "forecast_event_id",
+    "publish_new",
     "refresh_once",
     "refresh_periodically",
     "save_served",
@@ -30,9 +31,16 @@ _LOG = logging.getLogger("stockpred.api")
 
 async def refresh_once(services: ApiServices) -> int:
     """One pass of the background work; returns how many new forecasts were pushed."""
-    new: list[Forecast] = await run_in_threadpool(services.predictor.refresh)
+    new: list[Forecast] = await run_in_threadpool(services.serving.refresh)
+    await publish_new(services, new)
+    await save_served(services)
+    return len(new)
+
+
+async def publish_new(services: ApiServices, new: list[Forecast]) -> None:
+    """Push new forecasts to the stream (the bus) and the webhooks."""
     for forecast in new:
-        served = services.predictor.peek(forecast.ticker, forecast.horizon)
+        served = services.serving.peek(forecast.ticker, forecast.horizon)
         if served is None:
             continue
         message = prediction_out(served).model_dump(mode="json")
@@ -40,13 +48,12 @@ async def refresh_once(services: ApiServices) -> int:
         await services.webhooks.publish(
             message, ticker=forecast.ticker, event_id=forecast_event_id(forecast)
         )
-    await save_served(services)
-    return len(new)
 
 
 async def save_served(services: ApiServices) -> None:
     """Store the forecasts served since the last call (DESIGN.md, invariant 5)."""
-    unsaved = services.predictor.take_unsaved()
+    services.served_log.keep_only(services.serving.served_keys())
+    unsaved = services.served_log.take()
     if not unsaved:
         return
     records = forecast_records(unsaved, now=services.clock())
@@ -60,7 +67,7 @@ async def save_served(services: ApiServices) -> None:
     except StockpredError:
         # The store may be busy (another process writing the DuckDB file): keep them for the
         # next pass rather than lose them.
-        services.predictor.requeue(unsaved)
+        services.served_log.requeue(unsaved)
         _LOG.warning("could not store %d served forecasts; will retry", len(unsaved))
 
 

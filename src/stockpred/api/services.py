@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from stockpred.api.hashing import HashPool
     from stockpred.api.jobs import JobRunner
     from stockpred.api.metrics import ApiMetrics
+    from stockpred.api.rendering import RenderCache
     from stockpred.api.security import TokenIssuer
     from stockpred.bus.memory import MemoryBus
     from stockpred.notify.webhooks import WebhookService
-    from stockpred.pipeline.serving import Predictor, StaleRefresher, StoreOpener
+    from stockpred.pipeline.serving import ServedLog, ServingState, StaleRefresher, StoreOpener
 
 __all__ = [
     "ApiServices",
@@ -63,7 +64,10 @@ class ApiServices:
     # process, and ingest/train must run beside the API (pipeline/serving.py).
     open_store: StoreOpener
     registry: ModelRegistry
-    predictor: Predictor
+    # The champions and forecast table; what was served, to store; rendered answers.
+    serving: ServingState
+    served_log: ServedLog
+    renders: RenderCache
     verifier: TokenVerifier
     # None when an external identity provider issues the tokens (settings.api_jwks_url).
     issuer: TokenIssuer | None

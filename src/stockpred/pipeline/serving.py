@@ -1,14 +1,20 @@
 """What the API serves: the champion of each horizon and its forecast for every ticker.
 
 The forecast for (ticker, horizon) is a pure function of the champion version and the ticker's
-latest feature row. So a :class:`Predictor` computes every ticker's forecast in one vectorised
-call whenever either changes (a new champion, new features) and answers requests from that
-table; a request costs a dictionary lookup, not a model call. ``refresh`` is what notices the
-changes: the API runs it every ``api_model_poll_seconds``, so the champion is swapped without a
-restart when the registry's alias moves. Each forecast served is queued once for the
-``predictions`` table (DESIGN.md, invariant 5); ``take_unsaved`` hands the queue to the writer.
+latest feature row, so every ticker's forecast is computed in one vectorised call whenever
+either changes, and requests are answered from a table: a dictionary lookup, not a model call.
+Four parts, one job each:
 
-The store is opened only for a refresh and closed after: the embedded DuckDB file admits one
+* :class:`ChampionCache`: the champion of each horizon, reloaded when the registry alias moves;
+* :class:`ForecastTable`: an immutable table of forecasts; ``apply`` returns a new table and
+  the forecasts that changed (pure: no store, no clock);
+* :class:`ServedLog`: the forecasts served, each queued once for the ``predictions`` table
+  (DESIGN.md, invariant 5); the route records what it served, a read records nothing;
+* :class:`ServingState`: keeps the table current from the store: all of it (``refresh``: at
+  start-up, on a new champion, on the fallback poll) or the tickers whose features were just
+  written (``apply_features``: on a ``features`` event). Requests read its current table.
+
+The store is opened only to refresh and closed after: the embedded DuckDB file admits one
 writing process, and the ingest, features and train commands must be able to run beside a
 serving process.
 """
@@ -23,7 +29,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pandas as pd
 
@@ -43,16 +48,19 @@ from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
 from stockpred.store.base import Store
 
 __all__ = [
+    "ChampionCache",
+    "ForecastTable",
     "Freshness",
-    "Predictor",
+    "FreshnessCache",
     "ServedForecast",
+    "ServedLog",
     "ServedModel",
+    "ServingState",
     "StaleRefresher",
     "StoreOpener",
 ]
 
 StoreOpener = Callable[[], AbstractContextManager[Store]]
-T = TypeVar("T")
 _LOG = logging.getLogger("stockpred.serving")
 
 
@@ -94,177 +102,44 @@ class ServedForecast:
     freshness: Freshness
 
 
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """Everything requests read, swapped as one object so a reader never sees half a refresh."""
-
-    models: Mapping[int, ServedModel]
-    forecasts: Mapping[tuple[str, int], Forecast]
-    freshness: Mapping[pd.Timestamp, Freshness]
-    signatures: Mapping[str, tuple[object, ...]]
-    # What callers derived from a forecast (a rendered answer), valid while this table is.
-    memo: dict[tuple[str, int], object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Derived:
-    source: Forecast
-    freshness: Freshness
-    value: object
-
-
-def _check_horizon(table: _Table, horizon: int) -> None:
-    if horizon not in table.models:
-        served = ", ".join(str(h) for h in sorted(table.models)) or "none yet"
+def _check_horizon(models: Mapping[int, ServedModel], horizon: int) -> None:
+    if horizon not in models:
+        served = ", ".join(str(h) for h in sorted(models)) or "none yet"
         raise NotFoundError(
             f"no champion model serves horizon {horizon} (served: {served}); "
             f"train one with `stockpred train --horizon {horizon}`"
         )
 
 
-class Predictor:
-    """Champions and their forecasts for the API. Thread-safe: ``refresh`` runs in a worker
-    thread while requests read the current table."""
+class ChampionCache:
+    """The champion of each served horizon, loaded once per registry version."""
 
-    def __init__(
-        self,
-        open_store: StoreOpener,
-        registry: ModelRegistry,
-        *,
-        horizons: Sequence[int],
-        cache: Path,
-        calendar: str,
-        clock: Callable[[], datetime],
-        universe: Universe = STOCKS,
-    ) -> None:
-        self._open_store = open_store
-        self._universe = universe
+    def __init__(self, registry: ModelRegistry, *, horizons: Sequence[int], cache: Path) -> None:
         self._registry = registry
         self._horizons = tuple(sorted(set(horizons)))
         self._cache = cache
-        self._calendar = calendar
-        self._clock = clock
-        self._table = _Table({}, {}, {}, {})
-        self._refreshing = threading.Lock()
-        self._unsaved: list[Forecast] = []
-        self._saved: set[tuple[str, int, int, pd.Timestamp]] = set()
-        self.last_refresh: datetime | None = None
+        self._models: Mapping[int, ServedModel] = {}
 
     @property
     def models(self) -> Mapping[int, ServedModel]:
-        return self._table.models
+        return self._models
 
-    def tickers(self) -> list[str]:
-        """Tickers with a forecast for at least one horizon, sorted."""
-        return sorted({ticker for ticker, _ in self._table.forecasts})
-
-    def refresh(self) -> list[Forecast]:
-        """Reload champions whose alias moved and features that changed; recompute the
-        forecasts they touch. Returns the forecasts that are new since the last refresh (a
-        new champion, or a new feature row), for the stream and webhooks to push."""
-        with self._refreshing:
-            table = self._table
-            models = dict(table.models)
-            for horizon in self._horizons:
-                served = self._champion(horizon, models.get(horizon))
-                if served is None:
-                    models.pop(horizon, None)
-                else:
-                    models[horizon] = served
-            with self._open_store() as store:
-                signatures = {
-                    fs: _signature(store, fs) for fs in {m.feature_set for m in models.values()}
-                }
-                forecasts: dict[tuple[str, int], Forecast] = {}
-                for horizon, served in models.items():
-                    unchanged = (
-                        table.models.get(horizon) is not None
-                        and table.models[horizon].version.version == served.version.version
-                        and table.signatures.get(served.feature_set)
-                        == signatures[served.feature_set]
-                    )
-                    if unchanged:
-                        forecasts |= {k: f for k, f in table.forecasts.items() if k[1] == horizon}
-                    else:
-                        forecasts |= {
-                            (f.ticker, horizon): f
-                            for f in _forecast_all(store, served, self._universe)
-                        }
-            now = self._clock()
-            fresh = _freshness(
-                {f.as_of for f in forecasts.values()}, calendar=self._calendar, now=now
-            )
-            new = [
-                f
-                for key, f in forecasts.items()
-                if (old := table.forecasts.get(key)) is None
-                or (old.model_version, old.as_of) != (f.model_version, f.as_of)
-            ]
-            self._table = _Table(models, forecasts, fresh, signatures)
-            # Forget what was stored of forecasts no longer served (they never come back);
-            # a key dropped by a race is at worst stored twice, and storing is an upsert.
-            current = {(f.ticker, h, f.model_version, f.as_of) for (_, h), f in forecasts.items()}
-            self._saved = self._saved & current
-            self.last_refresh = now
-            return new
-
-    def forecast(self, ticker: str, horizon: int) -> ServedForecast:
-        """The current forecast; NotFoundError for a horizon without a champion or a ticker
-        without features. Marks the forecast for the ``predictions`` table."""
-        table = self._table
-        _check_horizon(table, horizon)
-        symbol = ticker.strip().upper()
-        found = table.forecasts.get((symbol, horizon))
-        if found is None:
-            if not self._universe.includes(symbol):
-                raise NotFoundError(not_modelled(symbol, self._universe))
-            raise NotFoundError(
-                f"no forecast for ticker {symbol!r}: it has no stored "
-                f"{table.models[horizon].feature_set} features; GET /v1/tickers lists the "
-                "tickers served"
-            )
-        key = (found.ticker, horizon, found.model_version, found.as_of)
-        if key not in self._saved:
-            self._saved.add(key)
-            self._unsaved.append(found)
-        return ServedForecast(found, table.freshness[found.as_of])
-
-    def derived(self, served: ServedForecast, make: Callable[[ServedForecast], T]) -> T:
-        """``make(served)``, computed once per forecast and refresh: the API renders each
-        answer's JSON once, not on every request. ``make`` must depend on ``served`` alone."""
-        table = self._table
-        key = (served.forecast.ticker, served.forecast.horizon)
-        found = table.memo.get(key)
-        # The entry must be of this very forecast: a refresh may have swapped the table
-        # between the caller's forecast() and this call.
-        if (
-            isinstance(found, _Derived)
-            and found.source is served.forecast
-            and found.freshness is served.freshness
-        ):
-            return found.value  # type: ignore[return-value]
-        value = make(served)
-        table.memo[key] = _Derived(served.forecast, served.freshness, value)
-        return value
-
-    def peek(self, ticker: str, horizon: int) -> ServedForecast | None:
-        """The current forecast without serving it (for pushes to the stream and webhooks)."""
-        table = self._table
-        found = table.forecasts.get((ticker, horizon))
-        return None if found is None else ServedForecast(found, table.freshness[found.as_of])
-
-    def requeue(self, forecasts: Sequence[Forecast]) -> None:
-        """Put back forecasts whose storing failed, ahead of newer ones."""
-        self._unsaved[:0] = forecasts
-
-    def check_horizon(self, horizon: int) -> None:
-        """NotFoundError naming the served horizons when ``horizon`` has no champion."""
-        _check_horizon(self._table, horizon)
-
-    def take_unsaved(self) -> list[Forecast]:
-        """Forecasts served since the last call and not yet stored; the caller stores them."""
-        taken, self._unsaved = self._unsaved, []
-        return taken
+    def reload(self) -> set[int]:
+        """Follow the registry's champion aliases; returns the horizons whose champion changed
+        (a first champion, a promotion, or none any more)."""
+        models = dict(self._models)
+        changed: set[int] = set()
+        for horizon in self._horizons:
+            current = models.get(horizon)
+            served = self._champion(horizon, current)
+            if served is None:
+                if models.pop(horizon, None) is not None:
+                    changed.add(horizon)
+            elif served is not current:
+                models[horizon] = served
+                changed.add(horizon)
+        self._models = models
+        return changed
 
     def _champion(self, horizon: int, current: ServedModel | None) -> ServedModel | None:
         name = model_name(horizon)
@@ -282,6 +157,218 @@ class Predictor:
                 "champion of %s moved from v%d to v%d", name, current.version.version, version
             )
         return ServedModel(horizon, version, model)
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastTable:
+    """Forecasts by (ticker, horizon); immutable, so a reader never sees half an update."""
+
+    forecasts: Mapping[tuple[str, int], Forecast] = field(default_factory=dict)
+
+    def get(self, ticker: str, horizon: int) -> Forecast | None:
+        return self.forecasts.get((ticker, horizon))
+
+    def tickers(self) -> list[str]:
+        """Tickers with a forecast for at least one horizon, sorted."""
+        return sorted({ticker for ticker, _ in self.forecasts})
+
+    def apply(
+        self, horizon: int, forecasts: Sequence[Forecast], *, replace: bool = False
+    ) -> tuple[ForecastTable, list[Forecast]]:
+        """The table with ``forecasts`` (all of one horizon) in place, and those of them that
+        are new or changed (another model version or feature time). ``replace`` drops the
+        horizon's other forecasts (a full recompute, e.g. for a new champion)."""
+        kept = {key: f for key, f in self.forecasts.items() if not (replace and key[1] == horizon)}
+        changed = []
+        for f in forecasts:
+            old = self.forecasts.get((f.ticker, horizon))
+            if old is not None and (old.model_version, old.as_of) == (f.model_version, f.as_of):
+                # The same inputs: the served object stays, and what was rendered from it.
+                kept[(f.ticker, horizon)] = old
+            else:
+                kept[(f.ticker, horizon)] = f
+                changed.append(f)
+        return ForecastTable(kept), changed
+
+    def without(self, horizons: set[int]) -> ForecastTable:
+        return ForecastTable({k: f for k, f in self.forecasts.items() if k[1] not in horizons})
+
+
+ServedKey = tuple[str, int, int, pd.Timestamp]
+
+
+class ServedLog:
+    """The forecasts served and not yet stored; each (ticker, horizon, model version, feature
+    time) is queued once. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._unsaved: list[Forecast] = []
+        self._seen: set[ServedKey] = set()
+
+    def record(self, forecast: Forecast) -> None:
+        key = (forecast.ticker, forecast.horizon, forecast.model_version, forecast.as_of)
+        with self._lock:
+            if key not in self._seen:
+                self._seen.add(key)
+                self._unsaved.append(forecast)
+
+    def take(self) -> list[Forecast]:
+        """Forecasts served since the last call and not yet stored; the caller stores them."""
+        with self._lock:
+            taken, self._unsaved = self._unsaved, []
+        return taken
+
+    def requeue(self, forecasts: Sequence[Forecast]) -> None:
+        """Put back forecasts whose storing failed, ahead of newer ones."""
+        with self._lock:
+            self._unsaved[:0] = forecasts
+
+    def keep_only(self, current: set[ServedKey]) -> None:
+        """Forget what was stored of forecasts no longer served (they never come back); a key
+        dropped by a race is at worst stored twice, and storing is an upsert."""
+        with self._lock:
+            self._seen &= current
+
+
+class FreshnessCache:
+    """Freshness of feature timestamps against the sessions closed by now, computed at read
+    time (a session closing makes a forecast stale without any new data) and kept for a
+    minute per timestamp."""
+
+    def __init__(self, *, calendar: str, clock: Callable[[], datetime]) -> None:
+        self._calendar = calendar
+        self._clock = clock
+        self._memo: dict[pd.Timestamp, Freshness] = {}
+        self._minute: pd.Timestamp | None = None
+
+    def of(self, stamp: pd.Timestamp) -> Freshness:
+        now = self._clock()
+        minute = pd.Timestamp(now).floor("min")
+        if minute != self._minute:
+            self._memo, self._minute = {}, minute
+        found = self._memo.get(stamp)
+        if found is None:
+            found = freshness_of(stamp, calendar=self._calendar, now=now)
+            self._memo[stamp] = found
+        return found
+
+
+class ServingState:
+    """The champions and the current forecast table, kept current from the store. Thread-safe:
+    updates run in a worker thread while requests read the current table."""
+
+    def __init__(
+        self,
+        open_store: StoreOpener,
+        champions: ChampionCache,
+        *,
+        freshness: FreshnessCache,
+        clock: Callable[[], datetime],
+        universe: Universe = STOCKS,
+    ) -> None:
+        self._open_store = open_store
+        self._champions = champions
+        self._freshness = freshness
+        self._clock = clock
+        self._universe = universe
+        self._table = ForecastTable()
+        self._signatures: Mapping[str, tuple[object, ...]] = {}
+        self._updating = threading.Lock()
+        self.last_refresh: datetime | None = None
+
+    @property
+    def models(self) -> Mapping[int, ServedModel]:
+        return self._champions.models
+
+    @property
+    def table(self) -> ForecastTable:
+        return self._table
+
+    def tickers(self) -> list[str]:
+        return self._table.tickers()
+
+    def refresh(self) -> list[Forecast]:
+        """Reload champions whose alias moved and recompute the horizons whose champion or
+        stored features changed (by a cheap coverage signature). Returns the forecasts that
+        are new, for the stream and webhooks to push."""
+        with self._updating:
+            changed = self._champions.reload()
+            models = self._champions.models
+            table = self._table.without(set(self._table_horizons()) - set(models))
+            new: list[Forecast] = []
+            with self._open_store() as store:
+                sets = {m.feature_set for m in models.values()}
+                signatures = {fs: _signature(store, fs) for fs in sets}
+                for horizon, served in models.items():
+                    moved = signatures[served.feature_set] != self._signatures.get(
+                        served.feature_set
+                    )
+                    if horizon in changed or moved:
+                        computed = _forecast_all(store, served, self._universe)
+                        table, fresh = table.apply(horizon, computed, replace=True)
+                        new += fresh
+            self._swap(table, signatures)
+            return new
+
+    def apply_features(self, tickers: Sequence[str]) -> list[Forecast]:
+        """Recompute the forecasts of ``tickers`` only, whose features were just written (a
+        ``features`` event); returns those that changed."""
+        wanted = self._universe.select(t.strip().upper() for t in tickers)
+        if not wanted:
+            return []
+        with self._updating:
+            models = self._champions.models
+            table = self._table
+            new: list[Forecast] = []
+            with self._open_store() as store:
+                for horizon, served in models.items():
+                    computed = _forecast_tickers(store, served, wanted)
+                    table, fresh = table.apply(horizon, computed)
+                    new += fresh
+                signatures = {
+                    fs: _signature(store, fs) for fs in {m.feature_set for m in models.values()}
+                }
+            self._swap(table, signatures)
+            return new
+
+    def forecast(self, ticker: str, horizon: int) -> ServedForecast:
+        """The current forecast with its freshness; NotFoundError for a horizon without a
+        champion or a ticker without one. Records nothing: the caller says what it served."""
+        _check_horizon(self.models, horizon)
+        symbol = ticker.strip().upper()
+        found = self._table.get(symbol, horizon)
+        if found is None:
+            if not self._universe.includes(symbol):
+                raise NotFoundError(not_modelled(symbol, self._universe))
+            raise NotFoundError(
+                f"no forecast for ticker {symbol!r}: it has no stored "
+                f"{self.models[horizon].feature_set} features; GET /v1/tickers lists the "
+                "tickers served"
+            )
+        return ServedForecast(found, self._freshness.of(found.as_of))
+
+    def peek(self, ticker: str, horizon: int) -> ServedForecast | None:
+        """The current forecast, or None."""
+        found = self._table.get(ticker, horizon)
+        return None if found is None else ServedForecast(found, self._freshness.of(found.as_of))
+
+    def check_horizon(self, horizon: int) -> None:
+        """NotFoundError naming the served horizons when ``horizon`` has no champion."""
+        _check_horizon(self.models, horizon)
+
+    def served_keys(self) -> set[ServedKey]:
+        return {
+            (f.ticker, h, f.model_version, f.as_of) for (_, h), f in self._table.forecasts.items()
+        }
+
+    def _table_horizons(self) -> set[int]:
+        return {h for _, h in self._table.forecasts}
+
+    def _swap(self, table: ForecastTable, signatures: Mapping[str, tuple[object, ...]]) -> None:
+        self._table = table
+        self._signatures = signatures
+        self.last_refresh = self._clock()
 
 
 def _signature(store: Store, feature_set: str) -> tuple[object, ...]:
@@ -319,6 +406,21 @@ def _forecast_all(store: Store, served: ServedModel, universe: Universe) -> list
         rows,
         horizon=served.horizon,
         last_close=last_close,
+    )
+
+
+def _forecast_tickers(store: Store, served: ServedModel, tickers: Sequence[str]) -> list[Forecast]:
+    """The forecasts of ``tickers`` from their latest stored feature rows."""
+    rows = store.read_features(feature_set=served.feature_set, tickers=list(tickers))
+    if rows.empty:
+        return []
+    rows = latest_rows(rows, served.model)
+    ends = rows.groupby("ticker", sort=True).tail(1)
+    bars = store.read_bars(tickers=list(ends["ticker"]), start=pd.Timestamp(ends["ts"].min()))
+    closes = bars.merge(ends[["ticker", "ts"]], on=["ticker", "ts"])
+    last_close = dict(zip(closes["ticker"], closes["close"].astype("float64"), strict=True))
+    return forecasts_from_rows(
+        served.version, served.model, rows, horizon=served.horizon, last_close=last_close
     )
 
 

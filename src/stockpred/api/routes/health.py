@@ -63,9 +63,9 @@ async def _run(name: str, check: Awaitable[object]) -> Check:
 )
 async def readyz(services: Services) -> Response:
     async def model() -> str:
-        if not services.predictor.models:
+        if not services.serving.models:
             raise LookupError("no champion loaded")
-        return ", ".join(f"h{h} v{m.version.version}" for h, m in services.predictor.models.items())
+        return ", ".join(f"h{h} v{m.version.version}" for h, m in services.serving.models.items())
 
     async def limiter() -> str:
         await services.limiter.check()

@@ -89,7 +89,7 @@ def job_out(job: Job) -> JobOut:
 async def list_models(services: Services, caller: Reader) -> Response:
     """The champion serving each horizon, with its training range and evaluation metrics."""
     out = []
-    for horizon, served in sorted(services.predictor.models.items()):
+    for horizon, served in sorted(services.serving.models.items()):
         meta: Mapping[str, str] = served.version.metadata
         out.append(
             ServedModelOut(
@@ -106,7 +106,7 @@ async def list_models(services: Services, caller: Reader) -> Response:
                 promotion_reason=meta.get("promotion_reason"),
             )
         )
-    last = services.predictor.last_refresh
+    last = services.serving.last_refresh
     return _json(ModelsOut(models=out, last_refresh=last.isoformat() if last else None))
 
 

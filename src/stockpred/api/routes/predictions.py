@@ -62,10 +62,11 @@ def _rendered(served: ServedForecast) -> bytes:
 def _answer(services: ApiServices, ticker: str, horizon: int) -> tuple[bytes, int]:
     """The forecast's JSON (rendered once per forecast and refresh) and its model version;
     when it is stale, asks for the ticker to be brought up to date."""
-    served = services.predictor.forecast(ticker, horizon)
+    served = services.serving.forecast(ticker, horizon)
+    services.served_log.record(served.forecast)
     if served.freshness.stale:
         schedule_stale_refresh(services, served.forecast.ticker)
-    return services.predictor.derived(served, _rendered), served.forecast.model_version
+    return services.renders.body(served, _rendered), served.forecast.model_version
 
 
 @router.get(
@@ -103,7 +104,7 @@ async def batch_predictions(request: BatchRequest, services: Services, caller: R
             f"{len(request.tickers)} tickers in one batch; at most {limit} "
             "(STOCKPRED_API_MAX_BATCH): split the request"
         )
-    services.predictor.check_horizon(request.horizon)
+    services.serving.check_horizon(request.horizon)
     predictions: list[bytes] = []
     errors: list[BatchError] = []
     versions: Counter[int] = Counter()

@@ -93,8 +93,8 @@ async def stream(
         if not wanted or len(wanted) > _MAX_TICKERS:
             raise InvalidInputError(f"name 1 to {_MAX_TICKERS} tickers: ?tickers=AAPL,MSFT")
         if horizon is not None:
-            services.predictor.check_horizon(horizon)  # NotFoundError naming the served ones
-        unknown = sorted(wanted - set(services.predictor.tickers()))
+            services.serving.check_horizon(horizon)  # NotFoundError naming the served ones
+        unknown = sorted(wanted - set(services.serving.tickers()))
         if unknown:
             shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
             raise NotFoundError(
@@ -115,13 +115,14 @@ async def stream(
     try:
         async with services.bus.subscription(PREDICTIONS_TOPIC) as subscription:
             for ticker in sorted(wanted):
-                for h in sorted(services.predictor.models):
+                for h in sorted(services.serving.models):
                     if horizon not in (None, h):
                         continue
                     try:
-                        served = services.predictor.forecast(ticker, h)
+                        served = services.serving.forecast(ticker, h)
                     except StockpredError:
                         continue
+                    services.served_log.record(served.forecast)
                     await websocket.send_text(_message("snapshot", served))
             receiver = asyncio.create_task(_until_closed(websocket))
             while not receiver.done():

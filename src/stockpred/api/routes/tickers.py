@@ -90,7 +90,7 @@ def _records(frame: pd.DataFrame, ticker: str) -> TableOut:
 def _tickers(services: ApiServices) -> TickersOut:
     with services.open_store() as store:
         coverage = store.bar_coverage()
-    served = set(services.predictor.tickers())
+    served = set(services.serving.tickers())
     return TickersOut(
         tickers=[
             TickerOut(
@@ -148,7 +148,7 @@ def _features(
         held = store.feature_sets()
         if feature_set is None:
             # The set the served champions read, else the only one stored.
-            served = sorted({m.feature_set for m in services.predictor.models.values()})
+            served = sorted({m.feature_set for m in services.serving.models.values()})
             feature_set = served[0] if served else (next(iter(held)) if len(held) == 1 else "")
             if not feature_set:
                 raise InvalidInputError(
