@@ -890,6 +890,15 @@ def test_bar_coverage_of_an_empty_store_is_empty(store: Store) -> None:
     assert store.bar_coverage().empty
 
 
+def test_has_ticker_says_whether_any_bar_of_it_is_stored(store: Store) -> None:
+    assert not store.has_ticker("AAA")
+    store.write_bars(_bars())
+
+    assert store.has_ticker("AAA")
+    assert not store.has_ticker("aaa")  # symbols are stored upper-case; the caller normalises
+    assert not store.has_ticker("ZZZ")
+
+
 # -- schema ----------------------------------------------------------------------------------
 
 

@@ -67,6 +67,11 @@ class Store(Protocol):
         """Per ticker: first (ts), last (ts), rows, sources (comma-separated)."""
         ...
 
+    def has_ticker(self, ticker: str) -> bool:
+        """Whether any bar of ``ticker`` is stored (an index lookup, not a scan: for the
+        request path)."""
+        ...
+
     def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:
         """Upsert headlines keyed by (id, ticker)."""
         ...

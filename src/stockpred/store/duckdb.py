@@ -482,6 +482,10 @@ class DuckDBStore:
             {},
         )
 
+    def has_ticker(self, ticker: str) -> bool:
+        sql = "SELECT 1 FROM bars WHERE ticker = $ticker LIMIT 1"
+        return not self._select(sql, {"ticker": ticker}).empty
+
     def read_headlines(
         self,
         *,

@@ -441,6 +441,13 @@ class PostgresStore:
             COVERAGE_SCHEMA,
         )
 
+    def has_ticker(self, ticker: str) -> bool:
+        with self._cursor("reading the store") as cursor:
+            cursor.execute(
+                "SELECT 1 FROM bars WHERE ticker = %(ticker)s LIMIT 1", {"ticker": ticker}
+            )
+            return cursor.fetchone() is not None
+
     def read_headlines(
         self,
         *,

@@ -23,8 +23,8 @@ from stockpred.api.schemas import (
     prediction_out,
 )
 from stockpred.api.services import ApiServices
-from stockpred.domain.errors import NotFoundError, PayloadTooLargeError, StockpredError
-from stockpred.models.targets import forward_returns, target_column
+from stockpred.domain.errors import PayloadTooLargeError, StockpredError
+from stockpred.pipeline.history import prediction_history as load_history
 from stockpred.pipeline.serving import ServedForecast
 
 __all__ = ["router"]
@@ -149,33 +149,15 @@ class HistoryOut(BaseModel):
 
 def _history(services: ApiServices, ticker: str, horizon: int | None, limit: int) -> HistoryOut:
     with services.open_store() as store:
-        stored = store.read_predictions(tickers=[ticker])
-        if stored.empty:
-            if ticker not in set(store.bar_coverage()["ticker"]):
-                raise NotFoundError(
-                    f"unknown ticker {ticker!r}; GET /v1/tickers lists the tickers held"
-                )
-            return HistoryOut(ticker=ticker, rows=[])
-        if horizon is not None:
-            stored = stored[stored["horizon"] == horizon]
-            if stored.empty:  # the ticker is known; nothing stored at this horizon
-                return HistoryOut(ticker=ticker, rows=[])
-        stored = stored.sort_values("created_at").tail(limit)
-        bars = store.read_bars(tickers=[ticker], start=stored["as_of"].min())
-    horizons = sorted({int(h) for h in stored["horizon"]})
-    realised = pd.Series(np.nan, index=stored.index)
-    if horizons and not bars.empty:
-        labels = forward_returns(bars, horizons=horizons, calendar=services.settings.calendar)
-        for h in horizons:
-            lookup = pd.Series(labels[target_column(h)].to_numpy(), index=labels["ts"])
-            mask = stored["horizon"] == h
-            realised[mask] = lookup.reindex(pd.DatetimeIndex(stored.loc[mask, "as_of"])).to_numpy()
+        stored = load_history(
+            store, ticker, horizon=horizon, limit=limit, calendar=services.settings.calendar
+        )
 
     def number(value: object) -> float | None:
         x = float(value)  # type: ignore[arg-type]
         return x if np.isfinite(x) else None
 
-    records: list[dict[str, object]] = stored.assign(realised=realised).to_dict("records")  # type: ignore[assignment]
+    records: list[dict[str, object]] = stored.to_dict("records")  # type: ignore[assignment]
     rows = [
         HistoryRow(
             as_of=pd.Timestamp(str(r["as_of"])).isoformat(),

@@ -65,7 +65,7 @@ def _since(value: str | None) -> pd.Timestamp | None:
 
 
 def _known(store: Store, ticker: str) -> None:
-    if ticker not in set(store.bar_coverage()["ticker"]):
+    if not store.has_ticker(ticker):
         raise NotFoundError(f"unknown ticker {ticker!r}; GET /v1/tickers lists the tickers held")
 
 
