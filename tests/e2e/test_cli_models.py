@@ -81,7 +81,7 @@ def test_train_registers_a_champion_and_predict_serves_it_traceably(
     code, out, err = run(capsys, "predict", "aapl", "--json")
     assert code == 0, err
     forecast = json.loads(out)
-    assert forecast["model_version"] == trained["champion"]
+    assert forecast["model_version"] == str(trained["champion"])  # a string, as in the API
     assert forecast["model"] == served
     assert forecast["model_family"] == ("baseline" if served == baseline else "model")
     assert forecast["as_of"].startswith("2013-03-01")

@@ -12,6 +12,8 @@ import pytest
 from stockpred.pipeline.predict import context_rows, forecasts_from_rows, latest_rows
 from stockpred.registry.base import ModelVersion
 
+NOW = datetime(2024, 1, 8, 12, tzinfo=UTC)
+
 CHAMPION = ModelVersion(
     name="stockpred-h1",
     version=3,
@@ -67,6 +69,7 @@ def test_a_sequence_model_forecasts_from_its_last_sequence_length_rows() -> None
         rows,
         horizon=1,
         last_close={"A": 50.0, "B": 60.0},
+        now=NOW,
     )
 
     assert context_rows(model) == 3  # type: ignore[arg-type]
@@ -86,9 +89,11 @@ def test_a_row_model_forecasts_from_each_tickers_last_row() -> None:
         rows,
         horizon=1,
         last_close={"A": 50.0, "B": 60.0},
+        now=NOW,
     )
 
     assert context_rows(model) == 1  # type: ignore[arg-type]
     assert list(rows["f"]) == [5.0, 30.0]
     assert [(f.ticker, f.value) for f in forecasts] == [("A", 0.05), ("B", 0.3)]
-    assert [f.model_version for f in forecasts] == [3, 3]
+    assert [f.model_version for f in forecasts] == ["3", "3"]  # a string, as the API gives it
+    assert {f.created_at for f in forecasts} == {NOW}

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stockpred.pipeline.predict import Forecast
+from stockpred.domain.records import Prediction
 from stockpred.pipeline.serving import ForecastTable, ServedLog
 
 DAY = pd.Timestamp("2024-01-02 21:00", tz="UTC")
 
 
-def forecast(ticker: str, *, horizon: int = 5, version: int = 1, day: int = 0) -> Forecast:
-    return Forecast(
+def forecast(ticker: str, *, horizon: int = 5, version: int = 1, day: int = 0) -> Prediction:
+    return Prediction(
         ticker=ticker,
         horizon=horizon,
         as_of=DAY + pd.Timedelta(days=day),
+        target="log_return",
         value=0.01,
         lower=-0.02,
         upper=0.04,
@@ -24,7 +25,8 @@ def forecast(ticker: str, *, horizon: int = 5, version: int = 1, day: int = 0) -
         price=101.0,
         direction_prob=0.6,
         model="ridge",
-        model_version=version,
+        model_version=str(version),
+        created_at=DAY,
         registered_name=f"stockpred-h{horizon}",
         contributions=(),
     )
@@ -40,8 +42,8 @@ def test_apply_returns_a_new_table_and_only_the_forecasts_that_changed() -> None
     assert unchanged == []
     assert same.get("AAPL", 5) is table.get("AAPL", 5)  # kept, with what was rendered from it
     assert [(f.ticker, f.model_version, f.as_of.day) for f in moved] == [
-        ("AAPL", 1, 3),
-        ("IBM", 2, 2),
+        ("AAPL", "1", 3),
+        ("IBM", "2", 2),
     ]
     assert table.get("AAPL", 5) is not newer.get("AAPL", 5)  # the old table is untouched
     assert table.get("AAPL", 5) == forecast("AAPL")

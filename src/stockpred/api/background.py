@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from stockpred.api.schemas import prediction_out
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import StockpredError
-from stockpred.pipeline.predict import Forecast, forecast_records
+from stockpred.domain.records import Prediction
+from stockpred.pipeline.predict import forecast_records
 
 __all__ = [
     "PREDICTIONS_TOPIC",
@@ -31,13 +32,13 @@ _LOG = logging.getLogger("stockpred.api")
 
 async def refresh_once(services: ApiServices) -> int:
     """One pass of the background work; returns how many new forecasts were pushed."""
-    new: list[Forecast] = await run_in_threadpool(services.serving.refresh)
+    new: list[Prediction] = await run_in_threadpool(services.serving.refresh)
     await publish_new(services, new)
     await save_served(services)
     return len(new)
 
 
-async def publish_new(services: ApiServices, new: list[Forecast]) -> None:
+async def publish_new(services: ApiServices, new: list[Prediction]) -> None:
     """Push new forecasts to the stream (the bus) and the webhooks."""
     for forecast in new:
         served = services.serving.peek(forecast.ticker, forecast.horizon)
@@ -56,7 +57,7 @@ async def save_served(services: ApiServices) -> None:
     unsaved = services.served_log.take()
     if not unsaved:
         return
-    records = forecast_records(unsaved, now=services.clock())
+    records = forecast_records(unsaved)
 
     def write() -> None:
         with services.open_store() as store:
@@ -83,7 +84,7 @@ async def refresh_periodically(services: ApiServices) -> None:
             _LOG.exception("refresh failed unexpectedly")
 
 
-def forecast_event_id(forecast: Forecast) -> str:
+def forecast_event_id(forecast: Prediction) -> str:
     """The same id for the same forecast (ticker, horizon, model version, feature time),
     whichever worker publishes it, so receivers can drop repeats."""
     identity = (

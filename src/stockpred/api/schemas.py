@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockpred.domain.records import Prediction
 from stockpred.models.catalog import model_family
-from stockpred.pipeline.predict import Forecast
 from stockpred.pipeline.serving import Freshness, ServedForecast, finite_or_none
 
 __all__ = [
@@ -146,11 +147,11 @@ def _freshness_out(freshness: Freshness) -> FreshnessOut:
 
 
 def prediction_out(served: ServedForecast) -> PredictionOut:
-    forecast: Forecast = served.forecast
+    forecast: Prediction = served.forecast
     return PredictionOut(
         ticker=forecast.ticker,
         horizon=forecast.horizon,
-        as_of=forecast.as_of.to_pydatetime(),
+        as_of=pd.Timestamp(forecast.as_of).to_pydatetime(),
         log_return=forecast.value,
         lower=finite_or_none(forecast.lower),
         upper=finite_or_none(forecast.upper),

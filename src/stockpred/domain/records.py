@@ -7,6 +7,7 @@ tick, an API response) and carry the same fields.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -105,16 +106,30 @@ class MacroPoint:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """A served prediction, traceable to its model version and the feature timestamp it used."""
+    """A served prediction, traceable to its model version and the feature timestamp it used:
+    the one record the API serves, the stream publishes and the ``predictions`` table keeps.
+
+    ``value``: the forecast of ``target`` (the forward log return over ``horizon`` sessions);
+    ``lower``/``upper``: its interval at ``coverage``; ``price``: ``last_close`` x exp(value);
+    ``direction_prob``: P(return > 0) under a normal error whose spread matches the interval
+    (an approximation, stated with it). ``model``: the model kind (``ridge``);
+    ``registered_name`` and ``model_version``: the registry entry. ``contributions``: the
+    largest feature contributions, (feature, value). A missing figure is NaN.
+    """
 
     ticker: str
     as_of: datetime
     horizon: int
     target: str
     value: float
-    lower: float | None
-    upper: float | None
-    direction_prob: float | None
+    lower: float
+    upper: float
+    direction_prob: float
     model: str
     model_version: str
     created_at: datetime
+    coverage: float = math.nan
+    last_close: float = math.nan
+    price: float = math.nan
+    registered_name: str = ""
+    contributions: tuple[tuple[str, float], ...] = ()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from scipy.stats import norm
 
 from stockpred.domain.errors import ModelError, NotFoundError, StockpredError
 from stockpred.domain.instruments import STOCKS, Universe
+from stockpred.domain.records import Prediction
 from stockpred.features.sets import get_feature_set
 from stockpred.models.base import Model
 from stockpred.models.catalog import load_model
@@ -25,7 +25,6 @@ from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
 from stockpred.store.base import Store
 
 __all__ = [
-    "Forecast",
     "context_rows",
     "forecast_records",
     "forecasts_from_rows",
@@ -36,28 +35,6 @@ __all__ = [
 ]
 
 _TOP = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """One served forecast. ``value``: forward log return over ``horizon`` sessions; ``price``:
-    last close x exp(value); ``direction_prob``: P(return > 0) under a normal error whose
-    spread matches the conformal interval (an approximation, stated with it)."""
-
-    ticker: str
-    horizon: int
-    as_of: pd.Timestamp
-    value: float
-    lower: float
-    upper: float
-    coverage: float
-    last_close: float
-    price: float
-    direction_prob: float
-    model: str
-    model_version: int
-    registered_name: str
-    contributions: tuple[tuple[str, float], ...]
 
 
 def load_champion(
@@ -86,11 +63,13 @@ def forecasts_from_rows(
     *,
     horizon: int,
     last_close: Mapping[str, float],
-) -> list[Forecast]:
-    """Forecasts of ``model`` for each ticker's last row of ``rows`` (a design frame: ticker,
+    now: datetime,
+) -> list[Prediction]:
+    """Predictions of ``model`` for each ticker's last row of ``rows`` (a design frame: ticker,
     ts, features, sorted by ticker and ts), in one vectorised call. ``rows`` carries
     :func:`context_rows` rows per ticker, so a sequence model sees the history its forecast
-    is made from. ``last_close``: each ticker's close at its last row's ts. Raises ModelError
+    is made from. ``last_close``: each ticker's close at its last row's ts; ``now``: when the
+    forecasts are made (their ``created_at``). Raises ModelError
     when the model returns a non-finite value."""
     if rows.empty:
         return []
@@ -111,6 +90,7 @@ def forecasts_from_rows(
     directions = norm.cdf(values / sigma) if sigma > 0 else np.full(len(values), math.nan)
     parts = model.contributions(rows)
     kind = champion.metadata.get("model_kind", "unknown")
+    created = pd.Timestamp(now).tz_convert("UTC")
     forecasts = []
     for i, (ticker, ts) in enumerate(zip(rows["ticker"], rows["ts"], strict=True)):
         contributions: tuple[tuple[str, float], ...] = ()
@@ -121,10 +101,11 @@ def forecasts_from_rows(
         value = float(values[i])
         close = float(last_close.get(str(ticker), math.nan))
         forecasts.append(
-            Forecast(
+            Prediction(
                 ticker=str(ticker),
                 horizon=horizon,
                 as_of=pd.Timestamp(ts),
+                target="log_return",
                 value=value,
                 lower=value - half,
                 upper=value + half,
@@ -133,7 +114,8 @@ def forecasts_from_rows(
                 price=close * math.exp(value),
                 direction_prob=float(directions[i]),
                 model=kind,
-                model_version=champion.version,
+                model_version=str(champion.version),
+                created_at=created,
                 registered_name=champion.name,
                 contributions=contributions,
             )
@@ -152,22 +134,21 @@ def latest_rows(rows: pd.DataFrame, model: Model) -> pd.DataFrame:
     return rows.groupby("ticker", sort=False).tail(context_rows(model)).reset_index(drop=True)
 
 
-def forecast_records(forecasts: Sequence[Forecast], *, now: datetime) -> pd.DataFrame:
-    """Forecasts as rows of the ``predictions`` table (DESIGN.md, data contracts)."""
-    created = pd.Timestamp(now).tz_convert("UTC")
+def forecast_records(forecasts: Sequence[Prediction]) -> pd.DataFrame:
+    """Predictions as rows of the ``predictions`` table (DESIGN.md, data contracts)."""
     return pd.DataFrame(
         {
             "ticker": [f.ticker for f in forecasts],
             "as_of": pd.to_datetime([f.as_of for f in forecasts], utc=True),
             "horizon": [f.horizon for f in forecasts],
-            "target": ["log_return"] * len(forecasts),
+            "target": [f.target for f in forecasts],
             "value": [f.value for f in forecasts],
             "lower": [f.lower for f in forecasts],
             "upper": [f.upper for f in forecasts],
             "direction_prob": [f.direction_prob for f in forecasts],
             "model": [f"{f.registered_name}/{f.model}" for f in forecasts],
-            "model_version": [str(f.model_version) for f in forecasts],
-            "created_at": [created] * len(forecasts),
+            "model_version": [f.model_version for f in forecasts],
+            "created_at": pd.to_datetime([f.created_at for f in forecasts], utc=True),
         }
     )
 
@@ -181,7 +162,7 @@ def predict_ticker(
     cache: Path,
     now: datetime,
     universe: Universe = STOCKS,
-) -> Forecast:
+) -> Prediction:
     """The champion's forecast for ``ticker`` from its latest features; stored and returned.
     An instrument of a kind the ``universe`` does not model is refused: the champion never saw
     one in training."""
@@ -200,9 +181,9 @@ def predict_ticker(
         raise NotFoundError(f"no bars stored for {symbol} up to {as_of}")
     last_close = {symbol: float(bars["close"].iloc[-1])}
     (forecast,) = forecasts_from_rows(
-        champion, model, latest, horizon=horizon, last_close=last_close
+        champion, model, latest, horizon=horizon, last_close=last_close, now=now
     )
-    store.write_predictions(forecast_records([forecast], now=now))
+    store.write_predictions(forecast_records([forecast]))
     return forecast
 
 

@@ -35,9 +35,9 @@ import pandas as pd
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import NotFoundError
 from stockpred.domain.instruments import STOCKS, Universe
+from stockpred.domain.records import Prediction
 from stockpred.models.base import Model
 from stockpred.pipeline.predict import (
-    Forecast,
     context_rows,
     forecasts_from_rows,
     latest_rows,
@@ -98,7 +98,7 @@ class Freshness:
 
 @dataclass(frozen=True, slots=True)
 class ServedForecast:
-    forecast: Forecast
+    forecast: Prediction
     freshness: Freshness
 
 
@@ -163,9 +163,9 @@ class ChampionCache:
 class ForecastTable:
     """Forecasts by (ticker, horizon); immutable, so a reader never sees half an update."""
 
-    forecasts: Mapping[tuple[str, int], Forecast] = field(default_factory=dict)
+    forecasts: Mapping[tuple[str, int], Prediction] = field(default_factory=dict)
 
-    def get(self, ticker: str, horizon: int) -> Forecast | None:
+    def get(self, ticker: str, horizon: int) -> Prediction | None:
         return self.forecasts.get((ticker, horizon))
 
     def tickers(self) -> list[str]:
@@ -173,8 +173,8 @@ class ForecastTable:
         return sorted({ticker for ticker, _ in self.forecasts})
 
     def apply(
-        self, horizon: int, forecasts: Sequence[Forecast], *, replace: bool = False
-    ) -> tuple[ForecastTable, list[Forecast]]:
+        self, horizon: int, forecasts: Sequence[Prediction], *, replace: bool = False
+    ) -> tuple[ForecastTable, list[Prediction]]:
         """The table with ``forecasts`` (all of one horizon) in place, and those of them that
         are new or changed (another model version or feature time). ``replace`` drops the
         horizon's other forecasts (a full recompute, e.g. for a new champion)."""
@@ -194,7 +194,7 @@ class ForecastTable:
         return ForecastTable({k: f for k, f in self.forecasts.items() if k[1] not in horizons})
 
 
-ServedKey = tuple[str, int, int, pd.Timestamp]
+ServedKey = tuple[str, int, str, datetime]
 
 
 class ServedLog:
@@ -203,23 +203,23 @@ class ServedLog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._unsaved: list[Forecast] = []
+        self._unsaved: list[Prediction] = []
         self._seen: set[ServedKey] = set()
 
-    def record(self, forecast: Forecast) -> None:
+    def record(self, forecast: Prediction) -> None:
         key = (forecast.ticker, forecast.horizon, forecast.model_version, forecast.as_of)
         with self._lock:
             if key not in self._seen:
                 self._seen.add(key)
                 self._unsaved.append(forecast)
 
-    def take(self) -> list[Forecast]:
+    def take(self) -> list[Prediction]:
         """Forecasts served since the last call and not yet stored; the caller stores them."""
         with self._lock:
             taken, self._unsaved = self._unsaved, []
         return taken
 
-    def requeue(self, forecasts: Sequence[Forecast]) -> None:
+    def requeue(self, forecasts: Sequence[Prediction]) -> None:
         """Put back forecasts whose storing failed, ahead of newer ones."""
         with self._lock:
             self._unsaved[:0] = forecasts
@@ -288,7 +288,7 @@ class ServingState:
     def tickers(self) -> list[str]:
         return self._table.tickers()
 
-    def refresh(self) -> list[Forecast]:
+    def refresh(self) -> list[Prediction]:
         """Reload champions whose alias moved and recompute the horizons whose champion or
         stored features changed (by a cheap coverage signature). Returns the forecasts that
         are new, for the stream and webhooks to push."""
@@ -296,7 +296,7 @@ class ServingState:
             changed = self._champions.reload()
             models = self._champions.models
             table = self._table.without(set(self._table_horizons()) - set(models))
-            new: list[Forecast] = []
+            new: list[Prediction] = []
             with self._open_store() as store:
                 sets = {m.feature_set for m in models.values()}
                 signatures = {fs: _signature(store, fs) for fs in sets}
@@ -305,13 +305,13 @@ class ServingState:
                         served.feature_set
                     )
                     if horizon in changed or moved:
-                        computed = _forecast_all(store, served, self._universe)
+                        computed = _forecast_all(store, served, self._universe, now=self._clock())
                         table, fresh = table.apply(horizon, computed, replace=True)
                         new += fresh
             self._swap(table, signatures)
             return new
 
-    def apply_features(self, tickers: Sequence[str]) -> list[Forecast]:
+    def apply_features(self, tickers: Sequence[str]) -> list[Prediction]:
         """Recompute the forecasts of ``tickers`` only, whose features were just written (a
         ``features`` event); returns those that changed."""
         wanted = self._universe.select(t.strip().upper() for t in tickers)
@@ -320,10 +320,10 @@ class ServingState:
         with self._updating:
             models = self._champions.models
             table = self._table
-            new: list[Forecast] = []
+            new: list[Prediction] = []
             with self._open_store() as store:
                 for horizon, served in models.items():
-                    computed = _forecast_tickers(store, served, wanted)
+                    computed = _forecast_tickers(store, served, wanted, now=self._clock())
                     table, fresh = table.apply(horizon, computed)
                     new += fresh
                 signatures = {
@@ -346,12 +346,16 @@ class ServingState:
                 f"{self.models[horizon].feature_set} features; GET /v1/tickers lists the "
                 "tickers served"
             )
-        return ServedForecast(found, self._freshness.of(found.as_of))
+        return ServedForecast(found, self._freshness.of(pd.Timestamp(found.as_of)))
 
     def peek(self, ticker: str, horizon: int) -> ServedForecast | None:
         """The current forecast, or None."""
         found = self._table.get(ticker, horizon)
-        return None if found is None else ServedForecast(found, self._freshness.of(found.as_of))
+        return (
+            None
+            if found is None
+            else ServedForecast(found, self._freshness.of(pd.Timestamp(found.as_of)))
+        )
 
     def check_horizon(self, horizon: int) -> None:
         """NotFoundError naming the served horizons when ``horizon`` has no champion."""
@@ -379,7 +383,9 @@ def _signature(store: Store, feature_set: str) -> tuple[object, ...]:
     return (int(coverage["rows"].sum()), pd.Timestamp(coverage["last"].max()), len(coverage))
 
 
-def _forecast_all(store: Store, served: ServedModel, universe: Universe) -> list[Forecast]:
+def _forecast_all(
+    store: Store, served: ServedModel, universe: Universe, *, now: datetime
+) -> list[Prediction]:
     """Every modelled ticker's forecast from its latest stored feature row (and the rows before
     it that a sequence model reads); feature rows of other kinds (an index's, built on request)
     are not forecast."""
@@ -406,10 +412,13 @@ def _forecast_all(store: Store, served: ServedModel, universe: Universe) -> list
         rows,
         horizon=served.horizon,
         last_close=last_close,
+        now=now,
     )
 
 
-def _forecast_tickers(store: Store, served: ServedModel, tickers: Sequence[str]) -> list[Forecast]:
+def _forecast_tickers(
+    store: Store, served: ServedModel, tickers: Sequence[str], *, now: datetime
+) -> list[Prediction]:
     """The forecasts of ``tickers`` from their latest stored feature rows."""
     rows = store.read_features(feature_set=served.feature_set, tickers=list(tickers))
     if rows.empty:
@@ -420,7 +429,12 @@ def _forecast_tickers(store: Store, served: ServedModel, tickers: Sequence[str])
     closes = bars.merge(ends[["ticker", "ts"]], on=["ticker", "ts"])
     last_close = dict(zip(closes["ticker"], closes["close"].astype("float64"), strict=True))
     return forecasts_from_rows(
-        served.version, served.model, rows, horizon=served.horizon, last_close=last_close
+        served.version,
+        served.model,
+        rows,
+        horizon=served.horizon,
+        last_close=last_close,
+        now=now,
     )
 
 

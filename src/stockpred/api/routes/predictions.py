@@ -59,7 +59,7 @@ def _rendered(served: ServedForecast) -> bytes:
     return prediction_out(served).model_dump_json().encode()
 
 
-def _answer(services: ApiServices, ticker: str, horizon: int) -> tuple[bytes, int]:
+def _answer(services: ApiServices, ticker: str, horizon: int) -> tuple[bytes, str]:
     """The forecast's JSON (rendered once per forecast and refresh) and its model version;
     when it is stale, asks for the ticker to be brought up to date."""
     served = services.serving.forecast(ticker, horizon)
@@ -85,7 +85,7 @@ async def get_prediction(ticker: TickerPath, request: Request, horizon: Horizon 
     await authorize(request, "predictions:read")
     services: ApiServices = request.app.state.services
     body, version = _answer(services, ticker, horizon)
-    services.metrics.record_prediction(horizon=horizon, model_version=str(version))
+    services.metrics.record_prediction(horizon=horizon, model_version=version)
     return Response(body, media_type="application/json")
 
 
@@ -107,7 +107,7 @@ async def batch_predictions(request: BatchRequest, services: Services, caller: R
     services.serving.check_horizon(request.horizon)
     predictions: list[bytes] = []
     errors: list[BatchError] = []
-    versions: Counter[int] = Counter()
+    versions: Counter[str] = Counter()
     for ticker in dict.fromkeys(t.strip().upper() for t in request.tickers):
         try:
             body, version = _answer(services, ticker, request.horizon)
@@ -118,7 +118,7 @@ async def batch_predictions(request: BatchRequest, services: Services, caller: R
             versions[version] += 1
     for version, count in versions.items():
         services.metrics.record_prediction(
-            horizon=request.horizon, model_version=str(version), count=count
+            horizon=request.horizon, model_version=version, count=count
         )
     # Joined from each forecast's rendered JSON: the shape of BatchResponse, built without
     # serialising a hundred models again.
