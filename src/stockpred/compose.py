@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from stockpred.sources.providers.base import ProviderContext
 from stockpred.sources.providers.registry import provider_info
 from stockpred.sources.providers.status import StatusFile
 from stockpred.store.archive import ParquetArchive
-from stockpred.store.duckdb import DuckDBStore
+from stockpred.store.duckdb import DuckDBStore, file_change_token
 from stockpred.store.postgres import PostgresStore
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "provider_context",
     "provider_status",
     "retrain_with",
+    "store_changes",
     "universe",
 ]
 
@@ -46,6 +48,16 @@ def open_store(settings: Settings) -> DuckDBStore | PostgresStore:
             )
         return PostgresStore(url)
     raise ConfigurationError(f"unknown store {settings.store!r}; use 'duckdb' or 'postgres'")
+
+
+def store_changes(settings: Settings) -> Callable[[], object] | None:
+    """A cheap token that changes when another process writes the store, for a server to
+    watch without opening it: the embedded DuckDB file's stat. None for PostgreSQL, whose
+    writers announce what they wrote on the bus and whose readers never block a writer."""
+    if settings.store == "duckdb":
+        path = settings.store_path
+        return lambda: file_change_token(path)
+    return None
 
 
 def provider_status(settings: Settings) -> StatusFile:

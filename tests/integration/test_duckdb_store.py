@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from stockpred.domain.errors import StoreError
-from stockpred.store.duckdb import DuckDBStore
+from stockpred.store.duckdb import DuckDBStore, file_change_token
 from stockpred.store.schema import MIGRATIONS, SCHEMA_VERSION
 from support.disk_full import fill_disk_on_commit
 
@@ -252,3 +252,26 @@ def test_store_on_a_really_full_disk_reports_it_and_keeps_what_it_held(tmp_path:
             pd.testing.assert_frame_equal(store.read_bars(), before)
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+# -- watching for writes of other processes ----------------------------------------------------
+
+
+def test_the_change_token_moves_on_a_write_and_not_on_a_read(tmp_path: Path) -> None:
+    path = tmp_path / "watched.duckdb"
+    missing = file_change_token(path)
+    with DuckDBStore(path) as store:
+        store.write_bars(_bars(("AAA",)))
+    written = file_change_token(path)
+    with DuckDBStore(path) as store:
+        store.read_bars()
+        store.bar_coverage()
+    read = file_change_token(path)
+    with DuckDBStore(path) as store:
+        store.write_bars(_bars(("BBB",)))
+    again = file_change_token(path)
+
+    assert missing == (0, 0, 0, 0)
+    assert written != missing
+    assert read == written
+    assert again != read

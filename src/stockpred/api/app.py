@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from stockpred import __version__
-from stockpred.api.background import refresh_periodically, save_served
+from stockpred.api.background import refresh_periodically, save_served, watch_store
 from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
 from stockpred.api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -65,11 +65,16 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
         # the process: moved out of the collector's reach, a full collection no longer walks
         # it, which was a pause of tens of milliseconds in the p99 latency.
         gc.freeze()
-        task = asyncio.create_task(refresh_periodically(services)) if background else None
+        tasks = (
+            [asyncio.create_task(refresh_periodically(services))]
+            + ([asyncio.create_task(watch_store(services))] if services.store_changes else [])
+            if background
+            else []
+        )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
             await save_served(services)
             await services.webhooks.drain()
@@ -201,7 +206,7 @@ def build_services(
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import build_token_services
     from stockpred.bus.memory import MemoryBus
-    from stockpred.compose import open_registry, universe
+    from stockpred.compose import open_registry, store_changes, universe
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ChampionCache, FreshnessCache, ServedLog, ServingState
 
@@ -220,6 +225,7 @@ def build_services(
     return ApiServices(
         settings=settings,
         universe=modelled,
+        store_changes=store_changes(settings),
         refresher=_stale_refresher(settings, clock=now) if settings.api_refresh_stale else None,
         open_store=lambda: _opened(settings),
         registry=registry,

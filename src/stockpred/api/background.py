@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.schemas import prediction_out
 from stockpred.api.services import ApiServices
-from stockpred.domain.errors import StockpredError
+from stockpred.domain.errors import StockpredError, StoreError
 from stockpred.domain.records import Prediction
 from stockpred.pipeline.predict import forecast_records
 
@@ -23,6 +23,7 @@ __all__ = [
     "refresh_periodically",
     "save_served",
     "schedule_stale_refresh",
+    "watch_store",
 ]
 
 # The bus topic new forecasts are published on (the websocket stream subscribes to it).
@@ -73,15 +74,53 @@ async def save_served(services: ApiServices) -> None:
 
 
 async def refresh_periodically(services: ApiServices) -> None:
+    """Every ``api_model_poll_seconds``: follow the champion aliases (the registry only; the
+    store is opened when one moved), store what was served, and, when no file change can be
+    watched (PostgreSQL), recompute what the store's coverage says changed."""
     interval = services.settings.api_model_poll_seconds
     while True:
         await asyncio.sleep(interval)
         try:
-            await refresh_once(services)
+            job = services.serving.reload_champions
+            if services.store_changes is None:
+                job = services.serving.refresh
+            await publish_new(services, await run_in_threadpool(job))
+            await save_served(services)
         except StockpredError as exc:
             _LOG.warning("refresh failed: %s", exc)
         except Exception:
             _LOG.exception("refresh failed unexpectedly")
+
+
+# How often the embedded store's file is looked at (a stat: no open, no lock).
+WATCH_SECONDS = 0.2
+
+
+async def watch_store(services: ApiServices) -> None:
+    """Recompute forecasts soon after another process writes the embedded store: its change
+    token is read every ``WATCH_SECONDS``; when it moves, the store is opened once, after the
+    writer has let go of it (a store still locked is tried again on the next look, quietly)."""
+    probe = services.store_changes
+    if probe is None:
+        return
+    seen = probe()
+    while True:
+        await asyncio.sleep(WATCH_SECONDS)
+        token = probe()
+        if token == seen:
+            continue
+        try:
+            new = await run_in_threadpool(services.serving.refresh)
+        except StoreError as exc:
+            _LOG.debug("store changed but is still busy; trying again: %s", exc)
+            continue
+        except StockpredError as exc:
+            _LOG.warning("refresh after a store change failed: %s", exc)
+        except Exception:
+            _LOG.exception("refresh after a store change failed unexpectedly")
+        else:
+            await publish_new(services, new)
+        seen = token
 
 
 def forecast_event_id(forecast: Prediction) -> str:

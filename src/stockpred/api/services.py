@@ -86,6 +86,9 @@ class ApiServices:
     clock: Callable[[], datetime]
     # Set when settings.api_refresh_stale: brings a stale ticker up to date in the background.
     refresher: StaleRefresher | None = None
+    # A token that changes when another process writes the store (the embedded DuckDB file's
+    # stat, compose.store_changes); None when writers announce their writes on the bus.
+    store_changes: Callable[[], object] | None = None
     # The instrument kinds modelled and forecast; the others are market context.
     universe: Universe = STOCKS
     # Background tasks the services started (kept so they are not garbage-collected mid-run).

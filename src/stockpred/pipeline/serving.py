@@ -290,16 +290,31 @@ class ServingState:
 
     def refresh(self) -> list[Prediction]:
         """Reload champions whose alias moved and recompute the horizons whose champion or
-        stored features changed (by a cheap coverage signature). Returns the forecasts that
-        are new, for the stream and webhooks to push."""
+        stored features changed (by a cheap coverage signature): what start-up and a store
+        that changed without saying which tickers run. Returns the forecasts that are new, for
+        the stream and webhooks to push."""
+        with self._updating:
+            return self._recompute(self._champions.reload(), check_features=True)
+
+    def reload_champions(self) -> list[Prediction]:
+        """Follow the registry's champion aliases; the store is opened only when one moved,
+        to recompute that horizon. Returns the forecasts that are new."""
         with self._updating:
             changed = self._champions.reload()
-            models = self._champions.models
-            table = self._table.without(set(self._table_horizons()) - set(models))
-            new: list[Prediction] = []
+            if not changed:
+                return []
+            return self._recompute(changed, check_features=False)
+
+    def _recompute(self, changed: set[int], *, check_features: bool) -> list[Prediction]:
+        models = self._champions.models
+        table = self._table.without(self._table_horizons() - set(models))
+        new: list[Prediction] = []
+        signatures = dict(self._signatures)
+        if any(h in changed for h in models) or (check_features and models):
             with self._open_store() as store:
-                sets = {m.feature_set for m in models.values()}
-                signatures = {fs: _signature(store, fs) for fs in sets}
+                for fs in {m.feature_set for m in models.values()}:
+                    if check_features or fs not in signatures:
+                        signatures[fs] = _signature(store, fs)
                 for horizon, served in models.items():
                     moved = signatures[served.feature_set] != self._signatures.get(
                         served.feature_set
@@ -308,8 +323,8 @@ class ServingState:
                         computed = _forecast_all(store, served, self._universe, now=self._clock())
                         table, fresh = table.apply(horizon, computed, replace=True)
                         new += fresh
-            self._swap(table, signatures)
-            return new
+        self._swap(table, signatures)
+        return new
 
     def apply_features(self, tickers: Sequence[str]) -> list[Prediction]:
         """Recompute the forecasts of ``tickers`` only, whose features were just written (a

@@ -38,11 +38,27 @@ from stockpred.store.schema import (
     TableSpec,
 )
 
-__all__ = ["DuckDBStore"]
+__all__ = ["DuckDBStore", "file_change_token"]
 
 _SCHEMA_TABLE = "stockpred_schema"
 # How the operating system says a disk (or the user's quota) is full, as DuckDB passes it on.
 _DISK_FULL = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def file_change_token(path: Path | str) -> tuple[int, ...]:
+    """What changes when a process writes the DuckDB file at ``path``: the modification time
+    and size of the file and of its write-ahead log, read from the file system. Reading it
+    neither opens the file nor takes its lock, so a server can watch for writes made by other
+    processes as often as it likes; an unchanged token means nothing was written."""
+    token: list[int] = []
+    for name in (str(path), f"{path}.wal"):
+        try:
+            found = os.stat(name)
+        except FileNotFoundError:
+            token += [0, 0]
+        else:
+            token += [found.st_mtime_ns, found.st_size]
+    return tuple(token)
 
 
 def _utc_now() -> datetime:
