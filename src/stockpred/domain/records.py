@@ -18,8 +18,10 @@ __all__ = [
     "MACRO_COLUMNS",
     "PREDICTION_COLUMNS",
     "Bar",
+    "FeaturesWritten",
     "Headline",
     "MacroPoint",
+    "ModelPromoted",
     "Prediction",
 ]
 
@@ -133,3 +135,28 @@ class Prediction:
     price: float = math.nan
     registered_name: str = ""
     contributions: tuple[tuple[str, float], ...] = ()
+
+
+# -- events: what a writer announces once it has committed ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturesWritten:
+    """Rows of ``feature_set`` for ``tickers`` were committed to the store, the newest at
+    ``last_ts``: whoever serves forecasts from them recomputes those tickers."""
+
+    feature_set: str
+    tickers: tuple[str, ...]
+    last_ts: datetime
+    written_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPromoted:
+    """Version ``version`` of the registered model ``name`` (horizon ``horizon``) became its
+    champion: servers load it."""
+
+    name: str
+    version: str
+    horizon: int
+    promoted_at: datetime

@@ -17,6 +17,7 @@ import pandas as pd
 
 from stockpred.domain.errors import NotFoundError
 from stockpred.domain.instruments import STOCKS, Universe
+from stockpred.domain.records import FeaturesWritten
 from stockpred.features.panel import Panel, build_panel
 from stockpred.features.sets import FeatureSet
 from stockpred.store.base import Store, WriteResult
@@ -112,6 +113,7 @@ def build_features(
     on_ticker: Callable[[str], None] | None = None,
     engine: PanelEngine = build_panel,
     universe: Universe = STOCKS,
+    announce: Callable[[FeaturesWritten], None] | None = None,
 ) -> FeatureBuild:
     """Compute ``feature_set`` for ``tickers`` (default: every stored instrument the
     ``universe`` models; indices are read as market context only) with everything known at
@@ -119,6 +121,7 @@ def build_features(
 
     ``on_ticker`` is called after each ticker's indicators are computed (progress); ``engine``
     computes the panel (in process by default; ``SparkEngine(session).build_panel`` on Spark).
+    ``announce`` is told of each committed write (which tickers), for servers to follow.
     """
     key = feature_set.key
     as_of = pd.Timestamp(now).tz_convert("UTC")
@@ -193,6 +196,16 @@ def build_features(
     begin = 0
     for cut in [*starts[1:], len(symbols)]:
         if cut - begin >= per_write or cut == len(symbols):
-            written = written + store.write_features(key, fresh.iloc[begin:cut])
+            batch = fresh.iloc[begin:cut]
+            written = written + store.write_features(key, batch)
             begin = cut
+            if announce is not None and len(batch):
+                announce(
+                    FeaturesWritten(
+                        feature_set=key,
+                        tickers=tuple(sorted(map(str, pd.unique(batch["ticker"])))),
+                        last_ts=pd.Timestamp(batch["ts"].max()).to_pydatetime(),
+                        written_at=as_of.to_pydatetime(),
+                    )
+                )
     return FeatureBuild(key, len(wanted), new_rows, written, panel.warnings)
