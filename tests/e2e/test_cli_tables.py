@@ -1,0 +1,185 @@
+"""Every table the command line prints, read in an 80-column terminal: no line is wider, no value
+is cut with an ellipsis, and the values that matter (full model names, R², the rank IC interval,
+dates, volumes, tickers, paths) are there whole.
+
+Each command runs once per module in process, with ``COLUMNS=80`` as a terminal would set it; the
+tests read what it printed."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.cells import cell_len
+
+from stockpred.cli.app import main
+
+FAST = ["--models", "ridge", "--no-tune", "--test-size", "504", "--min-train", "756"]
+BASELINES = ("ar1", "mean_drift", "momentum", "random_walk", "reversal")
+YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
+SESSIONS = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"]
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def text(self) -> str:
+        """stdout with the table rules and padding reduced to single spaces."""
+        return " ".join(re.sub(r"[│┃┆╎]", " ", self.out).split())
+
+    def cells(self, table: int | None = None) -> list[list[str]]:
+        """The stripped cells of each body line of the tables printed (of the ``table``-th
+        only, counting from 0, if given)."""
+        rows: list[list[str]] = []
+        seen = -1
+        for line in self.out.splitlines():
+            seen += line.startswith("┏")
+            if line.startswith("│") and table in (None, seen):
+                rows.append([c.strip() for c in line.split("│")[1:-1]])
+        return rows
+
+
+Cli = Callable[..., Run]
+
+
+def _cli(*args: str | Path) -> Run:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def assert_fits(run: Run, *values: str) -> None:
+    """At most 80 columns, no ellipsis, and each of ``values`` printed whole on one line."""
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines, run.err
+    widest = max(lines, key=cell_len)
+    assert cell_len(widest) <= 80, f"{cell_len(widest)} columns:\n{run.out}"
+    assert "…" not in run.out, run.out
+    for value in values:
+        assert value in run.out, f"{value!r} not printed whole:\n{run.out}"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the module's data home (``home/``) and working directory."""
+    return tmp_path_factory.mktemp("tables")
+
+
+@pytest.fixture
+def narrow(home: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI in the module's home, in an 80-column terminal."""
+    monkeypatch.setenv("STOCKPRED_HOME", str(home / "home"))
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.chdir(home)
+    return _cli
+
+
+@dataclass(frozen=True)
+class Sample:
+    ingest: Run
+    evaluate: Run
+    evaluate_rank: Run
+    evaluate_rank_json: Run
+    train: Run
+
+
+@pytest.fixture(scope="module")
+def sample(home: Path, isolate: Callable[..., None]) -> Sample:
+    """The packaged sample ingested (as text), features built, evaluated and trained once."""
+    report = home / "report"
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, home=home / "home", cwd=home)
+        patch.setenv("COLUMNS", "80")
+        ingest = _cli("ingest", "sample")
+        assert _cli("features", "build", "--json").code == 0
+        return Sample(
+            ingest=ingest,
+            evaluate=_cli("evaluate", *FAST, "--out", report),
+            evaluate_rank=_cli("evaluate", *FAST, "--target", "rank", "--out", report),
+            evaluate_rank_json=_cli(
+                "evaluate", *FAST, "--target", "rank", "--out", report, "--json"
+            ),
+            train=_cli("train", *FAST),
+        )
+
+
+@pytest.fixture(scope="module")
+def dev_ingest(
+    tmp_path_factory: pytest.TempPathFactory, isolate: Callable[..., None], dev_prices: Path
+) -> tuple[Path, Run]:
+    """The real 241-stock dev file ingested into a home of its own, as text."""
+    root = tmp_path_factory.mktemp("tables-dev")
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, home=root / "home", cwd=root)
+        patch.setenv("COLUMNS", "80")
+        run = _cli("ingest", "file", dev_prices)
+    return root / "home", run
+
+
+@pytest.fixture
+def in_dev_home(dev_ingest: tuple[Path, Run], narrow: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("STOCKPRED_HOME", str(dev_ingest[0]))
+    return narrow
+
+
+# -- ingest ------------------------------------------------------------------------------------
+
+
+def test_ingest_of_the_dev_file_names_it_once_and_counts_its_tickers(
+    dev_ingest: tuple[Path, Run], dev_prices: Path
+) -> None:
+    run = dev_ingest[1]
+
+    assert_fits(run, f"Inputs in {dev_prices.parent}", "294,890", "82,186")
+    [inputs] = [row for row in run.cells() if row[0] == dev_prices.name]
+    assert inputs[1:] == ["241", "column Name", "294,890", "294,877", "13"]
+    # One input: its name is in the rejects table's title, not on each of its rows.
+    assert f"rows rejected in {dev_prices.name}" in run.text
+    assert str(dev_prices) not in run.text.replace(f"Inputs in {dev_prices.parent}", "")
+
+
+def test_ingest_of_a_folder_of_downloads_shows_each_file_and_its_ticker(
+    narrow: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = Path("a", "deep", "folder", "of", "yahoo", "downloads")
+    tickers = [f"T{i:02d}" for i in range(12)]
+    folder.mkdir(parents=True)
+    for i, ticker in enumerate(tickers):
+        lines = [YAHOO_HEADER]
+        for j, day in enumerate(SESSIONS):
+            price = 10.0 + i + j
+            lines.append(f"{day},{price},{price + 1},{price - 1},{price},{price},{1000 + j}")
+        (folder / f"{ticker}.csv").write_text("\n".join(lines) + "\n")
+
+    run = narrow("ingest", "file", str(folder / "*.csv"))
+
+    assert_fits(run, f"Inputs in {folder}")
+    rows = {row[0]: row for row in run.cells() if row and row[0].endswith(".csv")}
+    assert sorted(rows) == [f"{t}.csv" for t in tickers]
+    assert all(rows[f"{t}.csv"][1:4] == [t, "file name", "5"] for t in tickers)
+
+
+def test_ingest_sample_lists_its_inputs_and_splits(sample: Sample) -> None:
+    run = sample.ingest
+
+    assert_fits(run, "bokeh-sampledata:stocks", "arch:sp500", "2005-02-28")
+    splits = [row for row in run.cells() if row[:3] == ["AAPL", "2005-02-28", "2:1"]]
+    assert splits
+    assert splits[0][-1] == "yes"
