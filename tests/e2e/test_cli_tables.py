@@ -183,3 +183,56 @@ def test_ingest_sample_lists_its_inputs_and_splits(sample: Sample) -> None:
     splits = [row for row in run.cells() if row[:3] == ["AAPL", "2005-02-28", "2:1"]]
     assert splits
     assert splits[0][-1] == "yes"
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def test_data_show_prints_whole_dates_prices_and_volumes(in_dev_home: Cli) -> None:
+    run = in_dev_home("data", "show", "AAPL", "--limit", "3")
+
+    assert_fits(run, "from file:sp500_5yr_dev.csv")
+    assert run.cells() == [
+        ["2018-02-05", "159.10", "163.88", "156.00", "156.49", "", "72.7M"],
+        ["2018-02-06", "154.83", "163.72", "154.00", "163.03", "", "68.2M"],
+        ["2018-02-07", "163.09", "163.40", "159.07", "159.54", "", "51.6M"],
+    ]
+
+
+def test_data_show_wide_gives_full_volumes_and_the_source_in_a_wider_terminal(
+    in_dev_home: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+
+    run = in_dev_home("data", "show", "AAPL", "--limit", "1", "--wide")
+
+    assert run.code == 0, run.err
+    assert max(cell_len(line) for line in run.out.splitlines()) <= 100
+    assert run.cells() == [
+        [
+            "2018-02-07",
+            "163.085",
+            "163.4",
+            "159.0685",
+            "159.54",
+            "",
+            "51,608,580",
+            "file:sp500_5yr_dev.csv",
+        ]
+    ]
+
+
+def test_data_list_prints_every_ticker_with_its_source(in_dev_home: Cli) -> None:
+    run = in_dev_home("data", "list")
+
+    assert_fits(run, "file:sp500_5yr_dev.csv", "2013-02-08", "2018-02-07")
+    assert len([row for row in run.cells() if row[0]]) == 241
+
+
+@pytest.mark.usefixtures("sample")
+def test_data_macro_prints_release_times_to_the_minute(narrow: Cli) -> None:
+    listed = narrow("data", "macro")
+    series = narrow("data", "macro", "CPILFESL", "--limit", "3")
+
+    assert_fits(listed, "CPILFESL", "1957-01-01", "2018-12-31 13:30")
+    assert_fits(series, "2018-11-01", "259.481", "2018-12-31 13:30")
