@@ -236,3 +236,42 @@ def test_data_macro_prints_release_times_to_the_minute(narrow: Cli) -> None:
 
     assert_fits(listed, "CPILFESL", "1957-01-01", "2018-12-31 13:30")
     assert_fits(series, "2018-11-01", "259.481", "2018-12-31 13:30")
+
+
+# -- features, settings, providers, clients ----------------------------------------------------
+
+
+@pytest.mark.usefixtures("sample")
+def test_features_show_and_list_keep_every_output_name_whole(narrow: Cli) -> None:
+    shown = narrow("features", "show", "daily_v1")
+    listed = narrow("features", "list")
+
+    assert_fits(shown, "bollinger_bandwidth_20_2", "macd_signal_12_26_9", "high_low_distance")
+    assert_fits(listed, "daily_v1")
+
+
+def test_config_show_keeps_paths_and_variables_whole(narrow: Cli, home: Path) -> None:
+    run = narrow("config", "show")
+    wide = narrow("config", "show", "--wide")
+
+    assert_fits(run, str(home / "home"), "env STOCKPRED_HOME", "ingest_max_decompressed_bytes")
+    assert wide.code == 0
+    assert "…" not in wide.out
+
+
+def test_sources_name_the_variable_of_each_missing_key(narrow: Cli) -> None:
+    run = narrow("sources")
+
+    assert_fits(run, "nasdaqdatalink", "alphavantage_news", "50000/day")
+    assert "nasdaqdatalink: set STOCKPRED_NASDAQ_DATA_LINK_API_KEY" in run.out
+
+
+def test_clients_list_keeps_the_client_id_whole(narrow: Cli) -> None:
+    created = narrow(
+        "clients", "create", "--name", "trading desk", "--json",
+        "--scopes", "predictions:read,stream:read,webhooks:write,models:write",
+    ).json()  # fmt: skip
+
+    run = narrow("clients", "list")
+
+    assert_fits(run, created["client_id"], "predictions:read", "webhooks:write")

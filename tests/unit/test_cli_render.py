@@ -187,3 +187,18 @@ def test_short_names_leave_names_that_are_not_paths() -> None:
     names = ["bokeh-sampledata:stocks", "arch:sp500"]
 
     assert short_names(names) == (None, names)
+
+
+def test_a_capped_column_leaves_the_room_to_the_others() -> None:
+    # `config show`: a meaning holding a long word (a URL) must not take the room of a path.
+    table = FittedTable()
+    table.add_column("setting: meaning", max_width=12, overflow="fold")
+    table.add_column("value", overflow="fold")
+    path = "/tmp/a-long-data-home-folder/of/someone/"
+    table.add_row("home " + "x" * 30, path)
+
+    lines = rendered(table, width=60)
+
+    assert_fits(lines, width=60)
+    assert len(path) == 40
+    assert path in "\n".join(lines)

@@ -27,7 +27,7 @@ class FittedTable(Table):
     dates, its longest value) and shares what is left so that as few columns as possible wrap.
     If that is still too wide, values wrap at their spaces too; only when even the longest
     words do not fit do text columns fold inside a word. Every column wraps or folds rather
-    than being cropped or ending in an ellipsis."""
+    than being cropped or ending in an ellipsis. A column's ``max_width`` caps its share."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = self._fitted_widths(console, options)
@@ -61,11 +61,12 @@ class FittedTable(Table):
         for column in self.columns:
             header = Measurement.get(console, measure, column.header)
             cells = [Measurement.get(console, measure, cell) for cell in column.cells]
-            highs.append(max([header.maximum, *(c.maximum for c in cells)]))
-            words.append(max([header.minimum, *(c.minimum for c in cells)]))
             # Numbers and dates (no_wrap): a value is one word, however it is spaced.
             values = (c.maximum if column.no_wrap else c.minimum for c in cells)
-            whole.append(max([header.minimum, *values]))
+            cap = column.max_width or room
+            highs.append(min(cap, max([header.maximum, *(c.maximum for c in cells)])))
+            words.append(min(cap, max([header.minimum, *(c.minimum for c in cells)])))
+            whole.append(min(cap, max([header.minimum, *values])))
         if sum(highs) <= room:
             return None
         if sum(whole) <= room:
