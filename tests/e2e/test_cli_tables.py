@@ -275,3 +275,33 @@ def test_clients_list_keeps_the_client_id_whole(narrow: Cli) -> None:
     run = narrow("clients", "list")
 
     assert_fits(run, created["client_id"], "predictions:read", "webhooks:write")
+
+
+# -- the leaderboard ---------------------------------------------------------------------------
+
+
+def leaderboard(run: Run) -> dict[str, list[str]]:
+    """The rows of the first table printed, by model."""
+    return {row[0]: row[1:] for row in run.cells(0) if row[0] in (*BASELINES, "ridge")}
+
+
+def test_evaluate_leaderboard_keeps_model_names_r2_and_the_interval(sample: Sample) -> None:
+    run = sample.evaluate
+
+    assert_fits(run, "mean_drift", "random_walk", "R² oos")
+    board = leaderboard(run)
+    assert sorted(board) == sorted((*BASELINES, "ridge"))
+    interval = re.compile(r"^-?\.\d{3} \[-?\.\d{3},-?\.\d{3}\]$")
+    assert all(interval.match(board[m][0]) for m in board if m != "random_walk"), board
+    assert all(re.match(r"^(-?\d+\.\d{2}|<-9\.99)$", board[m][3]) for m in board), board
+
+
+def test_train_prints_the_same_leaderboard(sample: Sample) -> None:
+    assert_fits(sample.train, "mean_drift", "random_walk", "champion:")
+
+
+@pytest.mark.usefixtures("sample")
+def test_models_list_fits(narrow: Cli) -> None:
+    run = narrow("models", "list")
+
+    assert_fits(run, "yes")
