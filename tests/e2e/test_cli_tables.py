@@ -305,3 +305,57 @@ def test_models_list_fits(narrow: Cli) -> None:
     run = narrow("models", "list")
 
     assert_fits(run, "yes")
+
+
+# -- figures with no meaning -------------------------------------------------------------------
+
+
+def test_the_random_walk_picks_nothing_so_its_sharpe_ratios_are_a_dash(sample: Sample) -> None:
+    run = sample.evaluate
+
+    board = leaderboard(run)
+    assert board["random_walk"][-2:] == ["-", "-"]
+    assert all(board[m][-1] != "-" for m in board if m != "random_walk")
+    assert "random_walk: its forecasts are equal across tickers on" in run.text
+    assert 'so its portfolios pick nothing: their figures are shown as "-"' in run.text
+
+
+def test_a_rank_target_shows_a_dash_for_figures_in_return_units(sample: Sample) -> None:
+    run = sample.evaluate_rank
+
+    assert_fits(run, "mean_drift", "random_walk")
+    board = leaderboard(run)
+    for model in ("ridge", "mean_drift", "momentum"):
+        assert board[model][2:4] == ["-", "-"], board  # dir acc, R² oos
+        assert board[model][0] != "-"  # the rank IC means the same
+    assert board["random_walk"][3] == "0.00"
+    coverage = {row[0]: row[1:] for row in run.cells(1)}
+    assert coverage["ridge"] == ["-", "-"]
+    assert all(value != "-" for value in coverage["random_walk"])
+    assert "fitted on the rank target, so they predict percentiles, not returns" in run.text
+
+
+def test_a_rank_target_gives_null_for_figures_in_return_units_in_json(sample: Sample) -> None:
+    payload = sample.evaluate_rank_json.json()
+
+    board = {row["model"]: row for row in payload["leaderboard"]}
+    for name in ("rmse", "r2_oos", "da", "dm_p_value", "coverage", "interval_width"):
+        assert board["ridge"][name] is None, name
+    assert isinstance(board["ridge"]["rank_ic_mean"], float)
+    assert isinstance(board["random_walk"]["rmse"], float)
+    intervals = {(row["model"], row["method"]): row["coverage"] for row in payload["intervals"]}
+    assert intervals[("ridge", "garch")] is None
+    assert intervals[("ridge", "conformal")] is None
+    assert 0.5 < intervals[("random_walk", "garch")] < 1.0
+    # The random walk's portfolios: null figures, and the count of dates that says why.
+    walk = board["random_walk"]
+    assert walk["long_only_sharpe_net"] is None
+    assert walk["long_short_sharpe_net"] is None
+    assert walk["long_only_hit_rate_net"] is None
+    assert walk["long_only_tied_dates"] == walk["long_only_days"] > 0
+    assert board["ridge"]["long_only_tied_dates"] < board["ridge"]["long_only_days"]
+    assert isinstance(board["ridge"]["long_only_sharpe_net"], float)
+    notes = " ".join(payload["notes"])
+    assert "--top-k 10 was reduced to 2 per leg" in notes
+    assert "predict percentiles, not returns" in notes
+    assert "random_walk: its forecasts are equal across tickers" in notes

@@ -17,14 +17,16 @@ from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_store, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import DEFAULT_FEATURE_SET
+from stockpred.models.backtest import PORTFOLIO_KINDS, picks_nothing
 from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS
-from stockpred.pipeline.evaluate import Evaluation, EvaluationConfig, evaluate
+from stockpred.pipeline.evaluate import Evaluation, EvaluationConfig, evaluate, predicts_returns
 from stockpred.pipeline.report import leaderboard_records, write_leaderboard
 
 __all__ = [
     "evaluate_command",
     "export_predictions",
     "leaderboard_frame",
+    "leaderboard_notes",
     "leaderboard_table",
 ]
 
@@ -97,6 +99,42 @@ def leaderboard_table(evaluation: Evaluation, *, title: str, wide: bool = False)
     names whole; the default view fits 80 columns."""
     frame = leaderboard_frame(evaluation, wide=wide)
     return frame_table(frame, title=title, numeric=[c for c in frame.columns if c != "model"])
+
+
+def leaderboard_notes(evaluation: Evaluation) -> list[str]:
+    """What the reader of the leaderboard must know: a parameter that was reduced, and why a
+    figure is "-" (null in JSON) where it has no meaning."""
+    config = evaluation.config
+    notes = []
+    used = evaluation.backtest.k
+    if used < config.top_k:
+        notes.append(
+            f"--top-k {config.top_k} was reduced to {used} per leg: a leg holds at most half of "
+            "the median number of tickers per date."
+        )
+    if not predicts_returns(config):
+        notes.append(
+            f"models were fitted on the {config.target} target, so they predict percentiles, "
+            "not returns: their figures in return units (R², RMSE, direction, Diebold-Mariano, "
+            'interval coverage) are shown as "-"; read the ranking figures (rank IC, IC, '
+            "portfolios)."
+        )
+    elif config.target != "return":
+        notes.append(
+            f"models were fitted on the {config.target} target, so their predictions are not "
+            "in return units: read the ranking figures (rank IC, IC, portfolios), not RMSE, R² "
+            "or the Diebold-Mariano test."
+        )
+    summary = evaluation.backtest.summary
+    legs = summary[summary["kind"] == PORTFOLIO_KINDS[0]]
+    for model, tied, days in zip(legs["model"], legs["tied_dates"], legs["days"], strict=True):
+        if days and picks_nothing(tied_dates=int(tied), days=int(days)):
+            notes.append(
+                f"{model}: its forecasts are equal across tickers on {int(tied):,} of "
+                f"{int(days):,} dates, so its portfolios pick nothing: their figures are "
+                'shown as "-".'
+            )
+    return notes
 
 
 def evaluate_command(
@@ -211,6 +249,7 @@ def evaluate_command(
         json.dumps(records(evaluation.intervals), indent=2), encoding="utf-8"
     )
     exported = export_predictions(evaluation, export) if export is not None else None
+    notes = leaderboard_notes(evaluation)
     if as_json:
         runtime.print_json(
             {
@@ -223,6 +262,7 @@ def evaluate_command(
                 "intervals": records(evaluation.intervals),
                 "files": {"json": str(files.json), "html": str(files.html)},
                 "export": None if exported is None else str(exported),
+                "notes": notes,
             }
         )
         return
@@ -248,28 +288,20 @@ def evaluate_command(
         markup=False,
         highlight=False,
     )
-    used = evaluation.backtest.k
-    if used < top_k:
-        runtime.out.print(
-            f"note: --top-k {top_k} was reduced to {used} per leg: a leg holds at most half of "
-            "the median number of tickers per date.",
-            markup=False,
-            highlight=False,
-        )
-    if target != "return":
-        runtime.out.print(
-            f"note: models were fitted on the {target} target, so their predictions are not in "
-            "return units: read the ranking figures (rank IC, IC, portfolios), not RMSE, R2 or "
-            "the Diebold-Mariano test.",
-            markup=False,
-            highlight=False,
-        )
+    for note in notes:
+        runtime.out.print(f"note: {note}", markup=False, highlight=False)
     if not evaluation.intervals.empty:
         coverage_table = evaluation.intervals.pivot(
             index="model", columns="method", values="coverage"
         ).reset_index()
+        methods = [c for c in coverage_table.columns if c != "model"]
         runtime.out.print(
-            frame_table(coverage_table, title=f"interval coverage (nominal {coverage:.0%})")
+            frame_table(
+                coverage_table,
+                title=f"interval coverage (nominal {coverage:.0%})",
+                # NaN: no interval of the return to cover (a model fitted on ranks).
+                formats=dict.fromkeys(methods, lambda v: _number(v, 4)),
+            )
         )
     runtime.out.print(f"leaderboard: {files.html}", markup=False, highlight=False)
     if exported is not None:

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 
 from stockpred import __version__
-from stockpred.cli.evaluate import leaderboard_table
+from stockpred.cli.evaluate import leaderboard_notes, leaderboard_table
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
@@ -151,6 +151,8 @@ def train_command(
         runtime.print_json(payload)
         return
     runtime.out.print(leaderboard_table(result.evaluation, title="walk-forward", wide=wide))
+    for note in leaderboard_notes(result.evaluation):
+        runtime.out.print(f"note: {note}", markup=False, highlight=False)
     for kind, version in result.versions.items():
         runtime.out.print(
             f"registered {result.name} version {version.version} ({kind})",
