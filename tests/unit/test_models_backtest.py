@@ -8,6 +8,7 @@ import pytest
 
 from stockpred.models.backtest import (
     DAILY_COLUMNS,
+    NO_PICK_SHARE,
     SUMMARY_COLUMNS,
     backtest,
     compute_max_drawdown,
@@ -108,6 +109,46 @@ def test_constant_predictions_hold_nothing_long_short_and_the_universe_long_only
     universe = daily_of(result.daily, "random_walk", "long_only")
     np.testing.assert_allclose(universe["gross"], np.mean(NEXT_RETURN, axis=1), atol=1e-15)
     np.testing.assert_allclose(universe["turnover"], [1.0, 0.0, 0.0], atol=1e-15)
+
+
+PICK_FIGURES = [
+    f"{name}_{basis}"
+    for basis in ("gross", "net")
+    for name in ("ann_return", "ann_volatility", "sharpe", "sharpe_se", "max_drawdown")
+] + ["hit_rate_net", "total_return_net", "turnover"]
+
+
+def test_forecasts_equal_across_tickers_pick_nothing_so_their_figures_are_nan() -> None:
+    result = backtest(frame_of(PREDICTED, NEXT_RETURN), k=1, cost_bps=10)
+
+    summary = result.summary.set_index(["model", "kind"])
+    for kind in ("long_short", "long_only"):
+        flat = summary.loc[("random_walk", kind)]
+        assert (flat["tied_dates"], flat["days"]) == (3, 3)
+        assert flat[PICK_FIGURES].isna().all(), flat[PICK_FIGURES]
+        picked = summary.loc[("m", kind)]
+        assert picked["tied_dates"] == 0
+        assert picked[PICK_FIGURES].notna().all(), picked[PICK_FIGURES]
+    # The rule still made the daily rows: the universe, equally weighted, long-only.
+    universe = daily_of(result.daily, "random_walk", "long_only")
+    np.testing.assert_allclose(universe["gross"], np.mean(NEXT_RETURN, axis=1), atol=1e-15)
+
+
+@pytest.mark.parametrize(("tied", "picks"), [(39, False), (38, False), (20, True), (0, True)])
+def test_forecasts_tied_on_nearly_every_date_pick_nothing(tied: int, picks: bool) -> None:
+    rng = np.random.default_rng(5)
+    dates = pd.bdate_range("2024-01-01", periods=40, tz="UTC")
+    tickers = tuple(f"T{i}" for i in range(6))
+    forecast = rng.normal(size=(40, 6))
+    forecast[:tied] = 0.01  # the same forecast for every ticker on the first `tied` dates
+    frame = frame_of(forecast, rng.normal(0, 0.01, (40, 6)), dates=dates, tickers=tickers)
+
+    result = backtest(frame, k=2)
+
+    summary = result.summary.set_index(["model", "kind"]).loc[("m", "long_only")]
+    assert summary["tied_dates"] == tied
+    assert (tied >= NO_PICK_SHARE * 40) is not picks
+    assert bool(summary[PICK_FIGURES].notna().all()) is picks
 
 
 def test_tied_predictions_at_the_edge_share_the_remaining_slot() -> None:

@@ -10,6 +10,7 @@ from scipy import stats
 
 from stockpred.models.metrics import (
     PREDICTION_COLUMNS,
+    RETURN_UNIT_FIGURES,
     diebold_mariano,
     long_run_variance,
     moving_block_indices,
@@ -17,6 +18,7 @@ from stockpred.models.metrics import (
     score_by_fold,
     validate_predictions,
 )
+from stockpred.pipeline.evaluate import interval_coverage
 
 TICKERS = ("A", "B", "C", "D", "E")
 DATES = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-04"], tz="UTC")
@@ -150,6 +152,45 @@ def test_random_walk_is_its_own_reference() -> None:
         1.0,
         "tie",
     )
+
+
+def test_figures_in_return_units_are_nan_for_a_model_fitted_on_ranks() -> None:
+    # The same predictions, read as percentiles (a model fitted on the rank target).
+    returns = score(hand_case())
+
+    ranks = score(hand_case(), return_units=False)
+
+    model, walk = row(ranks, "model"), row(returns, "random_walk")
+    numbers = [n for n in RETURN_UNIT_FIGURES if n != "dm_better"]
+    assert model[numbers].isna().all(), model[numbers]
+    assert pd.isna(model["dm_better"])
+    assert {"rmse", "r2_oos", "da", "dm_p_value", "coverage"} <= set(RETURN_UNIT_FIGURES)
+    # Correlations do not depend on units; the random walk's zero is a return in any units.
+    assert model["rank_ic_mean"] == row(returns, "model")["rank_ic_mean"]
+    assert model["ic_mean"] == row(returns, "model")["ic_mean"]
+    pd.testing.assert_series_equal(row(ranks, "random_walk"), walk)
+
+
+def test_fold_figures_in_return_units_are_nan_for_a_model_fitted_on_ranks() -> None:
+    folds = score_by_fold(hand_case(), return_units=False).set_index("model")
+
+    assert folds.loc["model", ["rmse", "mae", "theil_u", "r2_oos", "da", "coverage"]].isna().all()
+    assert np.isfinite(folds.loc["model", "rank_ic_mean"])
+    assert np.isfinite(folds.loc["random_walk", "rmse"])
+
+
+def test_interval_coverage_is_nan_where_the_interval_is_not_of_the_return() -> None:
+    frame = hand_case()
+    frame.loc[frame["model"] == "random_walk", ["lower", "upper"]] = [-0.02, 0.02]
+
+    returns = interval_coverage(frame, coverage=0.9).set_index("model")
+    ranks = interval_coverage(frame, coverage=0.9, return_units=False).set_index("model")
+
+    assert returns.loc["model", "coverage"] == pytest.approx(11 / 15)
+    assert np.isnan(ranks.loc["model", "coverage"])
+    assert np.isnan(ranks.loc["model", "mean_width"])
+    assert ranks.loc["model", "rows"] == 15
+    assert ranks.loc["random_walk", "coverage"] == returns.loc["random_walk", "coverage"]
 
 
 def test_dates_with_fewer_than_five_tickers_are_skipped_for_ic() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from stockpred.api.clients import Client, ClientStore
 from stockpred.api.principals import SCOPES
+from stockpred.cli.layout import FittedTable
 from stockpred.cli.runtime import runtime_of
 
 __all__ = ["clients_app"]
@@ -88,13 +88,14 @@ def list_clients(
         )
         return
     active = sum(client.active for client in clients)
-    table = Table(
+    table = FittedTable(
         title=f"{len(clients)} API clients, {active} active",
         title_justify="left",
         header_style="bold",
     )
     for column in ("client_id", "name", "scopes", "created (UTC)", "status"):
-        table.add_column(column)
+        # The id is what `clients revoke` takes: it never wraps.
+        table.add_column(column, no_wrap=column == "client_id", overflow="fold")
     for client in clients:
         status = (
             "active" if client.revoked_at is None else f"revoked {client.revoked_at:%Y-%m-%d %H:%M}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import typer
 
 from stockpred.cli.charts import render_price_chart
-from stockpred.cli.render import frame_table, records
+from stockpred.cli.render import FittedTable, Formatter, compact_count, frame_table, records
 from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_archive, open_store
 from stockpred.domain.calendar import get_trading_calendar
@@ -47,7 +48,15 @@ def list_tickers(
         f"{len(summary)} tickers, {int(summary['rows'].sum()):,} bars "
         f"({runtime.settings.calendar} sessions) in {runtime.settings.store_path}"
     )
-    runtime.out.print(frame_table(summary, title=title))
+    runtime.out.print(
+        frame_table(
+            summary,
+            title=title,
+            headers={"missing_sessions": "missing"},
+            # A space after each comma lets a list of sources wrap.
+            formats={"sources": lambda v: ", ".join(str(v).split(","))},
+        )
+    )
 
 
 def _day(text: str | None, option: str) -> pd.Timestamp | None:
@@ -60,6 +69,34 @@ def _day(text: str | None, option: str) -> pd.Timestamp | None:
     if day.tzinfo is not None or day != day.normalize():
         raise InvalidInputError(f"{option} {text!r} should be a date without a time, YYYY-MM-DD")
     return day
+
+
+_PRICES = ("open", "high", "low", "close", "adj_close")
+
+
+def _price(value: object) -> str:
+    """Cents for a price of a unit or more, four significant digits below."""
+    if not isinstance(value, (int, float)) or math.isnan(float(value)):
+        return ""
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+
+
+def _bars_table(bars: pd.DataFrame, *, title: str, wide: bool) -> FittedTable:
+    """Daily bars: session date, prices, volume and source. The default view fits 80 columns:
+    prices in cents, volumes as 47.2M, and the source in the title when the rows share one."""
+    columns = ["date", *_PRICES, "volume", "source"]
+    headers = {"adj_close": "adj close"}
+    if wide:
+        return frame_table(bars, title=title, columns=columns, headers=headers)
+    sources = sorted(set(bars["source"].astype(str)))
+    if len(sources) == 1:
+        columns.remove("source")
+        title = f"{title} from {sources[0]}"
+    formats: dict[str, Formatter] = dict.fromkeys(_PRICES, _price)
+    formats["volume"] = compact_count
+    return frame_table(
+        bars, title=title, columns=columns, headers=headers, formats=formats, numeric=["volume"]
+    )
 
 
 @data_app.command(
@@ -76,6 +113,12 @@ def show(
         20, "--limit", min=1, help="Rows to show in the table (the latest ones)."
     ),
     show_all: bool = typer.Option(False, "--all", help="Show every row in the range."),
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="Prices to 4 decimals, volumes in full and a source column on every row "
+        "(the default view fits 80 columns).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (every row in the range)."),
     plot: Path | None = typer.Option(
         None,
@@ -117,7 +160,6 @@ def show(
         bars.insert(1, "date", cal.session_dates(bars["ts"]))
         if last is not None:
             bars = bars[bars["date"] <= last]
-    columns = ["date", "open", "high", "low", "close", "adj_close", "volume", "source"]
     if as_json:
         runtime.print_json(records(bars.drop(columns=["ticker"])))
         return
@@ -134,7 +176,7 @@ def show(
         )
         runtime.err.print(f"chart saved to {chart}")
     shown = bars if show_all else bars.tail(limit)
-    table = frame_table(shown, title=f"{symbol}: {len(bars):,} bars", columns=columns)
+    table = _bars_table(shown, title=f"{symbol}: {len(bars):,} bars", wide=wide)
     if len(shown) < len(bars):
         table.caption = f"latest {len(shown)} of {len(bars):,}; use --all, --start/--end, --json"
     runtime.out.print(table)
@@ -181,6 +223,15 @@ def export(
         return
     for item in written:
         runtime.out.print(f"{item['table']}: {item['path']}")
+
+
+_MACRO_HEADERS = {
+    "series_id": "series",
+    "first_period": "first period",
+    "last_period": "last period",
+    "last_released": "last released (UTC)",
+    "released_at": "released (UTC)",
+}
 
 
 @data_app.command(
@@ -233,7 +284,14 @@ def macro(
             runtime.err.print("No macro series stored yet. Try: stockpred ingest sample")
         else:
             when = f" as known on {as_of}" if as_of else ""
-            runtime.out.print(frame_table(summary, title=f"{len(summary)} macro series{when}"))
+            runtime.out.print(
+                frame_table(
+                    summary,
+                    title=f"{len(summary)} macro series{when}",
+                    headers=_MACRO_HEADERS,
+                    numeric=["first_period", "last_period", "last_released"],
+                )
+            )
         return
     view = points[["period", "value", "released_at", "source"]]
     if as_json:
@@ -243,7 +301,12 @@ def macro(
         runtime.err.print(f"nothing of {series.upper()} had been released by {as_of}")
         return
     when = f", as known on {as_of}" if as_of else ""
-    table = frame_table(view.tail(limit), title=f"{series.upper()}: {len(view):,} periods{when}")
+    table = frame_table(
+        view.tail(limit),
+        title=f"{series.upper()}: {len(view):,} periods{when}",
+        headers=_MACRO_HEADERS,
+        numeric=["period", "released_at"],
+    )
     if len(view) > limit:
         table.caption = f"latest {limit} of {len(view):,}; use --limit or --json"
     runtime.out.print(table)

@@ -12,16 +12,23 @@ import pandas as pd
 import typer
 
 from stockpred.cli.features import resolve_feature_set
-from stockpred.cli.render import frame_table, records
+from stockpred.cli.render import FittedTable, fraction, frame_table, records
 from stockpred.cli.runtime import runtime_of
 from stockpred.compose import open_store, universe
 from stockpred.domain.errors import InvalidInputError
 from stockpred.features.sets import DEFAULT_FEATURE_SET
+from stockpred.models.backtest import PORTFOLIO_KINDS, picks_nothing
 from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS
-from stockpred.pipeline.evaluate import Evaluation, EvaluationConfig, evaluate
+from stockpred.pipeline.evaluate import Evaluation, EvaluationConfig, evaluate, predicts_returns
 from stockpred.pipeline.report import leaderboard_records, write_leaderboard
 
-__all__ = ["evaluate_command", "export_predictions"]
+__all__ = [
+    "evaluate_command",
+    "export_predictions",
+    "leaderboard_frame",
+    "leaderboard_notes",
+    "leaderboard_table",
+]
 
 _EXPORT_COLUMNS = (
     "ticker", "ts", "horizon", "prediction", "lower", "upper", "actual", "model", "fold",
@@ -43,13 +50,13 @@ def export_predictions(evaluation: Evaluation, path: Path) -> Path:
     return path
 
 
-def _interval(row: Mapping[str, object], name: str, digits: int = 3) -> str:
-    value, low, high = (row.get(f"{name}{s}") for s in ("", "_low", "_high"))
-    if not isinstance(value, (int, float)) or math.isnan(float(value)):
-        return "-"
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
-        return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-    return f"{value:.{digits}f}"
+def _ic_interval(record: Mapping[str, object]) -> str:
+    """``.023 [.008,.038]``: the mean rank IC and its 95% interval, in 18 characters at most."""
+    value = fraction(record.get("rank_ic_mean"))
+    low, high = fraction(record.get("rank_ic_low")), fraction(record.get("rank_ic_high"))
+    if value == "-" or "-" in (low, high):
+        return value
+    return f"{value} [{low},{high}]"
 
 
 def _number(value: object, digits: int = 3) -> str:
@@ -58,24 +65,76 @@ def _number(value: object, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def leaderboard_frame(evaluation: Evaluation) -> pd.DataFrame:
-    """The terminal leaderboard: a row per model, the figures a desk reads first."""
+def _r2(value: object) -> str:
+    """Out-of-sample R² to 2 decimals; a model far worse than the random walk as "<-9.99"."""
+    if isinstance(value, (int, float)) and float(value) < -9.99:
+        return "<-9.99"
+    return _number(value, 2)
+
+
+def leaderboard_frame(evaluation: Evaluation, *, wide: bool = False) -> pd.DataFrame:
+    """The terminal leaderboard: a row per model, the figures a desk reads first ("-" where a
+    figure is missing or has no meaning); ``wide`` adds the Diebold-Mariano p-value and the
+    interval coverage (also in the coverage table and the leaderboard files)."""
     rows = []
     for record in leaderboard_records(evaluation.scores, backtest=evaluation.backtest):
-        rows.append(
-            {
-                "model": record["model"],
-                "rank IC [95%]": _interval(record, "rank_ic_mean", 4),
-                "t": _number(record.get("rank_ic_t"), 1),
-                "dir acc": _number(record.get("da")),
-                "R2 oos": _number(record.get("r2_oos"), 4),
-                "DM p": _number(record.get("dm_p_value"), 2),
-                "cover": _number(record.get("coverage"), 2),
-                "L/S SR": _number(record.get("long_short_sharpe_net"), 2),
-                "long SR": _number(record.get("long_only_sharpe_net"), 2),
-            }
-        )
+        row = {
+            "model": record["model"],
+            "rank IC [95%]": _ic_interval(record),
+            "t": _number(record.get("rank_ic_t"), 1),
+            "dir acc": fraction(record.get("da")),
+            "R² oos": _r2(record.get("r2_oos")),
+        }
+        if wide:
+            row["DM p"] = _number(record.get("dm_p_value"), 2)
+            row["cover"] = _number(record.get("coverage"), 2)
+        row["L/S SR"] = _number(record.get("long_short_sharpe_net"), 2)
+        row["long SR"] = _number(record.get("long_only_sharpe_net"), 2)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def leaderboard_table(evaluation: Evaluation, *, title: str, wide: bool = False) -> FittedTable:
+    """:func:`leaderboard_frame` as a table: figures right-aligned and never wrapped, model
+    names whole; the default view fits 80 columns."""
+    frame = leaderboard_frame(evaluation, wide=wide)
+    return frame_table(frame, title=title, numeric=[c for c in frame.columns if c != "model"])
+
+
+def leaderboard_notes(evaluation: Evaluation) -> list[str]:
+    """What the reader of the leaderboard must know: a parameter that was reduced, and why a
+    figure is "-" (null in JSON) where it has no meaning."""
+    config = evaluation.config
+    notes = []
+    used = evaluation.backtest.k
+    if used < config.top_k:
+        notes.append(
+            f"--top-k {config.top_k} was reduced to {used} per leg: a leg holds at most half of "
+            "the median number of tickers per date."
+        )
+    if not predicts_returns(config):
+        notes.append(
+            f"models were fitted on the {config.target} target, so they predict percentiles, "
+            "not returns: their figures in return units (R², RMSE, direction, Diebold-Mariano, "
+            'interval coverage) are shown as "-"; read the ranking figures (rank IC, IC, '
+            "portfolios)."
+        )
+    elif config.target != "return":
+        notes.append(
+            f"models were fitted on the {config.target} target, so their predictions are not "
+            "in return units: read the ranking figures (rank IC, IC, portfolios), not RMSE, R² "
+            "or the Diebold-Mariano test."
+        )
+    summary = evaluation.backtest.summary
+    legs = summary[summary["kind"] == PORTFOLIO_KINDS[0]]
+    for model, tied, days in zip(legs["model"], legs["tied_dates"], legs["days"], strict=True):
+        if days and picks_nothing(tied_dates=int(tied), days=int(days)):
+            notes.append(
+                f"{model}: its forecasts are equal across tickers on {int(tied):,} of "
+                f"{int(days):,} dates, so its portfolios pick nothing: their figures are "
+                'shown as "-".'
+            )
+    return notes
 
 
 def evaluate_command(
@@ -128,6 +187,12 @@ def evaluate_command(
     ),
     export: Path | None = typer.Option(
         None, "--export", help="Write every out-of-sample prediction to this .parquet or .csv."
+    ),
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="Also the Diebold-Mariano p-value and the interval coverage in the leaderboard "
+        "(the default view fits 80 columns).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the leaderboard as JSON."),
 ) -> None:
@@ -184,6 +249,7 @@ def evaluate_command(
         json.dumps(records(evaluation.intervals), indent=2), encoding="utf-8"
     )
     exported = export_predictions(evaluation, export) if export is not None else None
+    notes = leaderboard_notes(evaluation)
     if as_json:
         runtime.print_json(
             {
@@ -196,6 +262,7 @@ def evaluate_command(
                 "intervals": records(evaluation.intervals),
                 "files": {"json": str(files.json), "html": str(files.html)},
                 "export": None if exported is None else str(exported),
+                "notes": notes,
             }
         )
         return
@@ -205,38 +272,36 @@ def evaluate_command(
         f"{predictions['ts'].nunique():,} test dates, {predictions['ticker'].nunique()} tickers "
         f"({seconds:.0f}s)"
     )
-    runtime.out.print(frame_table(leaderboard_frame(evaluation), title=title))
+    runtime.out.print(leaderboard_table(evaluation, title=title, wide=wide))
+    extra = (
+        f"DM p (Diebold-Mariano, against the random walk); cover: share inside the "
+        f"{coverage:.0%} interval; "
+        if wide
+        else ""
+    )
     runtime.out.print(
-        "rank IC: mean daily Spearman correlation of prediction and outcome (95% interval, "
-        "Newey-West t); R2 oos and DM p (Diebold-Mariano): against the random walk; cover: "
-        f"share inside the {coverage:.0%} interval; SR: annualised Sharpe after {cost_bps:g} "
-        "bps costs of long top-k / short bottom-k (L/S) and long top-k. Every figure, with its "
-        "interval, is in the leaderboard files.",
+        "rank IC: mean daily Spearman correlation of prediction and outcome [95% interval] "
+        "(t: Newey-West); dir acc: share of signs right; R² oos: against the random walk; "
+        f"{extra}SR: annualised Sharpe after {cost_bps:g} bps costs of long top-k / short "
+        "bottom-k (L/S) and long top-k. Every figure, with its interval, is in the leaderboard "
+        "files" + ("." if wide else "; --wide adds DM p and coverage."),
         markup=False,
         highlight=False,
     )
-    used = evaluation.backtest.k
-    if used < top_k:
-        runtime.out.print(
-            f"note: --top-k {top_k} was reduced to {used} per leg: a leg holds at most half of "
-            "the median number of tickers per date.",
-            markup=False,
-            highlight=False,
-        )
-    if target != "return":
-        runtime.out.print(
-            f"note: models were fitted on the {target} target, so their predictions are not in "
-            "return units: read the ranking figures (rank IC, IC, portfolios), not RMSE, R2 or "
-            "the Diebold-Mariano test.",
-            markup=False,
-            highlight=False,
-        )
+    for note in notes:
+        runtime.out.print(f"note: {note}", markup=False, highlight=False)
     if not evaluation.intervals.empty:
         coverage_table = evaluation.intervals.pivot(
             index="model", columns="method", values="coverage"
         ).reset_index()
+        methods = [c for c in coverage_table.columns if c != "model"]
         runtime.out.print(
-            frame_table(coverage_table, title=f"interval coverage (nominal {coverage:.0%})")
+            frame_table(
+                coverage_table,
+                title=f"interval coverage (nominal {coverage:.0%})",
+                # NaN: no interval of the return to cover (a model fitted on ranks).
+                formats=dict.fromkeys(methods, lambda v: _number(v, 4)),
+            )
         )
     runtime.out.print(f"leaderboard: {files.html}", markup=False, highlight=False)
     if exported is not None:

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import typer
 
-from stockpred.cli.render import frame_table, records
+from stockpred.cli.render import FittedTable, frame_table, records, short_names
 from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.compose import bar_rules, open_store, provider_context
 from stockpred.domain.errors import DataSourceError, InvalidInputError
@@ -32,6 +32,8 @@ ingest_app = typer.Typer(
 )
 
 _REJECTS_SHOWN = 20
+# An input naming more tickers than this shows how many, not which.
+_TICKERS_NAMED = 3
 
 
 def _save_rejects(
@@ -47,7 +49,11 @@ def _save_rejects(
 
 def _payload(result: BarIngest, rejects_file: Path | None) -> dict[str, Any]:
     return {
-        "inputs": [dataclasses.asdict(f) for f in result.inputs],
+        # The tickers of each input are for the table; the JSON keeps its shape.
+        "inputs": [
+            {k: v for k, v in dataclasses.asdict(f).items() if k != "tickers"}
+            for f in result.inputs
+        ],
         "bars": {
             "inserted": result.written.inserted,
             "updated": result.written.updated,
@@ -68,10 +74,35 @@ def _payload(result: BarIngest, rejects_file: Path | None) -> dict[str, Any]:
     }
 
 
+def _tickers_cell(tickers: tuple[str, ...]) -> str:
+    return ", ".join(tickers) if len(tickers) <= _TICKERS_NAMED else f"{len(tickers):,}"
+
+
+def _inputs_table(result: BarIngest) -> tuple[FittedTable, dict[str, str]]:
+    """The inputs, named relative to the folder they share (in the title), with their
+    tickers; and the short name of every input, for the rejects table. Where the ticker came
+    from says the layout (a column: long; the file name or --ticker: single-ticker), so the
+    layout itself is left to --json, to fit 80 columns."""
+    folder, names = short_names([f.name for f in result.inputs])
+    inputs = pd.DataFrame(
+        {
+            "file": names,
+            "tickers": [_tickers_cell(f.tickers) for f in result.inputs],
+            "ticker from": [f.ticker_from for f in result.inputs],
+            "rows": [f.rows for f in result.inputs],
+            "accepted": [f.accepted for f in result.inputs],
+            "rejected": [f.rejected for f in result.inputs],
+        }
+    )
+    title = "Inputs" if folder is None else f"Inputs in {folder}"
+    table = frame_table(inputs, title=title, numeric=["tickers"])
+    return table, dict(zip((f.name for f in result.inputs), names, strict=True))
+
+
 def _report(runtime: Runtime, result: BarIngest, rejects_file: Path | None) -> None:
     out = runtime.out
-    inputs = pd.DataFrame([dataclasses.asdict(f) for f in result.inputs])
-    out.print(frame_table(inputs, title="Inputs"))
+    inputs, short = _inputs_table(result)
+    out.print(inputs)
     w = result.written
     out.print(
         f"bars: [green]{w.inserted:,} new[/], [yellow]{w.updated:,} changed[/], "
@@ -90,25 +121,42 @@ def _report(runtime: Runtime, result: BarIngest, rejects_file: Path | None) -> N
                 gaps,
                 title=f"Missing sessions (reported, not filled) in {len(gaps)} tickers",
                 limit=_REJECTS_SHOWN,
+                headers={"missing_sessions": "missing", "first_missing": "first missing"},
             )
         )
     if not result.splits.empty:
+        splits = result.splits
+        if "note" in splits.columns and (splits["note"].astype(str) == "").all():
+            splits = splits.drop(columns=["note"])
         out.print(
             frame_table(
-                result.splits,
+                splits,
                 title="Splits detected (prices are stored as received)",
                 limit=_REJECTS_SHOWN,
+                headers={
+                    "close_before": "close before",
+                    "close_after": "close after",
+                    "confirmed_by_adj_close": "adj close agrees",
+                },
+                formats={"confirmed_by_adj_close": lambda v: "yes" if v else "no"},
             )
         )
     if result.rejected_rows:
+        rejects = result.rejects.assign(file=result.rejects["file"].map(short))
+        where = ""
+        if len(result.inputs) == 1 and "file" in rejects.columns:
+            # One input: its name is in the title, not on every row.
+            where = f" in {rejects['file'].iloc[0]}"
+            rejects = rejects.drop(columns=["file"])
         out.print(
             frame_table(
-                result.rejects,
-                title=f"[red]{result.rejected_rows:,} rows rejected[/] (the other rows were kept)",
+                rejects,
+                title=f"[red]{result.rejected_rows:,} rows rejected[/]{where} (the other rows "
+                "were kept)",
                 limit=_REJECTS_SHOWN,
             )
         )
-        out.print(f"every rejected row: {rejects_file}")
+        out.print(f"every rejected row: {rejects_file}", markup=False, highlight=False)
     else:
         out.print("no rows rejected")
 

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 
 from stockpred import __version__
-from stockpred.cli.evaluate import leaderboard_frame
+from stockpred.cli.evaluate import leaderboard_notes, leaderboard_table
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
@@ -84,6 +84,11 @@ def train_command(
         "--reuse/--no-reuse",
         help="Reuse the stored evaluation when data, feature set and settings are unchanged.",
     ),
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="Also the Diebold-Mariano p-value and the interval coverage in the leaderboard.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Evaluate the models walk-forward beside the baselines, fit on all labelled data and
@@ -145,7 +150,9 @@ def train_command(
     if as_json:
         runtime.print_json(payload)
         return
-    runtime.out.print(frame_table(leaderboard_frame(result.evaluation), title="walk-forward"))
+    runtime.out.print(leaderboard_table(result.evaluation, title="walk-forward", wide=wide))
+    for note in leaderboard_notes(result.evaluation):
+        runtime.out.print(f"note: {note}", markup=False, highlight=False)
     for kind, version in result.versions.items():
         runtime.out.print(
             f"registered {result.name} version {version.version} ({kind})",

@@ -45,14 +45,42 @@ def sources_command(
     if as_json:
         runtime.print_json(records(frame))
         return
-    # The terminal table keeps to what fits; --json has every field (base URL, last error).
+    # The terminal table keeps to what fits 80 columns; --json has every field (base URL, the
+    # variable of a missing key, last error).
+    shown = frame.assign(key=[_key_cell(row["key"]) for row in rows])
     runtime.out.print(
         frame_table(
-            frame,
+            shown,
             title="Data providers",
             columns=["provider", "kind", "key", "rate_limit", "last_success", "last_failure"],
+            formats={"last_success": _moment, "last_failure": _moment},
         )
     )
+    needed: dict[str, list[str]] = {}
+    for name, info in sorted(PROVIDERS.items()):
+        if info.key_setting and getattr(settings, info.key_setting) is None:
+            needed.setdefault(f"STOCKPRED_{info.key_setting.upper()}", []).append(name)
+    for variable, names in needed.items():
+        runtime.out.print(f"{', '.join(names)}: set {variable}", markup=False, highlight=False)
     for row in rows:
         if row["last_error"]:
             runtime.out.print(f"[red]{row['provider']}[/] last error: {row['last_error']}")
+
+
+def _key_cell(key: str) -> str:
+    """'missing (STOCKPRED_...)' as 'missing': the variable is named below the table."""
+    return "missing" if key.startswith("missing") else key
+
+
+def _moment(value: object) -> str:
+    """An ISO time of the status file as 'YYYY-MM-DD HH:MM' (UTC); as it is if it is not one."""
+    text = str(value or "")
+    try:
+        moment = pd.Timestamp(text)
+    except ValueError:
+        return text
+    if pd.isna(moment):
+        return text
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert("UTC")
+    return f"{moment:%Y-%m-%d %H:%M}"

@@ -14,6 +14,12 @@ share its remaining slots equally rather than being picked by name: a model that
 same value for every ticker (the random walk) holds nothing long-short and the equal-weight
 universe long-only.
 
+A model whose forecasts are equal across tickers on (nearly) every traded date, at least
+:data:`NO_PICK_SHARE` of them (the random walk's are all zero), picks nothing: which tickers it
+"holds" is an artefact of the tie rule, so its performance figures and turnover are NaN ("-" in
+tables, null in JSON); ``tied_dates`` counts the dates with no spread in the forecasts. The
+daily rows are kept, as the rule made them.
+
 A held ticker whose next bar is missing (a halt or a data gap: its h-day label may still be
 known) earns 0 that day rather than leaving the universe, which would use knowledge of the gap
 before it happened; ``missing_returns`` counts such held positions.
@@ -39,6 +45,7 @@ from stockpred.models.metrics import validate_predictions
 
 __all__ = [
     "DAILY_COLUMNS",
+    "NO_PICK_SHARE",
     "PORTFOLIO_KINDS",
     "SUMMARY_COLUMNS",
     "TRADING_DAYS",
@@ -46,6 +53,7 @@ __all__ = [
     "backtest",
     "compute_max_drawdown",
     "hold_weights",
+    "picks_nothing",
     "portfolio_weights",
 ]
 
@@ -56,11 +64,13 @@ _PERFORMANCE = (
     "total_return",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "model", "kind", "k", "cost_bps", "rebalance", "days", "skipped_dates", "turnover",
-    "missing_returns",
+    "model", "kind", "k", "cost_bps", "rebalance", "days", "skipped_dates", "tied_dates",
+    "turnover", "missing_returns",
     *(f"{name}_{basis}" for basis in ("gross", "net") for name in _PERFORMANCE),
 )  # fmt: skip
 DAILY_COLUMNS = ("ts", "model", "kind", "gross", "net", "turnover", "equity")
+# Forecasts tied across tickers on at least this share of traded dates: the model picks nothing.
+NO_PICK_SHARE = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +141,23 @@ def _performance(returns: np.ndarray) -> dict[str, float]:
     }
 
 
+def _tied(forecast: np.ndarray) -> np.ndarray:
+    """Per date (row), whether every forecast (NaN = not in the universe) is the same."""
+    present = np.isfinite(forecast)
+    if forecast.size == 0:
+        return np.zeros(len(forecast), dtype=bool)
+    high = np.max(np.where(present, forecast, -np.inf), axis=1)
+    low = np.min(np.where(present, forecast, np.inf), axis=1)
+    scale = np.maximum(np.abs(high), np.abs(low))
+    return np.asarray(present.any(axis=1) & (high - low <= 1e-12 * np.maximum(scale, 1.0)))
+
+
+def picks_nothing(*, tied_dates: int, days: int) -> bool:
+    """Whether forecasts tied across tickers on ``tied_dates`` of ``days`` traded dates pick
+    nothing (see the module docstring); no traded date picks nothing either."""
+    return tied_dates >= NO_PICK_SHARE * days
+
+
 def _effective_k(counts: np.ndarray, k: int) -> int:
     return max(1, min(k, int(np.median(counts)) // 2))
 
@@ -173,6 +200,8 @@ def backtest(
         k_used = _effective_k(counts, k)
         traded = counts >= 2 * k_used
         dates = wide.index[traded]
+        tied = int(_tied(forecast[traded]).sum())
+        picks = not picks_nothing(tied_dates=tied, days=int(traded.sum()))
         weights = portfolio_weights(forecast[traded], k=k_used)
         for kind in PORTFOLIO_KINDS:
             held = hold_weights(weights[kind], rebalance=rebalance)
@@ -202,11 +231,15 @@ def backtest(
                 "rebalance": rebalance,
                 "days": int(traded.sum()),
                 "skipped_dates": int((~traded).sum()),
-                "turnover": float(turnover.mean()) if len(turnover) else float("nan"),
+                "tied_dates": tied,
+                "turnover": float(turnover.mean()) if len(turnover) and picks else float("nan"),
                 "missing_returns": missing,
             }
             for basis, returns in (("gross", gross), ("net", net)):
-                summary |= {f"{n}_{basis}": v for n, v in _performance(returns).items()}
+                figures = _performance(returns)
+                if not picks:
+                    figures = dict.fromkeys(figures, float("nan"))
+                summary |= {f"{n}_{basis}": v for n, v in figures.items()}
             summaries.append(summary)
     daily = pd.concat(dailies, ignore_index=True).loc[:, list(DAILY_COLUMNS)]
     return BacktestResult(

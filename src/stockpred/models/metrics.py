@@ -27,6 +27,7 @@ __all__ = [
     "FOLD_COLUMNS",
     "PREDICTION_COLUMNS",
     "REFERENCE_MODEL",
+    "RETURN_UNIT_FIGURES",
     "SCORE_COLUMNS",
     "DieboldMariano",
     "diebold_mariano",
@@ -58,6 +59,14 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "ic_dates", "ic_skipped",
     "dm_statistic", "dm_p_value", "dm_mean_difference", "dm_better",
     "coverage", "coverage_low", "coverage_high", "interval_width", "interval_rows",
+)  # fmt: skip
+# Figures that compare a prediction with the outcome in return units (errors, signs, squared
+# loss against the random walk, intervals). A model fitted on the cross-sectional rank predicts
+# a percentile, not a return, so for it they mean nothing and are NaN (None for dm_better).
+RETURN_UNIT_FIGURES: tuple[str, ...] = (
+    *(f"{name}{suffix}" for name in _BOOTSTRAPPED for suffix in ("", "_low", "_high")),
+    "da_p_value", "dm_statistic", "dm_p_value", "dm_mean_difference", "dm_better",
+    "coverage", "coverage_low", "coverage_high", "interval_width",
 )  # fmt: skip
 FOLD_COLUMNS: tuple[str, ...] = (
     "model", "fold", "n_rows", "n_dates", "rmse", "mae", "theil_u", "r2_oos", "da",
@@ -377,12 +386,22 @@ def _figures(panel: _Panel, model: str, samples: np.ndarray | None) -> dict[str,
     return figures
 
 
+def _without_return_units(figures: dict[str, object]) -> dict[str, object]:
+    """``figures`` with :data:`RETURN_UNIT_FIGURES` blanked, except for the random walk: its
+    forecast, zero, is a return whatever it was fitted on, and it is everyone's reference."""
+    if figures["model"] == REFERENCE_MODEL:
+        return figures
+    blank = {n: (None if n == "dm_better" else float("nan")) for n in RETURN_UNIT_FIGURES}
+    return figures | {n: v for n, v in blank.items() if n in figures}
+
+
 def score(
     predictions: pd.DataFrame,
     *,
     seed: int = 0,
     resamples: int = 500,
     block_length: int | None = None,
+    return_units: bool = True,
 ) -> pd.DataFrame:
     """One row per model with every figure of :data:`SCORE_COLUMNS`.
 
@@ -403,6 +422,10 @@ def score(
       model with the lower mean loss.
     - coverage: share of rows with lower <= actual <= upper among rows with an interval, a
       Wilson 95% interval and the mean width; NaN when the model has no intervals.
+
+    ``return_units`` = False says the models predict something else than the return (the
+    cross-sectional rank they were fitted on): the figures of :data:`RETURN_UNIT_FIGURES` are
+    then NaN for every model but the random walk; the correlations and counts stay.
     """
     frame = validate_predictions(predictions)
     panel = _Panel.of(frame)
@@ -413,16 +436,21 @@ def score(
         panel.n_dates, block_length=length, resamples=resamples, seed=seed
     )
     rows = [_figures(panel, model, samples) for model in panel.columns]
+    if not return_units:
+        rows = [_without_return_units(row) for row in rows]
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
-def score_by_fold(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Point estimates per model and fold (:data:`FOLD_COLUMNS`), defined as in :func:`score`."""
+def score_by_fold(predictions: pd.DataFrame, *, return_units: bool = True) -> pd.DataFrame:
+    """Point estimates per model and fold (:data:`FOLD_COLUMNS`), defined as in :func:`score`
+    (``return_units`` too)."""
     frame = validate_predictions(predictions)
     rows: list[dict[str, object]] = []
     for fold, fold_rows in frame.groupby("fold", sort=True):
         panel = _Panel.of(fold_rows)
         for model in panel.columns:
             figures = _figures(panel, model, None) | {"fold": fold}
+            if not return_units:
+                figures = _without_return_units(figures)
             rows.append({c: figures[c] for c in FOLD_COLUMNS})
     return pd.DataFrame(rows, columns=list(FOLD_COLUMNS))

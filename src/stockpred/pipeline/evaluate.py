@@ -20,7 +20,7 @@ from stockpred.models.base import Model
 from stockpred.models.baselines import BASELINES, make_baseline
 from stockpred.models.catalog import DEFAULT_MODELS
 from stockpred.models.evaluation import Candidate, EvaluationResult, evaluate_walk_forward
-from stockpred.models.metrics import score, score_by_fold
+from stockpred.models.metrics import REFERENCE_MODEL, score, score_by_fold
 from stockpred.models.targets import forward_returns, target_column
 from stockpred.models.walkforward import Fold, WalkForward
 from stockpred.store.base import Store
@@ -35,6 +35,7 @@ __all__ = [
     "evaluate",
     "interval_coverage",
     "load_design",
+    "predicts_returns",
     "run_walk_forward",
     "score_evaluation",
     "walk_forward_on",
@@ -225,10 +226,17 @@ class Evaluation:
     intervals: pd.DataFrame
 
 
-def interval_coverage(predictions: pd.DataFrame, *, coverage: float) -> pd.DataFrame:
+def interval_coverage(
+    predictions: pd.DataFrame, *, coverage: float, return_units: bool = True
+) -> pd.DataFrame:
     """Per model and interval method (``conformal``; ``garch`` when present): the share of
-    actuals inside the interval, its mean width and the rows with an interval."""
+    actuals inside the interval, its mean width and the rows with an interval.
+
+    ``return_units`` = False (models fitted on the cross-sectional rank): an interval around a
+    percentile is not an interval of the return, so coverage and width are NaN for every model
+    but the random walk (whose forecast, zero, is a return whatever it was fitted on)."""
     rows = []
+    nan = float("nan")
     methods = {"conformal": ("lower", "upper"), "garch": ("lower_garch", "upper_garch")}
     for method, (low, high) in methods.items():
         if low not in predictions.columns:
@@ -236,13 +244,14 @@ def interval_coverage(predictions: pd.DataFrame, *, coverage: float) -> pd.DataF
         present = predictions[predictions[low].notna() & predictions[high].notna()]
         inside = (present[low] <= present["actual"]) & (present["actual"] <= present[high])
         for model, group in present.groupby("model"):
+            meaningful = return_units or model == REFERENCE_MODEL
             rows.append(
                 {
                     "model": model,
                     "method": method,
                     "nominal": coverage,
-                    "coverage": float(inside.loc[group.index].mean()),
-                    "mean_width": float((group[high] - group[low]).mean()),
+                    "coverage": float(inside.loc[group.index].mean()) if meaningful else nan,
+                    "mean_width": float((group[high] - group[low]).mean()) if meaningful else nan,
                     "rows": len(group),
                 }
             )
@@ -251,11 +260,19 @@ def interval_coverage(predictions: pd.DataFrame, *, coverage: float) -> pd.DataF
     )
 
 
+def predicts_returns(config: EvaluationConfig) -> bool:
+    """Whether the models' predictions are returns: yes for the return target and its excess
+    over the date's mean; no for the cross-sectional rank (a percentile minus 0.5)."""
+    return config.target != "rank"
+
+
 def score_evaluation(config: EvaluationConfig, result: EvaluationResult) -> Evaluation:
-    """Scores, per-fold scores and the backtest of a walk-forward result."""
+    """Scores, per-fold scores and the backtest of a walk-forward result. Models fitted on the
+    rank target predict percentiles: their figures in return units are NaN."""
+    units = predicts_returns(config)
     try:
-        scores = score(result.predictions, seed=config.seed)
-        fold_scores = score_by_fold(result.predictions)
+        scores = score(result.predictions, seed=config.seed, return_units=units)
+        fold_scores = score_by_fold(result.predictions, return_units=units)
         portfolios = backtest(
             result.predictions,
             k=config.top_k,
@@ -264,7 +281,7 @@ def score_evaluation(config: EvaluationConfig, result: EvaluationResult) -> Eval
         )
     except ValueError as exc:
         raise ModelError(f"scoring the walk-forward predictions failed: {exc}") from exc
-    intervals = interval_coverage(result.predictions, coverage=config.coverage)
+    intervals = interval_coverage(result.predictions, coverage=config.coverage, return_units=units)
     return Evaluation(config, result, scores, fold_scores, portfolios, intervals)
 
 

@@ -39,7 +39,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class FileSummary:
-    """One input: where it came from, how it was understood and how many rows it gave."""
+    """One input: where it came from, how it was understood, how many rows it gave and the
+    tickers named in them (sorted)."""
 
     name: str
     layout: str
@@ -47,6 +48,7 @@ class FileSummary:
     rows: int
     accepted: int
     rejected: int
+    tickers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,7 @@ def ingest_bars(
                 rows=len(group),
                 accepted=len(group) - rejected,
                 rejected=rejected,
+                tickers=tuple(sorted(set(group["ticker"].dropna().astype(str)))),
             )
         )
     return BarIngest(

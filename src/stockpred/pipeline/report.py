@@ -91,6 +91,10 @@ _NOTES = (
     "direction is optimistic; read its bootstrap interval.",
     "Portfolios rebalance daily and hold one bar; net returns pay cost_bps per unit of turnover. "
     "Sharpe standard errors follow Lo (2002), assuming i.i.d. returns.",
+    "A - marks a figure that is missing or has no meaning: the portfolios of a model whose "
+    "forecasts are equal across tickers on (nearly) every date pick nothing (the random walk), "
+    "and a model fitted on the rank target has no figures in return units (errors, direction, "
+    "Diebold-Mariano, coverage).",
 )
 
 _STYLE = """
