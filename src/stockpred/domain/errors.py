@@ -10,6 +10,7 @@ from datetime import datetime
 
 __all__ = [
     "AuthError",
+    "BusError",
     "ConfigurationError",
     "DataQualityError",
     "DataSourceError",
@@ -18,6 +19,7 @@ __all__ = [
     "InputFileError",
     "InvalidInputError",
     "MalformedResponseError",
+    "MessageFormatError",
     "MissingExtraError",
     "ModelError",
     "NotFoundError",
@@ -131,6 +133,20 @@ class StoreError(StockpredError):
     """The store could not be opened, migrated, read or written."""
 
     code = "store_error"
+
+
+class BusError(StockpredError):
+    """The bus (an in-process log, Redis, NATS, Kafka) could not publish, deliver, acknowledge or
+    report lag; says which backend and topic."""
+
+    code = "bus_error"
+
+
+class MessageFormatError(BusError):
+    """A message on the bus cannot be read as a record: an unknown type, a schema version this
+    code does not know, or a field missing or of the wrong type."""
+
+    code = "message_format_error"
 
 
 class NotFoundError(StockpredError):

@@ -1,0 +1,241 @@
+"""Records on the wire: a JSON envelope with a schema version per record type.
+
+``{"type": "bar", "v": 1, "data": {"ticker": "AAPL", "ts": "2024-03-01T21:00:00+00:00", ...}}``
+
+Datetimes travel as ISO 8601 in UTC, dates as ``YYYY-MM-DD``. Each record type has a name and
+a version; the fields of each version are listed here rather than read off the dataclass, so a
+change to a record is a new version, decided on purpose (a test compares the two). A reader
+refuses a type or version it does not know with :class:`MessageFormatError`, naming what it
+reads instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from stockpred.bus.base import Record
+from stockpred.domain.errors import MessageFormatError
+from stockpred.domain.records import Bar, Headline, MacroPoint, Prediction
+
+__all__ = ["SCHEMAS", "Schema", "decode_record", "encode_record"]
+
+Kind = Literal["str", "str?", "float", "float?", "int", "datetime", "date"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """One version of one record type on the wire: its name and its fields in order."""
+
+    name: str
+    version: int
+    record_type: type[Record]
+    fields: tuple[tuple[str, Kind], ...]
+
+
+SCHEMAS: tuple[Schema, ...] = (
+    Schema(
+        "bar",
+        1,
+        Bar,
+        (
+            ("ticker", "str"),
+            ("ts", "datetime"),
+            ("open", "float"),
+            ("high", "float"),
+            ("low", "float"),
+            ("close", "float"),
+            ("adj_close", "float?"),
+            ("volume", "float"),
+            ("source", "str"),
+            ("ingested_at", "datetime"),
+        ),
+    ),
+    Schema(
+        "headline",
+        1,
+        Headline,
+        (
+            ("id", "str"),
+            ("ticker", "str"),
+            ("published_at", "datetime"),
+            ("source", "str"),
+            ("title", "str"),
+            ("url", "str?"),
+            ("sentiment", "float?"),
+        ),
+    ),
+    Schema(
+        "macro_point",
+        1,
+        MacroPoint,
+        (
+            ("series_id", "str"),
+            ("period", "date"),
+            ("released_at", "datetime"),
+            ("value", "float"),
+            ("source", "str"),
+        ),
+    ),
+    Schema(
+        "prediction",
+        1,
+        Prediction,
+        (
+            ("ticker", "str"),
+            ("as_of", "datetime"),
+            ("horizon", "int"),
+            ("target", "str"),
+            ("value", "float"),
+            ("lower", "float?"),
+            ("upper", "float?"),
+            ("direction_prob", "float?"),
+            ("model", "str"),
+            ("model_version", "str"),
+            ("created_at", "datetime"),
+        ),
+    ),
+)
+
+# The version each record type is written in: the newest one listed.
+_WRITTEN: dict[type[Record], Schema] = {}
+for _schema in SCHEMAS:
+    _current = _WRITTEN.get(_schema.record_type)
+    if _current is None or _current.version < _schema.version:
+        _WRITTEN[_schema.record_type] = _schema
+_READ: dict[tuple[str, int], Schema] = {(s.name, s.version): s for s in SCHEMAS}
+_KNOWN = ", ".join(f"{s.name} v{s.version}" for s in SCHEMAS)
+
+
+def _to_utc_text(value: object, where: str) -> str:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise MessageFormatError(f"{where} must be a UTC-aware datetime, got {value!r}")
+    return value.astimezone(UTC).isoformat()
+
+
+def _encode_date(value: object, where: str) -> str:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise MessageFormatError(f"{where} must be a date, got {value!r}")
+    return value.isoformat()
+
+
+def encode_record(record: Record) -> bytes:
+    """The envelope of ``record`` as UTF-8 JSON bytes."""
+    schema = _WRITTEN.get(type(record))
+    if schema is None:
+        raise MessageFormatError(
+            f"{type(record).__name__} is not a record the bus carries; it carries: {_KNOWN}"
+        )
+    data: dict[str, object] = {}
+    for name, kind in schema.fields:
+        value = getattr(record, name)
+        if kind == "datetime":
+            value = _to_utc_text(value, f"{schema.name}.{name}")
+        elif kind == "date":
+            value = _encode_date(value, f"{schema.name}.{name}")
+        data[name] = value
+    envelope = {"type": schema.name, "v": schema.version, "data": data}
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _read_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("a string")
+    return value
+
+
+def _read_float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("a number")
+    return float(value)
+
+
+def _read_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("an integer")
+    return value
+
+
+def _read_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("an ISO 8601 UTC datetime string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise TypeError("an ISO 8601 UTC datetime string") from exc
+    if parsed.tzinfo is None:
+        raise TypeError("an ISO 8601 datetime with its UTC offset")
+    return parsed.astimezone(UTC)
+
+
+def _read_date(value: object) -> date:
+    if not isinstance(value, str):
+        raise TypeError("an ISO 8601 date string (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise TypeError("an ISO 8601 date string (YYYY-MM-DD)") from exc
+
+
+_READERS: dict[str, Callable[[object], object]] = {
+    "str": _read_str,
+    "float": _read_float,
+    "int": _read_int,
+    "datetime": _read_datetime,
+    "date": _read_date,
+}
+
+
+def decode_record(payload: bytes | str) -> Record:
+    """The record in an envelope made by :func:`encode_record` (by this or an older version).
+
+    Raises :class:`MessageFormatError` naming the type, version or field that is wrong.
+    """
+    try:
+        envelope = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageFormatError(f"a bus message is not JSON: {_preview(payload)}") from exc
+    if not isinstance(envelope, Mapping) or not {"type", "v", "data"} <= envelope.keys():
+        raise MessageFormatError(
+            'a bus message must be {"type": ..., "v": ..., "data": {...}}, got '
+            f"{_preview(payload)}"
+        )
+    name, version, data = envelope["type"], envelope["v"], envelope["data"]
+    schema = _READ.get((name, version)) if isinstance(name, str) else None
+    if schema is None:
+        versions = [s.version for s in SCHEMAS if s.name == name]
+        if versions:
+            raise MessageFormatError(
+                f"{name} v{version} is not a schema version this code reads (it reads "
+                f"{', '.join(f'v{v}' for v in versions)}); upgrade stockpred where it consumes"
+            )
+        raise MessageFormatError(
+            f"unknown record type {name!r} (v{version}) on the bus; this code reads: {_KNOWN}"
+        )
+    if not isinstance(data, Mapping):
+        raise MessageFormatError(f"{name} v{version}: data must be an object, got {data!r:.60}")
+    values: dict[str, object] = {}
+    for field_name, kind in schema.fields:
+        if field_name not in data:
+            raise MessageFormatError(f"{name} v{version} has no field {field_name!r}")
+        value = data[field_name]
+        optional = kind.endswith("?")
+        if value is None and optional:
+            values[field_name] = None
+            continue
+        try:
+            values[field_name] = _READERS[kind.rstrip("?")](value)
+        except TypeError as exc:
+            raise MessageFormatError(
+                f"{name} v{version} field {field_name!r} must be {exc}, got {value!r:.60}"
+            ) from exc
+    build: Callable[..., Record] = schema.record_type
+    return build(**values)
+
+
+def _preview(payload: bytes | str) -> str:
+    text = payload.decode(errors="replace") if isinstance(payload, bytes) else payload
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
