@@ -65,9 +65,11 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+# Not frozen: a frozen dataclass costs four times as much to build, and a bus builds one per
+# record; nothing in stockpred assigns to a delivery.
+@dataclass(slots=True, eq=False)
 class Delivery:
-    """One record handed to one consumer; ``ack()`` once it has been handled.
+    """One record handed to one consumer; ``ack()`` once it has been handled. Read-only.
 
     ``receipt`` is the backend's handle on the message (a stream entry id, a JetStream message,
     a partition and offset); only the subscription that made the delivery reads it.

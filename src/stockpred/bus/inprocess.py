@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from stockpred.bus.base import Delivery, Record, Subscription, check_name
 from stockpred.domain.errors import BusError
@@ -35,28 +36,36 @@ class _Group:
 @dataclass(eq=False)
 class _Topic:
     max_records: int
-    entries: deque[tuple[str, Record]] = field(default_factory=deque)
+    keys: list[str] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     first_offset: int = 0
     groups: dict[str, _Group] = field(default_factory=dict)
     published: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def end_offset(self) -> int:
-        return self.first_offset + len(self.entries)
+        return self.first_offset + len(self.records)
 
-    def append(self, key: str, record: Record) -> None:
-        self.entries.append((key, record))
-        if len(self.entries) > self.max_records:
-            self.entries.popleft()
-            self.first_offset += 1
-            for group in self.groups.values():
-                if group.next_offset < self.first_offset:
-                    group.next_offset = self.first_offset
-                    group.dropped += 1
-                gone = [o for o in group.pending if o < self.first_offset]
-                for offset in gone:
-                    del group.pending[offset]
-                    group.dropped += 1
+    def extend(self, items: Iterable[tuple[str, Record]]) -> None:
+        pairs = items if isinstance(items, list) else list(items)
+        if not pairs:
+            return
+        keys, records = zip(*pairs, strict=True)
+        self.keys.extend(keys)
+        self.records.extend(records)
+        overflow = len(self.records) - self.max_records
+        if overflow <= 0:
+            return
+        del self.keys[:overflow], self.records[:overflow]
+        self.first_offset += overflow
+        for group in self.groups.values():
+            if group.next_offset < self.first_offset:
+                group.dropped += self.first_offset - group.next_offset
+                group.next_offset = self.first_offset
+            gone = [o for o in group.pending if o < self.first_offset]
+            for offset in gone:
+                del group.pending[offset]
+            group.dropped += len(gone)
 
     def wake(self) -> None:
         self.published.set()
@@ -93,13 +102,12 @@ class InProcessBus:
 
     async def publish(self, topic: str, *, key: str, record: Record) -> None:
         target = self._topic(topic)
-        target.append(key, record)
+        target.extend([(key, record)])
         target.wake()
 
     async def publish_many(self, topic: str, items: Iterable[tuple[str, Record]]) -> None:
         target = self._topic(topic)
-        for key, record in items:
-            target.append(key, record)
+        target.extend(items)
         target.wake()
 
     async def subscribe(self, topic: str, *, group: str, consumer: str) -> InProcessSubscription:
@@ -115,7 +123,7 @@ class InProcessBus:
             return 0
         state = target.groups.get(check_name("group", group))
         if state is None:
-            return len(target.entries)
+            return len(target.records)
         return target.end_offset - state.next_offset + len(state.pending)
 
     def dropped(self, topic: str, *, group: str) -> int:
@@ -130,35 +138,49 @@ class InProcessBus:
             topic.wake()
 
     def _take(
-        self, topic: str, group: str, limit: int
-    ) -> tuple[list[tuple[int, str, Record]], float | None]:
-        """Up to ``limit`` (offset, key, record) due for ``group``, and when the next pending
-        one falls due (None if none is pending)."""
+        self, subscription: InProcessSubscription, limit: int
+    ) -> tuple[list[Delivery], float | None]:
+        """Up to ``limit`` deliveries due for the subscription's group, and when the next
+        pending one falls due (None if none is pending)."""
+        topic = subscription.topic
         target = self._topic(topic)
-        state = target.groups[group]
+        pending = target.groups[subscription.group].pending
+        state = target.groups[subscription.group]
         now = self._clock()
-        taken: list[tuple[int, str, Record]] = []
-        while state.pending and len(taken) < limit:
-            offset, due = next(iter(state.pending.items()))
+        due_again = now + self.ack_timeout
+        first = target.first_offset
+        taken: list[Delivery] = []
+        while pending and len(taken) < limit:
+            offset, due = next(iter(pending.items()))
             if due > now:
                 break
-            state.pending.move_to_end(offset)
-            state.pending[offset] = now + self.ack_timeout
-            key, record = target.entries[offset - target.first_offset]
-            taken.append((offset, key, record))
-        while state.next_offset < target.end_offset and len(taken) < limit:
-            offset = state.next_offset
-            key, record = target.entries[offset - target.first_offset]
-            state.pending[offset] = now + self.ack_timeout
-            state.next_offset += 1
-            taken.append((offset, key, record))
-        next_due = next(iter(state.pending.values())) if state.pending else None
+            pending.move_to_end(offset)
+            pending[offset] = due_again
+            index = offset - first
+            key, record = target.keys[index], target.records[index]
+            taken.append(Delivery(topic, key, record, offset, subscription))
+        start = state.next_offset
+        stop = min(target.end_offset, start + limit - len(taken))
+        if stop > start:
+            offsets = range(start, stop)
+            pending.update(zip(offsets, repeat(due_again)))
+            taken += [
+                Delivery(topic, key, record, offset, subscription)
+                for offset, key, record in zip(
+                    offsets,
+                    target.keys[start - first : stop - first],
+                    target.records[start - first : stop - first],
+                    strict=True,
+                )
+            ]
+            state.next_offset = stop
+        next_due = next(iter(pending.values())) if pending else None
         return taken, next_due
 
-    def _ack(self, topic: str, group: str, offsets: Iterable[int]) -> None:
-        state = self._topic(topic).groups[group]
-        for offset in offsets:
-            state.pending.pop(offset, None)
+    def _ack(self, subscription: InProcessSubscription, deliveries: Sequence[Delivery]) -> None:
+        forget = self._topic(subscription.topic).groups[subscription.group].pending.pop
+        for delivery in deliveries:
+            forget(delivery.receipt, None)  # type: ignore[call-overload]
 
     def _published(self, topic: str) -> asyncio.Event:
         return self._topic(topic).published
@@ -178,12 +200,9 @@ class InProcessSubscription(Subscription):
         deadline = self._bus._clock() + max(timeout, 0.0)
         while True:
             published = self._bus._published(self.topic)
-            taken, next_due = self._bus._take(self.topic, self.group, max_records)
+            taken, next_due = self._bus._take(self, max_records)
             if taken:
-                return [
-                    Delivery(self.topic, key, record, receipt=offset, subscription=self)
-                    for offset, key, record in taken
-                ]
+                return taken
             now = self._bus._clock()
             wait = deadline - now
             if next_due is not None:
@@ -196,8 +215,7 @@ class InProcessSubscription(Subscription):
                 return []
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        offsets = (d.receipt for d in deliveries if isinstance(d.receipt, int))
-        self._bus._ack(self.topic, self.group, offsets)
+        self._bus._ack(self, deliveries)
 
     async def close(self) -> None:
         self._closed = True

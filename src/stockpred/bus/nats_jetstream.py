@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -81,6 +82,13 @@ class NatsJetStreamBus:
         self._jetstream: JetStreamContext | None = None
         self._connecting = asyncio.Lock()
         self._streams: set[str] = set()
+        # Message ids: unique to this bus instance, then a counter (a fresh uuid per message
+        # costs more than the rest of the publish).
+        self._id_prefix = uuid.uuid4().hex
+        self._ids = itertools.count()
+
+    def _message_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._ids)}"
 
     def stream_name(self, topic: str) -> str:
         """The JetStream stream of ``topic``."""
@@ -131,7 +139,7 @@ class NatsJetStreamBus:
         with self._translated("publish", topic):
             jetstream, _ = await self._stream(topic)
             await self._publish_with_id(
-                jetstream, self.subject(topic), key, encode_record(record), uuid.uuid4().hex
+                jetstream, self.subject(topic), key, encode_record(record), self._message_id()
             )
 
     async def _publish_with_id(
@@ -153,7 +161,7 @@ class NatsJetStreamBus:
             subject = self.subject(topic)
             batch: list[tuple[str, bytes, str]] = []
             for key, record in items:
-                batch.append((key, encode_record(record), uuid.uuid4().hex))
+                batch.append((key, encode_record(record), self._message_id()))
                 if len(batch) == _PIPELINE_CHUNK:
                     await self._pipeline(jetstream, subject, batch)
                     batch = []

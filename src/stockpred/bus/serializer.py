@@ -133,7 +133,10 @@ def encode_record(record: Record) -> bytes:
     for name, kind in schema.fields:
         value = getattr(record, name)
         if kind == "datetime":
-            value = _to_utc_text(value, f"{schema.name}.{name}")
+            if type(value) is not datetime or value.tzinfo is not UTC:
+                value = _to_utc_text(value, f"{schema.name}.{name}")
+            else:
+                value = value.isoformat()
         elif kind == "date":
             value = _encode_date(value, f"{schema.name}.{name}")
         data[name] = value
@@ -168,7 +171,7 @@ def _read_datetime(value: object) -> datetime:
         raise TypeError("an ISO 8601 UTC datetime string") from exc
     if parsed.tzinfo is None:
         raise TypeError("an ISO 8601 datetime with its UTC offset")
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _read_date(value: object) -> date:
@@ -186,6 +189,11 @@ _READERS: dict[str, Callable[[object], object]] = {
     "int": _read_int,
     "datetime": _read_datetime,
     "date": _read_date,
+}
+# Per schema, each field's name, reader and whether it may be null: worked out once.
+_PLANS: dict[tuple[str, int], tuple[tuple[str, Callable[[object], object], bool], ...]] = {
+    key: tuple((n, _READERS[k.rstrip("?")], k.endswith("?")) for n, k in schema.fields)
+    for key, schema in _READ.items()
 }
 
 
@@ -218,16 +226,15 @@ def decode_record(payload: bytes | str) -> Record:
     if not isinstance(data, Mapping):
         raise MessageFormatError(f"{name} v{version}: data must be an object, got {data!r:.60}")
     values: dict[str, object] = {}
-    for field_name, kind in schema.fields:
+    for field_name, read, optional in _PLANS[name, version]:
         if field_name not in data:
             raise MessageFormatError(f"{name} v{version} has no field {field_name!r}")
         value = data[field_name]
-        optional = kind.endswith("?")
         if value is None and optional:
             values[field_name] = None
             continue
         try:
-            values[field_name] = _READERS[kind.rstrip("?")](value)
+            values[field_name] = read(value)
         except TypeError as exc:
             raise MessageFormatError(
                 f"{name} v{version} field {field_name!r} must be {exc}, got {value!r:.60}"
