@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from stockpred.bus.base import Bus
 from stockpred.domain.errors import ConfigurationError
 from stockpred.domain.instruments import Universe
 from stockpred.quality.bars import BarRules
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "bar_rules",
     "open_archive",
+    "open_bus",
     "open_registry",
     "open_store",
     "provider_context",
@@ -48,6 +50,14 @@ def open_store(settings: Settings) -> DuckDBStore | PostgresStore:
             )
         return PostgresStore(url)
     raise ConfigurationError(f"unknown store {settings.store!r}; use 'duckdb' or 'postgres'")
+
+
+def open_bus(settings: Settings) -> Bus:
+    """The event bus the settings name (``bus_url``): in-process by default; it connects to
+    its broker on first use."""
+    from stockpred.bus.factory import open_bus as open_bus_at
+
+    return open_bus_at(settings.bus_url)
 
 
 def store_changes(settings: Settings) -> Callable[[], object] | None:

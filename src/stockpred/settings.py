@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from stockpred.bus.factory import BUS_SCHEMES
 from stockpred.domain.errors import ConfigurationError
 from stockpred.domain.instruments import InstrumentKind
 
@@ -272,14 +273,34 @@ class Settings(BaseSettings):
     )
     redis_url: SecretStr | None = Field(
         default=None,
-        description="Redis for the online feature store, shared rate limits and the bus: "
+        description="Redis for the online feature store and shared rate limits: "
         "redis://HOST:6379/0 (default: in-process)",
+    )
+    # A plain string, so that `config show` can show it with only its password masked; kept out
+    # of repr() all the same.
+    bus_url: str = Field(
+        default="memory://",
+        repr=False,
+        description="the event bus: memory:// (in-process), redis://HOST:6379/0 (Redis "
+        "Streams), nats://HOST:4222 (NATS JetStream) or kafka://HOST:9092 (Kafka); a password "
+        "in it is masked",
     )
 
     @field_validator("calendar")
     @classmethod
     def _upper_calendar(cls, value: str) -> str:
         return value.strip().upper()
+
+    @field_validator("bus_url")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower()
+        if "://" not in value or scheme not in BUS_SCHEMES:
+            raise ValueError(
+                f"{mask_credentials(value)!r} is not a bus URL; use memory://, "
+                "redis://HOST:6379/0, nats://HOST:4222 or kafka://HOST:9092"
+            )
+        return value
 
     @field_validator("home", "duckdb_path", "reports_dir", "finbert_model_dir")
     @classmethod
@@ -423,7 +444,7 @@ def load_settings(*, config_file: Path | None = None) -> Settings:
         where = ".".join(str(part) for part in first["loc"])
         field = Settings.model_fields.get(where)
         secret = field is not None and "SecretStr" in str(field.annotation)
-        shown = "********" if secret else repr(first.get("input"))
+        shown = "********" if secret else mask_credentials(repr(first.get("input")))
         raise ConfigurationError(
             f"invalid setting {where!r}: {first['msg']} (got {shown}); "
             f"set {ENV_PREFIX}{where.upper()} or fix it in the config file"

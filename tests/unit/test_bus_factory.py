@@ -71,3 +71,13 @@ def test_a_missing_client_names_the_extra_to_install(
 
     with pytest.raises(MissingExtraError, match=rf"pip install 'stockpred\[{extra}\]'"):
         open_bus(url)
+
+
+def test_compose_opens_the_bus_the_settings_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockpred.compose import open_bus as compose_bus
+    from stockpred.settings import load_settings
+
+    assert isinstance(compose_bus(load_settings()), InProcessBus)
+
+    monkeypatch.setenv("STOCKPRED_BUS_URL", "nats://127.0.0.1:4222")
+    assert type(compose_bus(load_settings())).__name__ == "NatsJetStreamBus"

@@ -313,3 +313,28 @@ def test_ingest_bounds_default_to_the_readers_own_defaults() -> None:
     assert settings.ingest_max_decompressed_bytes == DEFAULT_MAX_DECOMPRESSED_BYTES == 2 * 1024**3
     assert settings.ingest_max_line_bytes == DEFAULT_MAX_LINE_BYTES == 64 * 1024
     assert settings.ingest_max_field_chars == BarRules().max_field_chars == 256
+
+
+def test_the_bus_is_in_process_by_default() -> None:
+    assert load_settings().bus_url == "memory://"
+
+
+def test_a_bus_url_shows_masked_and_stays_out_of_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKPRED_BUS_URL", "redis://:hunter2@cache:6379/0")
+
+    settings = load_settings()
+
+    assert settings.bus_url == "redis://:hunter2@cache:6379/0"
+    assert by_name(settings)["bus_url"] == ("redis://****@cache:6379/0", "env STOCKPRED_BUS_URL")
+    assert "hunter2" not in repr(settings)
+
+
+def test_a_bus_url_of_an_unknown_scheme_fails_at_start_up_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STOCKPRED_BUS_URL", "amqp://guest:hunter2@mq:5672/")
+
+    with pytest.raises(ConfigurationError, match=r"bus_url.*not a bus URL.*kafka://") as caught:
+        load_settings()
+
+    assert "hunter2" not in str(caught.value)
