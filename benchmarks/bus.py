@@ -343,10 +343,10 @@ async def _cleanup_bus(url: str, namespace: str) -> None:
 
 def run_backend(name: str, args: argparse.Namespace, payload: bytes) -> dict[str, object]:
     broker: AbstractContextManager[BrokerProcess | None] = nullcontext()
+    folder = tempfile.TemporaryDirectory(prefix="bench-tansu-")
     if name == "kafka":
-        log = Path(tempfile.mkdtemp(prefix="bench-tansu-")) / "tansu.log"
-        broker = tansu(_tansu_binary(), log=log)
-    with broker as started:
+        broker = tansu(_tansu_binary(), log=Path(folder.name) / "tansu.log")
+    with folder, broker as started:
         url = {
             "memory": f"memory://?max_records={args.records + 10}",
             "redis": args.redis_url,
