@@ -287,11 +287,16 @@ def test_every_record_type_comes_back_equal(backend: Backend) -> None:
             target="log_return",
             value=0.0123,
             lower=-0.02,
-            upper=None,
+            upper=0.04,
             direction_prob=0.55,
             model="ridge",
             model_version="7",
             created_at=T0 + timedelta(minutes=3),
+            coverage=0.9,
+            last_close=100.0,
+            price=101.2,
+            registered_name="stockpred-h5",
+            contributions=(("rsi_14", 0.003),),
         ),
     ]
 

@@ -18,7 +18,24 @@ RECORDS: list[Record] = [
     Bar("AAPL", T0, 1.0, 2.5, 0.5, 2.0, None, 1e6, "stooq", T0 + timedelta(hours=2)),
     Headline("h1", "AAPL", T0, "rss", 'Apple \u2192 up, "quoted"', None, 0.25),
     MacroPoint("UNRATE", date(2024, 2, 1), T0, 3.9, "fred"),
-    Prediction("AAPL", T0, 5, "log_return", 0.01, -0.02, 0.04, None, "ridge", "12", T0),
+    Prediction(
+        "AAPL",
+        T0,
+        5,
+        "log_return",
+        0.01,
+        -0.02,
+        0.04,
+        0.6,
+        "ridge",
+        "12",
+        T0,
+        coverage=0.9,
+        last_close=180.0,
+        price=181.8,
+        registered_name="stockpred-h5",
+        contributions=(("rsi_14", 0.004), ("beta_60", -0.001)),
+    ),
 ]
 
 

@@ -23,7 +23,7 @@ from stockpred.domain.records import Bar, Headline, MacroPoint, Prediction
 
 __all__ = ["SCHEMAS", "Schema", "decode_record", "encode_record"]
 
-Kind = Literal["str", "str?", "float", "float?", "int", "datetime", "date"]
+Kind = Literal["str", "str?", "float", "float?", "int", "datetime", "date", "pairs"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ SCHEMAS: tuple[Schema, ...] = (
             ("model", "str"),
             ("model_version", "str"),
             ("created_at", "datetime"),
+            ("coverage", "float"),
+            ("last_close", "float"),
+            ("price", "float"),
+            ("registered_name", "str"),
+            ("contributions", "pairs"),
         ),
     ),
 )
@@ -139,6 +144,8 @@ def encode_record(record: Record) -> bytes:
                 value = value.isoformat()
         elif kind == "date":
             value = _encode_date(value, f"{schema.name}.{name}")
+        elif kind == "pairs":
+            value = [[str(k), float(v)] for k, v in value]
         data[name] = value
     envelope = {"type": schema.name, "v": schema.version, "data": data}
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
@@ -183,7 +190,20 @@ def _read_date(value: object) -> date:
         raise TypeError("an ISO 8601 date string (YYYY-MM-DD)") from exc
 
 
+def _read_pairs(value: object) -> tuple[tuple[str, float], ...]:
+    """(name, number) pairs, e.g. a forecast's feature contributions: ``[["rsi_14", 0.1]]``."""
+    if not isinstance(value, list):
+        raise TypeError("a list of [name, number] pairs")
+    pairs = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise TypeError("a list of [name, number] pairs")
+        pairs.append((_read_str(item[0]), _read_float(item[1])))
+    return tuple(pairs)
+
+
 _READERS: dict[str, Callable[[object], object]] = {
+    "pairs": _read_pairs,
     "str": _read_str,
     "float": _read_float,
     "int": _read_int,
