@@ -31,7 +31,14 @@ import redis
 
 from stockpred.bus import Bus, Delivery, Subscription, open_bus
 from stockpred.domain.errors import BusError
-from stockpred.domain.records import Bar, Headline, MacroPoint, Prediction
+from stockpred.domain.records import (
+    Bar,
+    FeaturesWritten,
+    Headline,
+    MacroPoint,
+    ModelPromoted,
+    Prediction,
+)
 from support.brokers import (
     NATS_SERVER_ENV,
     REDIS_SERVER_ENV,
@@ -292,12 +299,14 @@ def test_every_record_type_comes_back_equal(backend: Backend) -> None:
             model="ridge",
             model_version="7",
             created_at=T0 + timedelta(minutes=3),
-            coverage=0.9,
-            last_close=100.0,
-            price=101.2,
-            registered_name="stockpred-h5",
-            contributions=(("rsi_14", 0.003),),
+            coverage=0.8,
+            last_close=101.0,
+            price=102.25,
+            registered_name="daily_h5",
+            contributions=(("rsi_14", 0.004),),
         ),
+        FeaturesWritten("daily_v1", ("AAA", "BRK.B"), T0, T0 + timedelta(minutes=1)),
+        ModelPromoted("daily_h5", "7", 5, T0),
     ]
 
     async def scenario() -> list[Delivery]:

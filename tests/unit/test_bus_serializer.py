@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -11,32 +12,29 @@ import pytest
 from stockpred.bus.base import Record
 from stockpred.bus.serializer import SCHEMAS, decode_record, encode_record
 from stockpred.domain.errors import BusError, MessageFormatError
-from stockpred.domain.records import Bar, Headline, MacroPoint, Prediction
+from stockpred.domain.records import (
+    Bar,
+    FeaturesWritten,
+    Headline,
+    MacroPoint,
+    ModelPromoted,
+    Prediction,
+)
 
 T0 = datetime(2024, 3, 1, 21, 0, tzinfo=UTC)
+nan = math.nan
 RECORDS: list[Record] = [
     Bar("AAPL", T0, 1.0, 2.5, 0.5, 2.0, None, 1e6, "stooq", T0 + timedelta(hours=2)),
     Headline("h1", "AAPL", T0, "rss", 'Apple \u2192 up, "quoted"', None, 0.25),
     MacroPoint("UNRATE", date(2024, 2, 1), T0, 3.9, "fred"),
     Prediction(
-        "AAPL",
-        T0,
-        5,
-        "log_return",
-        0.01,
-        -0.02,
-        0.04,
-        0.6,
-        "ridge",
-        "12",
-        T0,
-        coverage=0.9,
-        last_close=180.0,
-        price=181.8,
-        registered_name="stockpred-h5",
-        contributions=(("rsi_14", 0.004), ("beta_60", -0.001)),
+        "AAPL", T0, 5, "log_return", 0.01, -0.02, 0.04, 0.6, "ridge", "12", T0,
+        coverage=0.8, last_close=187.5, price=189.4, registered_name="daily_h5",
+        contributions=(("rsi_14", 0.004), ("mom_20", -0.001)),
     ),
-]
+    FeaturesWritten("daily_v1", ("AAPL", "BRK.B"), T0, T0 + timedelta(minutes=1)),
+    ModelPromoted("daily_h5", "12", 5, T0),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
@@ -63,6 +61,20 @@ def test_each_schema_lists_its_record_s_fields_in_order(schema: object) -> None:
         f.name
         for f in dataclasses.fields(schema.record_type)  # type: ignore[attr-defined]
     ]
+
+
+def test_a_missing_figure_travels_as_null_and_comes_back_as_nan() -> None:
+    prediction = Prediction("AAPL", T0, 1, "log_return", 0.01, nan, nan, nan, "ridge", "1", T0)
+
+    envelope = json.loads(encode_record(prediction))
+    back = decode_record(encode_record(prediction))
+
+    assert envelope["data"]["lower"] is None
+    assert envelope["data"]["coverage"] is None
+    assert isinstance(back, Prediction)
+    assert math.isnan(back.lower)
+    assert math.isnan(back.price)
+    assert back.value == 0.01
 
 
 def test_an_unknown_type_is_refused_naming_the_types_read() -> None:

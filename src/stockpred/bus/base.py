@@ -46,11 +46,19 @@ from types import TracebackType
 from typing import Protocol
 
 from stockpred.domain.errors import BusError
-from stockpred.domain.records import Bar, Headline, MacroPoint, Prediction
+from stockpred.domain.records import (
+    Bar,
+    FeaturesWritten,
+    Headline,
+    MacroPoint,
+    ModelPromoted,
+    Prediction,
+)
 
 __all__ = ["Bus", "Delivery", "Record", "Subscription", "check_name"]
 
-Record = Bar | Headline | MacroPoint | Prediction
+# What the bus carries: the domain records, and the events writers announce once committed.
+Record = Bar | Headline | MacroPoint | Prediction | FeaturesWritten | ModelPromoted
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 

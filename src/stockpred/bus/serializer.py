@@ -2,7 +2,8 @@
 
 ``{"type": "bar", "v": 1, "data": {"ticker": "AAPL", "ts": "2024-03-01T21:00:00+00:00", ...}}``
 
-Datetimes travel as ISO 8601 in UTC, dates as ``YYYY-MM-DD``. Each record type has a name and
+Datetimes travel as ISO 8601 in UTC, dates as ``YYYY-MM-DD``; a figure that is NaN (the
+domain's "missing") travels as ``null``, since JSON has no NaN. Each record type has a name and
 a version; the fields of each version are listed here rather than read off the dataclass, so a
 change to a record is a new version, decided on purpose (a test compares the two). A reader
 refuses a type or version it does not know with :class:`MessageFormatError`, naming what it
@@ -12,6 +13,7 @@ reads instead.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,11 +21,20 @@ from typing import Literal
 
 from stockpred.bus.base import Record
 from stockpred.domain.errors import MessageFormatError
-from stockpred.domain.records import Bar, Headline, MacroPoint, Prediction
+from stockpred.domain.records import (
+    Bar,
+    FeaturesWritten,
+    Headline,
+    MacroPoint,
+    ModelPromoted,
+    Prediction,
+)
 
 __all__ = ["SCHEMAS", "Schema", "decode_record", "encode_record"]
 
-Kind = Literal["str", "str?", "float", "float?", "int", "datetime", "date", "pairs"]
+# "float": NaN on the wire as null; "float?": None as null; "strs": a tuple of strings;
+# "pairs": a tuple of (string, number) pairs.
+Kind = Literal["str", "str?", "float", "float?", "int", "datetime", "date", "strs", "pairs"]
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,9 @@ SCHEMAS: tuple[Schema, ...] = (
             ("horizon", "int"),
             ("target", "str"),
             ("value", "float"),
-            ("lower", "float?"),
-            ("upper", "float?"),
-            ("direction_prob", "float?"),
+            ("lower", "float"),
+            ("upper", "float"),
+            ("direction_prob", "float"),
             ("model", "str"),
             ("model_version", "str"),
             ("created_at", "datetime"),
@@ -101,6 +112,28 @@ SCHEMAS: tuple[Schema, ...] = (
             ("price", "float"),
             ("registered_name", "str"),
             ("contributions", "pairs"),
+        ),
+    ),
+    Schema(
+        "features_written",
+        1,
+        FeaturesWritten,
+        (
+            ("feature_set", "str"),
+            ("tickers", "strs"),
+            ("last_ts", "datetime"),
+            ("written_at", "datetime"),
+        ),
+    ),
+    Schema(
+        "model_promoted",
+        1,
+        ModelPromoted,
+        (
+            ("name", "str"),
+            ("version", "str"),
+            ("horizon", "int"),
+            ("promoted_at", "datetime"),
         ),
     ),
 )
@@ -142,6 +175,8 @@ def encode_record(record: Record) -> bytes:
                 value = _to_utc_text(value, f"{schema.name}.{name}")
             else:
                 value = value.isoformat()
+        elif kind == "float" and isinstance(value, float) and math.isnan(value):  # no NaN in JSON
+            value = None
         elif kind == "date":
             value = _encode_date(value, f"{schema.name}.{name}")
         elif kind == "pairs":
@@ -190,19 +225,25 @@ def _read_date(value: object) -> date:
         raise TypeError("an ISO 8601 date string (YYYY-MM-DD)") from exc
 
 
+def _read_strs(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("a list of strings")
+    return tuple(value)
+
+
 def _read_pairs(value: object) -> tuple[tuple[str, float], ...]:
-    """(name, number) pairs, e.g. a forecast's feature contributions: ``[["rsi_14", 0.1]]``."""
     if not isinstance(value, list):
         raise TypeError("a list of [name, number] pairs")
     pairs = []
-    for item in value:
-        if not isinstance(item, list) or len(item) != 2:
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
             raise TypeError("a list of [name, number] pairs")
-        pairs.append((_read_str(item[0]), _read_float(item[1])))
+        pairs.append((pair[0], _read_float(pair[1])))
     return tuple(pairs)
 
 
 _READERS: dict[str, Callable[[object], object]] = {
+    "strs": _read_strs,
     "pairs": _read_pairs,
     "str": _read_str,
     "float": _read_float,
@@ -210,9 +251,18 @@ _READERS: dict[str, Callable[[object], object]] = {
     "datetime": _read_datetime,
     "date": _read_date,
 }
-# Per schema, each field's name, reader and whether it may be null: worked out once.
-_PLANS: dict[tuple[str, int], tuple[tuple[str, Callable[[object], object], bool], ...]] = {
-    key: tuple((n, _READERS[k.rstrip("?")], k.endswith("?")) for n, k in schema.fields)
+# Per schema, each field's name, reader and what null stands for (None, NaN, or nothing
+# allowed): worked out once.
+_NOT_NULL = object()
+_PLANS: dict[tuple[str, int], tuple[tuple[str, Callable[[object], object], object], ...]] = {
+    key: tuple(
+        (
+            n,
+            _READERS[k.rstrip("?")],
+            None if k.endswith("?") else math.nan if k == "float" else _NOT_NULL,
+        )
+        for n, k in schema.fields
+    )
     for key, schema in _READ.items()
 }
 
@@ -246,12 +296,12 @@ def decode_record(payload: bytes | str) -> Record:
     if not isinstance(data, Mapping):
         raise MessageFormatError(f"{name} v{version}: data must be an object, got {data!r:.60}")
     values: dict[str, object] = {}
-    for field_name, read, optional in _PLANS[name, version]:
+    for field_name, read, null in _PLANS[name, version]:
         if field_name not in data:
             raise MessageFormatError(f"{name} v{version} has no field {field_name!r}")
         value = data[field_name]
-        if value is None and optional:
-            values[field_name] = None
+        if value is None and null is not _NOT_NULL:
+            values[field_name] = null
             continue
         try:
             values[field_name] = read(value)
