@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from stockpred.bus.base import Bus
+from stockpred.bus.blocking import Announcer, BlockingPublisher
 from stockpred.domain.errors import ConfigurationError
 from stockpred.domain.instruments import Universe
 from stockpred.quality.bars import BarRules
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from stockpred.pipeline.retrain import RetrainResult
 
 __all__ = [
+    "announcements",
     "bar_rules",
     "open_archive",
     "open_bus",
@@ -58,6 +61,18 @@ def open_bus(settings: Settings) -> Bus:
     from stockpred.bus.factory import open_bus as open_bus_at
 
     return open_bus_at(settings.bus_url)
+
+
+@contextmanager
+def announcements(settings: Settings) -> Iterator[Announcer | None]:
+    """What a writing process tells the servers once it committed (feature rows, champion
+    moves), over the bus the settings name; None on the in-process bus, which no other process
+    can hear (there the servers watch the embedded store's file instead)."""
+    if settings.bus_url.split(":", 1)[0].lower() == "memory":
+        yield None
+        return
+    with BlockingPublisher(open_bus(settings)) as publisher:
+        yield Announcer(publisher)
 
 
 def store_changes(settings: Settings) -> Callable[[], object] | None:
@@ -95,12 +110,18 @@ def open_archive(settings: Settings) -> ParquetArchive:
     return ParquetArchive(settings.archive_location, storage_options=options)
 
 
-def open_registry(settings: Settings) -> ModelRegistry:
+def open_registry(settings: Settings, *, announcer: Announcer | None = None) -> ModelRegistry:
     """The model registry the settings name: MLflow on the SQLite file HOME/mlflow.db with model
-    files under HOME/mlruns by default, or on the PostgreSQL database of ``registry_uri``."""
-    return MLflowRegistry(
+    files under HOME/mlruns by default, or on the PostgreSQL database of ``registry_uri``.
+    With an ``announcer`` (:func:`announcements`), every champion move is announced."""
+    registry = MLflowRegistry(
         settings.registry_database, artifact_location=settings.registry_artifact_location
     )
+    if announcer is None:
+        return registry
+    from stockpred.registry.announcing import AnnouncingRegistry
+
+    return AnnouncingRegistry(registry, announcer.model_promoted)
 
 
 def bar_rules(settings: Settings, *, date_format: str | None = None) -> BarRules:
@@ -141,8 +162,8 @@ def retrain_with(
     from stockpred.pipeline.evaluate import EvaluationConfig
     from stockpred.pipeline.retrain import retrain
 
-    registry = open_registry(settings)
-    with open_store(settings) as store:
+    with announcements(settings) as announcer, open_store(settings) as store:
+        registry = open_registry(settings, announcer=announcer)
         return retrain(
             store,
             registry,
@@ -158,4 +179,5 @@ def retrain_with(
             recent=recent,
             margin=margin,
             universe=universe(settings),
+            announce=announcer.features_written if announcer is not None else None,
         )

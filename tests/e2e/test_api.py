@@ -299,8 +299,8 @@ def test_the_stream_pushes_a_prediction_published_on_the_bus(
             "AAPL",
             5,
         )
-        services.bus.publish(PREDICTIONS_TOPIC, {**snapshot, "type": "x", "ticker": "MSFT"})
-        services.bus.publish(PREDICTIONS_TOPIC, {**snapshot, "log_return": 0.5})
+        services.fanout.publish(PREDICTIONS_TOPIC, {**snapshot, "type": "x", "ticker": "MSFT"})
+        services.fanout.publish(PREDICTIONS_TOPIC, {**snapshot, "log_return": 0.5})
         pushed = socket.receive_json()
     assert pushed["type"] == "prediction"
     assert (pushed["ticker"], pushed["log_return"]) == ("AAPL", 0.5)

@@ -398,6 +398,60 @@ def test_every_group_receives_every_record(backend: Backend) -> None:
     assert sorted(map(seq_of, stream)) == everything
 
 
+def test_a_new_only_group_starts_after_the_newest_record_and_then_keeps_its_place(
+    backend: Backend,
+) -> None:
+    before, after, later = keyed(5), keyed(4, keys=("DDD",)), keyed(3, keys=("EEE",))
+
+    async def scenario() -> tuple[list[Delivery], list[Delivery], list[Delivery], int]:
+        async with backend.bus() as bus:
+            await bus.publish_many("bars", before)
+            follower = await bus.subscribe("bars", group="live", consumer="c1", new_only=True)
+            await bus.publish_many("bars", after)
+            seen = await collect(follower, len(after))
+            extra = await follower.fetch(max_records=10, timeout=0.5)
+            await follower.close()
+            # Joining again with new_only does not skip what was published in between.
+            await bus.publish_many("bars", later)
+            again = await bus.subscribe("bars", group="live", consumer="c1", new_only=True)
+            resumed = await collect(again, len(later))
+            await again.close()
+            return seen, extra, resumed, await bus.lag("bars", group="live")
+
+    seen, extra, resumed, lag = asyncio.run(scenario())
+
+    assert sorted(map(seq_of, seen)) == sorted((k, int(r.volume)) for k, r in after)
+    assert extra == []
+    assert sorted(map(seq_of, resumed)) == sorted((k, int(r.volume)) for k, r in later)
+    assert lag == 0
+
+
+def test_a_deleted_group_forgets_its_place(backend: Backend) -> None:
+    items = keyed(6)
+
+    async def scenario() -> tuple[int, int, list[Delivery]]:
+        async with backend.bus() as bus:
+            reader = await bus.subscribe("bars", group="gone", consumer="c1")
+            await bus.publish_many("bars", items)
+            await collect(reader, len(items))
+            await reader.close()
+            await bus.delete_group("bars", group="gone")
+            await bus.delete_group("bars", group="never-was")  # harmless
+            lag = await eventually(lambda: bus.lag("bars", group="gone"), len(items))
+            fresh = await bus.subscribe("bars", group="gone", consumer="c1")
+            everything = await collect(fresh, len(items))
+            await fresh.close()
+            return lag, await bus.lag("bars", group="gone"), everything
+
+    lag, lag_after, everything = asyncio.run(scenario())
+
+    # Once deleted, the group lags by every record kept, as one that never subscribed, and a
+    # new group of that name starts from the oldest record again.
+    assert lag == len(items)
+    assert lag_after == 0
+    assert sorted(map(seq_of, everything)) == sorted((k, int(r.volume)) for k, r in items)
+
+
 def test_an_unacknowledged_delivery_comes_again_after_the_ack_timeout(backend: Backend) -> None:
     items = keyed(6)
 

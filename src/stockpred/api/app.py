@@ -1,17 +1,22 @@
 """The FastAPI application: ``create_app`` from ready services, ``create_app_from_settings`` from
 the settings (the composition root of the serving process).
 
-A background task, started with the app, does the work no request should wait for, every
-``api_model_poll_seconds``: it refreshes the serving state (a moved champion alias or new features
-give new forecasts), pushes new forecasts to the bus (websockets) and the webhooks, and stores
-the forecasts served since the last pass.
+Background tasks, started with the app, do the work no request should wait for
+(api/background.py): they follow the writers' events on the bus (features committed, champions
+moved) and recompute what changed, relay new forecasts from the bus to the websockets, call the
+webhooks, and every ``api_model_poll_seconds`` follow the champion aliases and store the
+forecasts served since the last pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
+import re
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
@@ -25,7 +30,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from stockpred import __version__
-from stockpred.api.background import refresh_periodically, save_served, watch_store
+from stockpred.api.background import (
+    EVENT_HANDLERS,
+    follow,
+    refresh_periodically,
+    save_served,
+    subscribe_events,
+    watch_store,
+)
 from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
 from stockpred.api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -33,12 +45,12 @@ from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
 from stockpred.api.redaction import CredentialsInQueryMiddleware, install_log_redaction
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
 from stockpred.api.services import ApiServices
-from stockpred.domain.errors import StockpredError
+from stockpred.domain.errors import BusError, StockpredError
 from stockpred.pipeline.serving import StaleRefresher
 from stockpred.settings import Settings, load_settings, make_private
 from stockpred.store.base import Store
 
-__all__ = ["build_services", "create_app", "create_app_from_settings"]
+__all__ = ["build_services", "create_app", "create_app_from_settings", "instance_name"]
 
 _LOG = logging.getLogger("stockpred.api")
 
@@ -57,6 +69,12 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Joined before the first refresh, so nothing announced after it is missed.
+        subscriptions = (
+            {topic: await subscribe_events(services, topic) for topic in EVENT_HANDLERS}
+            if background
+            else {}
+        )
         try:
             await run_in_threadpool(services.serving.refresh)
         except StockpredError as exc:
@@ -68,6 +86,10 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
         tasks = (
             [asyncio.create_task(refresh_periodically(services))]
             + ([asyncio.create_task(watch_store(services))] if services.store_changes else [])
+            + [
+                asyncio.create_task(follow(services, topic, EVENT_HANDLERS[topic], subscription))
+                for topic, subscription in subscriptions.items()
+            ]
             if background
             else []
         )
@@ -76,6 +98,9 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(BusError):
+                await services.bus.close()
             await save_served(services)
             await services.webhooks.drain()
             await services.webhooks.aclose()
@@ -200,13 +225,13 @@ def build_services(
 ) -> ApiServices:
     """Every part of the serving process, chosen by the settings."""
     from stockpred.api.clients import ClientStore
+    from stockpred.api.fanout import Fanout, SeenIds
     from stockpred.api.hashing import HashPool
     from stockpred.api.jobs import JobRunner
     from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import build_token_services
-    from stockpred.bus.memory import MemoryBus
-    from stockpred.compose import open_registry, store_changes, universe
+    from stockpred.compose import open_bus, open_registry, store_changes, universe
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ChampionCache, FreshnessCache, ServedLog, ServingState
 
@@ -222,20 +247,29 @@ def build_services(
 
     metrics = ApiMetrics()
     modelled = universe(settings)
+    serving = ServingState(
+        lambda: _opened(settings),
+        ChampionCache(registry, horizons=settings.api_horizons, cache=settings.home / "models"),
+        freshness=FreshnessCache(calendar=settings.calendar, clock=now),
+        clock=now,
+        universe=modelled,
+    )
+
+    def served_sets() -> list[str]:
+        return sorted({m.feature_set for m in serving.models.values()})
+
     return ApiServices(
         settings=settings,
         universe=modelled,
         store_changes=store_changes(settings),
-        refresher=_stale_refresher(settings, clock=now) if settings.api_refresh_stale else None,
+        refresher=(
+            _stale_refresher(settings, feature_sets=served_sets, clock=now)
+            if settings.api_refresh_stale
+            else None
+        ),
         open_store=lambda: _opened(settings),
         registry=registry,
-        serving=ServingState(
-            lambda: _opened(settings),
-            ChampionCache(registry, horizons=settings.api_horizons, cache=settings.home / "models"),
-            freshness=FreshnessCache(calendar=settings.calendar, clock=now),
-            clock=now,
-            universe=modelled,
-        ),
+        serving=serving,
         served_log=ServedLog(),
         renders=RenderCache(),
         verifier=verifier,
@@ -244,7 +278,10 @@ def build_services(
         limiter=build_rate_limiter(settings),
         auth_throttle=build_auth_throttle(settings),
         hash_pool=HashPool(concurrency=settings.api_hash_concurrency),
-        bus=MemoryBus(),
+        bus=open_bus(settings),
+        fanout=Fanout(),
+        seen=SeenIds(),
+        instance=instance_name(),
         webhooks=WebhookService(
             settings.api_database_url,
             clock=now,
@@ -258,10 +295,22 @@ def build_services(
     )
 
 
-def _stale_refresher(settings: Settings, *, clock: Callable[[], datetime]) -> StaleRefresher:
-    """Fetch a ticker's missing bars from ``price_source`` and rebuild its daily_v1 features."""
+def instance_name() -> str:
+    """This process's name on the bus: ``api-HOST-PID``, in the characters every broker takes."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:60] or "host"
+    return f"api-{host}-{os.getpid()}"
+
+
+def _stale_refresher(
+    settings: Settings,
+    *,
+    feature_sets: Callable[[], Sequence[str]],
+    clock: Callable[[], datetime],
+) -> StaleRefresher:
+    """Fetch a ticker's missing bars from ``price_source`` and rebuild the feature sets the
+    champions read (``feature_sets()``; the default set before any champion is loaded)."""
     from stockpred.compose import provider_context
-    from stockpred.features.sets import get_feature_set
+    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
     from stockpred.pipeline.features import build_features
     from stockpred.pipeline.fetch import ingest_prices
     from stockpred.sources.providers.registry import price_provider
@@ -269,11 +318,11 @@ def _stale_refresher(settings: Settings, *, clock: Callable[[], datetime]) -> St
     provider = price_provider(
         settings.price_source, provider_context(settings, settings.price_source)
     )
-    feature_set = get_feature_set("daily_v1")
 
     def update(store: Store, ticker: str) -> None:
         ingest_prices(store, provider, [ticker], calendar=settings.calendar, now=clock())
-        build_features(store, feature_set, tickers=[ticker], now=clock())
+        for name in feature_sets() or [DEFAULT_FEATURE_SET]:
+            build_features(store, get_feature_set(name), tickers=[ticker], now=clock())
 
     return StaleRefresher(
         lambda: _opened(settings), update=update, cooldown_seconds=300.0, clock=clock

@@ -1,34 +1,58 @@
-"""The work no request waits for: refreshing forecasts, pushing new ones to the stream and the
-webhooks, storing the forecasts served, and bringing stale tickers up to date."""
+"""The work no request waits for: following what the writers announce on the bus (feature
+rows committed, champions moved), refreshing forecasts, publishing new ones on the bus and
+relaying the bus's forecasts to this process's websockets, calling the webhooks, storing the
+forecasts served, and bringing stale tickers up to date.
+
+Every API process follows the ``features``, ``models`` and ``predictions`` topics as a group of
+its own (``ApiServices.instance``) created ``new_only``: what happened before it started is in
+the store and the registry, which it reads at start-up. The group is deleted when the process
+stops. A bus that is down costs the events, never the service: the periodic refresh
+(``api_model_poll_seconds``) and, on the embedded store, the file watch catch up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 
 from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.schemas import prediction_out
 from stockpred.api.services import ApiServices
-from stockpred.domain.errors import StockpredError, StoreError
-from stockpred.domain.records import Prediction
+from stockpred.bus.base import Record, Subscription
+from stockpred.bus.topics import FEATURES, MODELS, PREDICTIONS
+from stockpred.domain.errors import BusError, StockpredError, StoreError
+from stockpred.domain.records import FeaturesWritten, ModelPromoted, Prediction
 from stockpred.pipeline.predict import forecast_records
 
 __all__ = [
+    "EVENT_HANDLERS",
     "PREDICTIONS_TOPIC",
+    "fan_out",
+    "follow",
+    "follow_features",
+    "follow_models",
     "forecast_event_id",
     "publish_new",
     "refresh_once",
     "refresh_periodically",
+    "relay_predictions",
     "save_served",
     "schedule_stale_refresh",
+    "subscribe_events",
     "watch_store",
 ]
 
-# The bus topic new forecasts are published on (the websocket stream subscribes to it).
-PREDICTIONS_TOPIC = "predictions"
+# The websocket fan-out's topic (api/fanout.py), the same name as the bus's.
+PREDICTIONS_TOPIC = PREDICTIONS
 _LOG = logging.getLogger("stockpred.api")
+# How long a handler waits for the embedded store while its writer still holds it.
+STORE_BUSY_SECONDS = 15.0
+# How often a lost subscription is tried again.
+RESUBSCRIBE_SECONDS = 5.0
 
 
 async def refresh_once(services: ApiServices) -> int:
@@ -40,16 +64,144 @@ async def refresh_once(services: ApiServices) -> int:
 
 
 async def publish_new(services: ApiServices, new: list[Prediction]) -> None:
-    """Push new forecasts to the stream (the bus) and the webhooks."""
+    """Publish new forecasts on the bus (every API process relays them to its websockets) and
+    call the webhooks. If the bus cannot take them, this process's websockets get them still."""
+    if not new:
+        return
+    try:
+        await services.bus.publish_many(PREDICTIONS, [(p.ticker, p) for p in new])
+    except BusError as exc:
+        _LOG.warning(
+            "could not publish %d forecasts on the bus; this process's websockets get them: %s",
+            len(new),
+            exc,
+        )
+        for forecast in new:
+            fan_out(services, forecast)
     for forecast in new:
         served = services.serving.peek(forecast.ticker, forecast.horizon)
         if served is None:
             continue
         message = prediction_out(served).model_dump(mode="json")
-        services.bus.publish(PREDICTIONS_TOPIC, message)
         await services.webhooks.publish(
             message, ticker=forecast.ticker, event_id=forecast_event_id(forecast)
         )
+
+
+def fan_out(services: ApiServices, forecast: Prediction) -> bool:
+    """Hand ``forecast`` to this process's websocket clients unless it already was; True when
+    it was handed out."""
+    if not services.seen.first_time(forecast_event_id(forecast)):
+        return False
+    message = prediction_out(services.serving.served(forecast)).model_dump(mode="json")
+    services.fanout.publish(PREDICTIONS_TOPIC, message)
+    return True
+
+
+async def relay_predictions(services: ApiServices, records: Sequence[Record]) -> None:
+    """The bus's new forecasts (from any process) to this process's websockets."""
+    for record in records:
+        if isinstance(record, Prediction):
+            fan_out(services, record)
+
+
+async def follow_features(services: ApiServices, records: Sequence[Record]) -> None:
+    """Feature rows another process committed: recompute those tickers' forecasts (waiting
+    for the embedded store while its writer still holds it) and publish the new ones."""
+    served_sets = {m.feature_set for m in services.serving.models.values()}
+    tickers = sorted(
+        {
+            ticker
+            for record in records
+            if isinstance(record, FeaturesWritten) and record.feature_set in served_sets
+            for ticker in record.tickers
+        }
+    )
+    if tickers:
+        new = await _when_store_free(lambda: services.serving.apply_features(tickers))
+        await publish_new(services, new)
+
+
+async def follow_models(services: ApiServices, records: Sequence[Record]) -> None:
+    """A champion moved: load it and publish the forecasts it changed."""
+    if any(isinstance(record, ModelPromoted) for record in records):
+        new = await _when_store_free(services.serving.reload_champions)
+        await publish_new(services, new)
+
+
+async def _when_store_free(job: Callable[[], list[Prediction]]) -> list[Prediction]:
+    """``job()`` in a thread, tried again while the store is busy (StoreError: the embedded
+    file's writer has not let go of it yet), for up to ``STORE_BUSY_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STORE_BUSY_SECONDS
+    while True:
+        try:
+            return await run_in_threadpool(job)
+        except StoreError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+Handler = Callable[[ApiServices, Sequence[Record]], Awaitable[None]]
+
+
+async def subscribe_events(services: ApiServices, topic: str) -> Subscription | None:
+    """This process's group on ``topic``, new records only; None (logged) when the bus is
+    unreachable: :func:`follow` tries again."""
+    try:
+        return await services.bus.subscribe(
+            topic, group=services.instance, consumer=services.instance, new_only=True
+        )
+    except BusError as exc:
+        _LOG.warning("cannot follow %r on the bus (retrying): %s", topic, exc)
+        return None
+
+
+async def follow(
+    services: ApiServices,
+    topic: str,
+    handle: Handler,
+    subscription: Subscription | None = None,
+) -> None:
+    """Hand ``topic``'s records to ``handle`` in batches until cancelled, acknowledging each
+    batch once handled (or once its handling failed: the periodic refresh catches up). On
+    cancellation the process's group is closed and deleted."""
+    try:
+        while True:
+            if subscription is None:
+                subscription = await subscribe_events(services, topic)
+                if subscription is None:
+                    await asyncio.sleep(RESUBSCRIBE_SECONDS)
+                    continue
+            try:
+                deliveries = await subscription.fetch(max_records=500, timeout=1.0)
+            except BusError as exc:
+                _LOG.warning("reading %r from the bus failed (retrying): %s", topic, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if not deliveries:
+                continue
+            try:
+                await handle(services, [d.record for d in deliveries])
+            except StockpredError as exc:
+                _LOG.warning("handling %d %r events failed: %s", len(deliveries), topic, exc)
+            except Exception:
+                _LOG.exception("handling %d %r events failed unexpectedly", len(deliveries), topic)
+            with suppress(BusError):
+                await subscription.ack(deliveries)
+    finally:
+        if subscription is not None:
+            with suppress(BusError):
+                await subscription.close()
+                await services.bus.delete_group(topic, group=services.instance)
+
+
+EVENT_HANDLERS: dict[str, Handler] = {
+    FEATURES: follow_features,
+    MODELS: follow_models,
+    PREDICTIONS: relay_predictions,
+}
 
 
 async def save_served(services: ApiServices) -> None:

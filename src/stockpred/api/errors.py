@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stockpred.domain.errors import (
     AuthError,
+    BusError,
     ConfigurationError,
     DataSourceError,
     ForbiddenError,
@@ -39,6 +40,7 @@ _STATUS: tuple[tuple[type[StockpredError], int], ...] = (
     (InvalidInputError, 422),
     (ModelError, 503),
     (StoreError, 503),
+    (BusError, 503),
     (DataSourceError, 502),
     (ConfigurationError, 500),
 )

@@ -16,12 +16,13 @@ from stockpred.settings import Settings
 
 if TYPE_CHECKING:
     from stockpred.api.clients import ClientStore
+    from stockpred.api.fanout import Fanout, SeenIds
     from stockpred.api.hashing import HashPool
     from stockpred.api.jobs import JobRunner
     from stockpred.api.metrics import ApiMetrics
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import TokenIssuer
-    from stockpred.bus.memory import MemoryBus
+    from stockpred.bus.base import Bus
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ServedLog, ServingState, StaleRefresher, StoreOpener
 
@@ -77,7 +78,11 @@ class ApiServices:
     # Client secrets are checked in these few low-priority threads only (api/hashing.py):
     # each check is an argon2id hash, and a flood of them must not take the cores.
     hash_pool: HashPool
-    bus: MemoryBus
+    # The event bus (bus_url): new forecasts go out on it; the writers' events come in.
+    bus: Bus
+    # This process's websocket clients, and the forecasts already handed to them.
+    fanout: Fanout
+    seen: SeenIds
     webhooks: WebhookService
     jobs: JobRunner
     # Runs one retrain (pipeline/retrain.py) for a horizon and returns what it decided.
@@ -91,5 +96,7 @@ class ApiServices:
     store_changes: Callable[[], object] | None = None
     # The instrument kinds modelled and forecast; the others are market context.
     universe: Universe = STOCKS
+    # This process's consumer group and consumer name on the bus (api-HOST-PID).
+    instance: str = "api"
     # Background tasks the services started (kept so they are not garbage-collected mid-run).
     tasks: set[asyncio.Task[None]] = field(default_factory=set)

@@ -20,7 +20,10 @@ What every backend keeps (``tests/integration/test_bus_contract.py`` checks each
   acknowledging loses nothing. A redelivery may duplicate work, so sinks are idempotent on the
   record's natural key (DESIGN.md, "Events and writers").
 - **Groups.** Every group receives every record of the topic, starting from the oldest one the
-  broker keeps; within a group each record is handed to one consumer at a time.
+  broker keeps (or, for a group created with ``new_only``, after the newest one kept when it
+  was created: a process that only follows what happens from now on, as each API process
+  does); within a group each record is handed to one consumer at a time. ``delete_group``
+  forgets a group's place and what it had not acknowledged.
 - **Order per key.** One consumer receives one key's records in the order they were published,
   redeliveries aside. Only Kafka also keeps all of a key's records on one consumer of a group
   (partitions); Redis Streams, NATS JetStream and the in-process log share a topic's records
@@ -153,8 +156,17 @@ class Bus(Protocol):
         broker has stored them all."""
         ...
 
-    async def subscribe(self, topic: str, *, group: str, consumer: str) -> Subscription:
-        """Join ``group`` on ``topic`` as ``consumer``; the group exists once this returns."""
+    async def subscribe(
+        self, topic: str, *, group: str, consumer: str, new_only: bool = False
+    ) -> Subscription:
+        """Join ``group`` on ``topic`` as ``consumer``; the group exists once this returns.
+        A group this call creates starts at the oldest record kept, or with ``new_only`` after
+        the newest; a group that exists keeps its place either way."""
+        ...
+
+    async def delete_group(self, topic: str, *, group: str) -> None:
+        """Forget ``group`` on ``topic`` (close its subscriptions first); deleting a group that
+        does not exist is harmless."""
         ...
 
     async def lag(self, topic: str, *, group: str) -> int:

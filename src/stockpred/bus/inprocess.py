@@ -6,7 +6,7 @@ dataclasses, so they are handed over as they are, never serialized.
 
 Each topic keeps its newest ``max_records`` records. When a group falls that far behind, the
 oldest records are dropped for it rather than the publisher waiting (``dropped`` counts them):
-a slow consumer must not slow the service for everyone, as in :mod:`stockpred.bus.memory`.
+a slow consumer must not slow the service for everyone (as in :mod:`stockpred.api.fanout`).
 """
 
 from __future__ import annotations
@@ -110,12 +110,20 @@ class InProcessBus:
         target.extend(items)
         target.wake()
 
-    async def subscribe(self, topic: str, *, group: str, consumer: str) -> InProcessSubscription:
+    async def subscribe(
+        self, topic: str, *, group: str, consumer: str, new_only: bool = False
+    ) -> InProcessSubscription:
         target = self._topic(topic)
         check_name("group", group)
         if group not in target.groups:
-            target.groups[group] = _Group(next_offset=target.first_offset)
+            start = target.end_offset if new_only else target.first_offset
+            target.groups[group] = _Group(next_offset=start)
         return InProcessSubscription(self, topic=topic, group=group, consumer=consumer)
+
+    async def delete_group(self, topic: str, *, group: str) -> None:
+        target = self._topics.get(check_name("topic", topic))
+        if target is not None:
+            target.groups.pop(check_name("group", group), None)
 
     async def lag(self, topic: str, *, group: str) -> int:
         target = self._topics.get(check_name("topic", topic))
@@ -144,8 +152,10 @@ class InProcessBus:
         pending one falls due (None if none is pending)."""
         topic = subscription.topic
         target = self._topic(topic)
-        pending = target.groups[subscription.group].pending
-        state = target.groups[subscription.group]
+        state = target.groups.get(subscription.group)
+        if state is None:
+            raise BusError(f"the group {subscription.group!r} of topic {topic!r} was deleted")
+        pending = state.pending
         now = self._clock()
         due_again = now + self.ack_timeout
         first = target.first_offset
@@ -178,7 +188,10 @@ class InProcessBus:
         return taken, next_due
 
     def _ack(self, subscription: InProcessSubscription, deliveries: Sequence[Delivery]) -> None:
-        forget = self._topic(subscription.topic).groups[subscription.group].pending.pop
+        state = self._topic(subscription.topic).groups.get(subscription.group)
+        if state is None:
+            return  # deleted: nothing is pending any more
+        forget = state.pending.pop
         for delivery in deliveries:
             forget(delivery.receipt, None)  # type: ignore[call-overload]
 

@@ -6,7 +6,8 @@
 - the producer is idempotent (``enable.idempotence``, ``acks=all``): its own retries never
   duplicate or reorder; ``publish`` returns once the broker acknowledged every record;
 - a group is the consumer group ``NAMESPACE.TOPIC.GROUP`` (offsets never committed
-  automatically; a new group starts at the earliest offset);
+  automatically; a new group starts at the earliest offset, or a ``new_only`` one at the high
+  watermarks, committed before it joins); ``delete_group`` deletes the consumer group;
 - ``ack`` commits, per partition, the offset after the longest run of acknowledged records
   (synchronously: it returns once the broker has it). What was fetched and not committed goes
   to another consumer when this one leaves or dies (the group rebalances), and to this one again
@@ -179,10 +180,14 @@ class KafkaBus:
             if error is not None:
                 raise self._kafka.KafkaException(error)
 
-    async def subscribe(self, topic: str, *, group: str, consumer: str) -> KafkaSubscription:
+    async def subscribe(
+        self, topic: str, *, group: str, consumer: str, new_only: bool = False
+    ) -> KafkaSubscription:
         self._check_open()
         with self._translated(f"join the group {group!r}", topic):
             name = await self._ensure_topic(topic)
+            if new_only:
+                await asyncio.to_thread(self._start_at_end, name, self.group_id(topic, group))
             subscription = KafkaSubscription(
                 self, topic=topic, group=group, consumer=consumer, topic_name=name
             )
@@ -190,16 +195,38 @@ class KafkaBus:
         self._subscriptions.add(subscription)
         return subscription
 
-    async def lag(self, topic: str, *, group: str) -> int:
+    async def delete_group(self, topic: str, *, group: str) -> None:
         self._check_open()
-        with self._translated(f"read the lag of {group!r}", topic):
-            return await asyncio.to_thread(
-                self._read_lag, self.topic_name(topic), self.group_id(topic, group)
-            )
+        group_id = self.group_id(topic, group)
+        with self._translated(f"delete the group {group!r}", topic):
+            await asyncio.to_thread(self._delete_group, group_id)
 
-    def _read_lag(self, name: str, group_id: str) -> int:
-        kafka = self._kafka
-        reader = kafka.Consumer(
+    def _delete_group(self, group_id: str) -> None:
+        admin = self._admin_module.AdminClient(self._config)
+        try:
+            admin.delete_consumer_groups([group_id], request_timeout=10)[group_id].result()
+        except self._kafka.KafkaException as exc:
+            if exc.args[0].code() != self._kafka.KafkaError.GROUP_ID_NOT_FOUND:
+                raise
+
+    def _start_at_end(self, name: str, group_id: str) -> None:
+        """Commit the high watermarks as ``group_id``'s offsets, unless it has committed any."""
+        reader = self._reader(group_id)
+        try:
+            partitions = self._partitions_of(reader, name)
+            committed = reader.committed(partitions, timeout=10) if partitions else []
+            if not committed or any(tp.offset >= 0 for tp in committed):
+                return
+            marks = self._watermarks(reader, name, {tp.partition: -1 for tp in committed})
+            kafka = self._kafka
+            ends = [kafka.TopicPartition(name, p, high) for p, (_, high) in marks.items()]
+            reader.commit(offsets=ends, asynchronous=False)
+        finally:
+            reader.close()
+
+    def _reader(self, group_id: str) -> Any:
+        """A consumer of ``group_id`` that never joins it: for offsets and watermarks."""
+        return self._kafka.Consumer(
             {
                 **self._config,
                 "group.id": group_id,
@@ -211,35 +238,57 @@ class KafkaBus:
                 "queued.max.messages.kbytes": 1,
             }
         )
-        try:
-            topics = reader.list_topics(name, timeout=10).topics
-            if name not in topics or topics[name].error is not None:
-                return 0
-            partitions = [kafka.TopicPartition(name, p) for p in sorted(topics[name].partitions)]
-            committed = {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=10)}
-            # The high watermark as a fetch answers it. ListOffsets would be one request, but
-            # Tansu 0.6 answers it with the base offset of the last batch plus one, which
-            # undercounts whenever the producer batched.
-            reader.assign(
-                [
-                    kafka.TopicPartition(name, p, o if o >= 0 else kafka.OFFSET_BEGINNING)
-                    for p, o in committed.items()
-                ]
+
+    def _partitions_of(self, reader: Any, name: str) -> list[Any]:
+        topics = reader.list_topics(name, timeout=10).topics
+        if name not in topics or topics[name].error is not None:
+            return []
+        return [self._kafka.TopicPartition(name, p) for p in sorted(topics[name].partitions)]
+
+    def _watermarks(
+        self, reader: Any, name: str, committed: dict[int, int]
+    ) -> dict[int, tuple[int, int]]:
+        """Each partition's low and high watermark, as a fetch from ``committed`` (or from the
+        beginning, for a negative offset) answers them. ListOffsets would be one request, but
+        Tansu 0.6 answers it with the base offset of the last batch plus one, which undercounts
+        whenever the producer batched."""
+        kafka = self._kafka
+        reader.assign(
+            [
+                kafka.TopicPartition(name, p, o if o >= 0 else kafka.OFFSET_BEGINNING)
+                for p, o in committed.items()
+            ]
+        )
+        deadline = time.monotonic() + 10.0
+        marks: dict[int, tuple[int, int]] = {}
+        while len(marks) < len(committed):
+            if time.monotonic() > deadline:
+                raise kafka.KafkaException(
+                    kafka.KafkaError(kafka.KafkaError._TIMED_OUT, "no watermark in 10 s")
+                )
+            reader.consume(num_messages=1, timeout=0.05)
+            for p in committed:
+                low, high = reader.get_watermark_offsets(kafka.TopicPartition(name, p), cached=True)
+                if high >= 0:
+                    marks[p] = (low, high)
+        reader.unassign()
+        return marks
+
+    async def lag(self, topic: str, *, group: str) -> int:
+        self._check_open()
+        with self._translated(f"read the lag of {group!r}", topic):
+            return await asyncio.to_thread(
+                self._read_lag, self.topic_name(topic), self.group_id(topic, group)
             )
-            deadline = time.monotonic() + 10.0
-            marks: dict[int, tuple[int, int]] = {}
-            while len(marks) < len(committed):
-                if time.monotonic() > deadline:
-                    raise kafka.KafkaException(
-                        kafka.KafkaError(kafka.KafkaError._TIMED_OUT, "no watermark in 10 s")
-                    )
-                reader.consume(num_messages=1, timeout=0.05)
-                for p in committed:
-                    low, high = reader.get_watermark_offsets(
-                        kafka.TopicPartition(name, p), cached=True
-                    )
-                    if high >= 0:
-                        marks[p] = (low, high)
+
+    def _read_lag(self, name: str, group_id: str) -> int:
+        reader = self._reader(group_id)
+        try:
+            partitions = self._partitions_of(reader, name)
+            if not partitions:
+                return 0
+            committed = {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=10)}
+            marks = self._watermarks(reader, name, committed)
             return sum(
                 high - (committed[p] if committed[p] >= 0 else low)
                 for p, (low, high) in marks.items()

@@ -6,8 +6,9 @@
   same id, so the stream's duplicate window (2 minutes) stores it once; ``publish_many``
   pipelines its publishes (``publish_async``) and waits for all their acknowledgements;
 - a group is a durable pull consumer (explicit acks, ``ack_wait`` = the bus's ``ack_timeout``,
-  delivery from the first message kept); every consumer of the group pulls from it, and the
-  server redelivers what is not acknowledged within ``ack_wait``;
+  delivery from the first message kept, or from the next one for a ``new_only`` group); every
+  consumer of the group pulls from it, and the server redelivers what is not acknowledged
+  within ``ack_wait``; ``delete_group`` deletes the consumer;
 - ``ack`` sends one +ACK per delivery, then flushes: it returns once the server has them;
 - lag is the consumer's ``num_pending`` (not yet delivered) plus ``num_ack_pending``.
 
@@ -184,8 +185,11 @@ class NatsJetStreamBus:
                 future.cancel()
                 await self._publish_with_id(jetstream, subject, key, payload, message_id)
 
-    async def subscribe(self, topic: str, *, group: str, consumer: str) -> NatsSubscription:
+    async def subscribe(
+        self, topic: str, *, group: str, consumer: str, new_only: bool = False
+    ) -> NatsSubscription:
         check_name("group", group)
+        policy = self._api.DeliverPolicy.NEW if new_only else self._api.DeliverPolicy.ALL
         with self._translated(f"create the group {group!r}", topic):
             jetstream, stream = await self._stream(topic)
             try:
@@ -196,7 +200,7 @@ class NatsJetStreamBus:
                     self._api.ConsumerConfig(
                         durable_name=group,
                         ack_policy=self._api.AckPolicy.EXPLICIT,
-                        deliver_policy=self._api.DeliverPolicy.ALL,
+                        deliver_policy=policy,
                         ack_wait=self.ack_timeout,
                         max_ack_pending=self.max_ack_pending,
                         filter_subject=self.subject(topic),
@@ -204,6 +208,13 @@ class NatsJetStreamBus:
                 )
             pull = await jetstream.pull_subscribe_bind(durable=group, stream=stream)
         return NatsSubscription(self, pull, topic=topic, group=group, consumer=consumer)
+
+    async def delete_group(self, topic: str, *, group: str) -> None:
+        check_name("group", group)
+        with self._translated(f"delete the group {group!r}", topic):
+            jetstream = await self._connect()
+            with suppress(self._js_errors.NotFoundError):
+                await jetstream.delete_consumer(self.stream_name(topic), group)
 
     async def lag(self, topic: str, *, group: str) -> int:
         check_name("group", group)

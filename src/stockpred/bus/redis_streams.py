@@ -2,7 +2,8 @@
 
 - a topic is the stream ``NAMESPACE:bus:TOPIC``; each entry holds the key and the envelope of
   :mod:`stockpred.bus.serializer`; ``publish_many`` pipelines its XADDs;
-- a group is a consumer group (XGROUP CREATE ... 0 MKSTREAM: it starts at the oldest entry);
+- a group is a consumer group (XGROUP CREATE ... 0 MKSTREAM: it starts at the oldest entry;
+  ``$`` for a ``new_only`` group); ``delete_group`` is XGROUP DESTROY;
 - ``fetch`` first reads what this consumer name was handed before and never acknowledged (a
   restarted consumer resumes), then reclaims entries idle longer than ``ack_timeout`` from any
   consumer of the group (XAUTOCLAIM), then reads new entries (XREADGROUP ``>``);
@@ -96,16 +97,26 @@ class RedisStreamsBus:
             if queued:
                 await pipe.execute()
 
-    async def subscribe(self, topic: str, *, group: str, consumer: str) -> RedisSubscription:
+    async def subscribe(
+        self, topic: str, *, group: str, consumer: str, new_only: bool = False
+    ) -> RedisSubscription:
         stream = self.stream_key(topic)
         check_name("group", group)
+        start = "$" if new_only else "0"
         with self._translated(f"create the group {group!r}", topic):
             try:
-                await self._client.xgroup_create(stream, group, id="0", mkstream=True)
+                await self._client.xgroup_create(stream, group, id=start, mkstream=True)
             except self._errors as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
         return RedisSubscription(self, topic=topic, group=group, consumer=consumer)
+
+    async def delete_group(self, topic: str, *, group: str) -> None:
+        stream = self.stream_key(topic)
+        check_name("group", group)
+        with self._translated(f"delete the group {group!r}", topic):
+            if await self._client.exists(stream):
+                await self._client.xgroup_destroy(stream, group)
 
     async def lag(self, topic: str, *, group: str) -> int:
         stream = self.stream_key(topic)

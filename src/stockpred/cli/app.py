@@ -191,11 +191,13 @@ def root(
 
     settings = load_settings(config_file=config)
     make_private(settings)
-    ctx.obj = Runtime(
+    runtime = Runtime(
         settings=settings,
         out=Console(),
         err=Console(stderr=True),
     )
+    ctx.obj = runtime
+    ctx.call_on_close(runtime.close)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,6 +141,7 @@ def build(
         progress = stack.enter_context(runtime.progress())
         total = len(names) if names else len(store.bar_coverage())
         task = progress.add_task(f"features {feature_set.key}", total=total or None)
+        announcer = runtime.announcer()
         result = build_features(
             store,
             feature_set,
@@ -149,6 +150,7 @@ def build(
             on_ticker=lambda _: progress.advance(task),
             engine=panel_engine,
             universe=universe(runtime.settings),
+            announce=announcer.features_written if announcer is not None else None,
         )
     seconds = time.perf_counter() - started
     payload = {

@@ -110,7 +110,7 @@ def train_command(
         test_size=test_size,
         seed=seed,
     )
-    registry = open_registry(runtime.settings)
+    registry = open_registry(runtime.settings, announcer=runtime.announcer())
 
     def reused(key: str) -> None:
         runtime.err.print(
@@ -227,7 +227,8 @@ def promote_model(
 ) -> None:
     """Make a version the champion, the one `predict` and the API serve."""
     runtime = runtime_of(ctx)
-    open_registry(runtime.settings).promote(model_name(horizon), version, reason=reason)
+    registry = open_registry(runtime.settings, announcer=runtime.announcer())
+    registry.promote(model_name(horizon), version, reason=reason)
     runtime.out.print(f"{model_name(horizon)} champion: version {version}", markup=False)
 
 
@@ -239,7 +240,8 @@ def rollback_model(
 ) -> None:
     """Give the champion alias back to the previous champion."""
     runtime = runtime_of(ctx)
-    back = open_registry(runtime.settings).rollback(model_name(horizon), reason=reason)
+    registry = open_registry(runtime.settings, announcer=runtime.announcer())
+    back = registry.rollback(model_name(horizon), reason=reason)
     runtime.out.print(f"{model_name(horizon)} champion: version {back.version}", markup=False)
 
 

@@ -6,10 +6,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.progress import (
 )
 
 from stockpred.settings import Settings
+
+if TYPE_CHECKING:
+    from stockpred.bus.blocking import Announcer
 
 __all__ = ["Runtime", "StepProgress", "runtime_of"]
 
@@ -42,6 +45,24 @@ class Runtime:
     out: Console
     err: Console
     clock: Callable[[], datetime] = _utc_now
+    # What the command opened for its whole run (the announcer); closed when it ends.
+    _resources: ExitStack = field(default_factory=ExitStack, repr=False)
+    _held: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def announcer(self) -> Announcer | None:
+        """What this command tells the servers once it has committed (feature rows, champion
+        moves; ``compose.announcements``): opened on first use, closed when the command ends.
+        None on the in-process bus."""
+        if "announcer" not in self._held:
+            from stockpred.compose import announcements
+
+            self._held["announcer"] = self._resources.enter_context(announcements(self.settings))
+        announcer: Announcer | None = self._held["announcer"]
+        return announcer
+
+    def close(self) -> None:
+        """Release what the command opened; idempotent."""
+        self._resources.close()
 
     def print_json(self, payload: Any) -> None:
         # Plain print: scripts read this, so no wrapping or markup.

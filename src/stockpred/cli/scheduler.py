@@ -9,7 +9,7 @@ import typer
 from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.compose import bar_rules, open_store, provider_context, universe
 from stockpred.domain.errors import InvalidInputError
-from stockpred.features.sets import get_feature_set
+from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
 from stockpred.pipeline.features import build_features
 from stockpred.pipeline.fetch import ingest_macro, ingest_prices
 from stockpred.pipeline.news import ingest_news
@@ -103,12 +103,14 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
         )
 
     def features() -> str:
+        announcer = runtime.announcer()
         with open_store(settings) as store:
             built = build_features(
                 store,
-                get_feature_set("daily_v1"),
+                get_feature_set(DEFAULT_FEATURE_SET),
                 now=runtime.clock(),
                 universe=universe(settings),
+                announce=announcer.features_written if announcer is not None else None,
             )
         return f"{built.feature_set}: {built.rows} new rows for {built.tickers} tickers"
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from stockpred.domain.errors import ModelError
 from stockpred.domain.instruments import STOCKS, Universe
+from stockpred.domain.records import FeaturesWritten
 from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
 from stockpred.models.baselines import BASELINES
@@ -89,9 +90,11 @@ def retrain(
     recent: int = 63,
     margin: float = 0.0,
     universe: Universe = STOCKS,
+    announce: Callable[[FeaturesWritten], None] | None = None,
 ) -> RetrainResult:
-    """Challenge the champion of ``config.horizon``; see the module docstring."""
-    build_features(store, feature_set, now=now, universe=universe)
+    """Challenge the champion of ``config.horizon``; see the module docstring. ``announce``
+    is told of the feature rows the retrain's own build commits."""
+    build_features(store, feature_set, now=now, universe=universe, announce=announce)
     champion, champion_model = load_champion(registry, horizon=config.horizon, cache=cache)
     kind = champion.metadata.get("model_kind", "")
     if kind not in catalog and kind not in BASELINES:

@@ -363,6 +363,10 @@ class ServingState:
             )
         return ServedForecast(found, self._freshness.of(pd.Timestamp(found.as_of)))
 
+    def served(self, forecast: Prediction) -> ServedForecast:
+        """``forecast`` (from this process or another) with its freshness now."""
+        return ServedForecast(forecast, self._freshness.of(pd.Timestamp(forecast.as_of)))
+
     def peek(self, ticker: str, horizon: int) -> ServedForecast | None:
         """The current forecast, or None."""
         found = self._table.get(ticker, horizon)

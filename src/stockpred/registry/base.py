@@ -30,6 +30,7 @@ __all__ = [
     "ChampionChange",
     "ModelRegistry",
     "ModelVersion",
+    "horizon_of",
     "metrics_json",
     "model_name",
     "training_metadata",
@@ -64,6 +65,14 @@ def model_name(horizon: int) -> str:
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 bar, got {horizon}")
     return f"stockpred-h{horizon}"
+
+
+def horizon_of(name: str) -> int | None:
+    """The horizon of a registered name made by :func:`model_name`, or None for another name."""
+    prefix, _, number = name.partition("-h")
+    if prefix != "stockpred" or not number.isdigit():
+        return None
+    return int(number)
 
 
 def _utc_iso(value: datetime, what: str) -> str:

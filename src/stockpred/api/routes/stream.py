@@ -113,7 +113,7 @@ async def stream(
         return
     services.metrics.websocket_opened()
     try:
-        async with services.bus.subscription(PREDICTIONS_TOPIC) as subscription:
+        async with services.fanout.subscription(PREDICTIONS_TOPIC) as subscription:
             for ticker in sorted(wanted):
                 for h in sorted(services.serving.models):
                     if horizon not in (None, h):

@@ -1,18 +1,21 @@
-"""The in-process bus: topics fanned out to subscribers' bounded queues on one event loop.
+"""The websocket fan-out of one API process: rendered messages handed to each connected
+client's bounded queue on one event loop.
 
-It is the embedded default (DESIGN.md: bus). A subscriber that falls behind by more than its
-queue loses the *oldest* messages, never blocks the publisher, and can see how many it lost
-(``dropped``): a slow websocket client must not slow the service for everyone else.
+The bus (``bus_url``) brings each new forecast to every API process once (api/background.py,
+``relay_predictions``); this hands it to that process's clients. A client that falls behind by
+more than its queue loses the *oldest* messages, never blocks the publisher, and can see how
+many it lost (``dropped``): a slow websocket client must not slow the service for everyone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["MemoryBus", "Subscription"]
+__all__ = ["Fanout", "SeenIds", "Subscription"]
 
 Message = Mapping[str, object]
 
@@ -29,7 +32,7 @@ class Subscription:
         return await self.queue.get()
 
 
-class MemoryBus:
+class Fanout:
     """Publish/subscribe within one process. ``publish`` never waits."""
 
     def __init__(self, *, queue_size: int = 1000) -> None:
@@ -67,3 +70,20 @@ class MemoryBus:
 
     def subscribers(self, topic: str) -> int:
         return len(self._subscriptions.get(topic, ()))
+
+
+class SeenIds:
+    """The event ids of the last ``size`` forecasts pushed, so one computed by several
+    processes (each API process follows the same features) reaches a websocket once."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
