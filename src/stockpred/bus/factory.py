@@ -42,8 +42,9 @@ def open_bus(url: str, *, namespace: str = "stockpred", ack_timeout: float = 30.
     ``namespace`` prefixes every stream, subject and topic the bus makes on a broker;
     ``ack_timeout`` (seconds) is how long a delivery may stay unacknowledged before it is
     handed out again. Options in the URL's query: ``memory://?max_records=N`` (records kept per
-    topic), ``redis://...?max_length=N`` (approximate stream trimming),
-    ``kafka://...?partitions=N`` (partitions of new topics). The Redis, NATS and Kafka clients
+    topic, default 10,000, so a long-running API holds no more forecasts than that),
+    ``redis://...?max_length=N`` (approximate stream trimming), ``kafka://...?partitions=N``
+    (partitions of new topics). The Redis, NATS and Kafka clients
     are optional extras (``stockpred[redis]``, ``stockpred[nats]``, ``stockpred[kafka]``).
     """
     parts = urlsplit(url)
@@ -54,7 +55,7 @@ def open_bus(url: str, *, namespace: str = "stockpred", ack_timeout: float = 30.
 
         max_records = _int_option(options, "max_records", url)
         _no_more(options, url)
-        return InProcessBus(ack_timeout=ack_timeout, max_records=max_records or 100_000)
+        return InProcessBus(ack_timeout=ack_timeout, max_records=max_records or 10_000)
     if scheme in ("redis", "rediss"):
         from stockpred.bus.redis_streams import RedisStreamsBus
 

@@ -79,7 +79,7 @@ class InProcessBus:
         self,
         *,
         ack_timeout: float = 30.0,
-        max_records: int = 100_000,
+        max_records: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ack_timeout <= 0:

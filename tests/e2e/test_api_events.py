@@ -1,0 +1,43 @@
+"""An API process relays the bus's forecasts to its websockets, each once, whichever process
+published them (here on the in-process bus of the embedded default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from stockpred.api.app import create_app
+from stockpred.api.services import ApiServices
+from stockpred.bus.topics import PREDICTIONS
+from support.api import token_for
+
+
+def test_forecasts_on_the_bus_reach_the_websocket_once_each(services: ApiServices) -> None:
+    with TestClient(create_app(services, background=True)) as client:
+        token = token_for(client, services, "stream:read")
+        served = services.serving.peek("AAPL", 5)
+        assert served is not None
+        first = served.forecast
+        # Forecasts of later sessions, as another process (a second API worker, the stream
+        # processor) would publish them.
+        later = [dataclasses.replace(first, as_of=first.as_of + timedelta(days=d)) for d in (1, 2)]
+
+        def publish(forecast: object) -> None:
+            client.portal.call(  # on the app's event loop, where its bus lives
+                functools.partial(services.bus.publish, PREDICTIONS, key="AAPL", record=forecast)
+            )
+
+        with client.websocket_connect(
+            "/v1/stream?tickers=AAPL&horizon=5", subprotocols=["bearer", token]
+        ) as socket:
+            assert socket.receive_json()["type"] == "snapshot"
+            publish(later[0])
+            publish(later[0])  # the same forecast again: a second worker computed it too
+            publish(later[1])
+            pushed = [socket.receive_json(), socket.receive_json()]
+
+    assert [m["type"] for m in pushed] == ["prediction", "prediction"]
+    assert [m["as_of"][:10] for m in pushed] == [f.as_of.date().isoformat() for f in later]
