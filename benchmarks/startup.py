@@ -33,8 +33,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "python -c 'import pandas'": ("import pandas", []),
     "stockpred --version": (_CLI, ["--version"]),
     "stockpred --help": (_CLI, ["--help"]),
-    "stockpred predict --help": (_CLI, ["predict", "--help"]),
+    "stockpred ingest --help": (_CLI, ["ingest", "--help"]),
+    "stockpred data --help": (_CLI, ["data", "--help"]),
+    "stockpred features --help": (_CLI, ["features", "--help"]),
     "stockpred evaluate --help": (_CLI, ["evaluate", "--help"]),
+    "stockpred predict --help": (_CLI, ["predict", "--help"]),
+    "stockpred serve --help": (_CLI, ["serve", "--help"]),
 }
 
 
