@@ -4,8 +4,9 @@
 
 Each command runs ``--repeat`` times in a fresh interpreter (no data: start-up reads only the
 settings); the figure is the median wall time and the largest ``ru_maxrss`` of the children.
-A command imports only what it uses (``cli/app.py`` loads sub-commands lazily), so the bare
-``--version`` and ``--help`` should cost no more than importing pandas alone. Prints one JSON
+A command imports only what it uses (``cli/app.py`` loads sub-commands lazily, and a command
+module loads pandas, the store and the models inside its commands), so ``--version``, ``--help``
+and every ``<command> --help`` should cost no more than importing pandas alone. Prints one JSON
 object.
 
     python benchmarks/startup.py [--repeat 7]
@@ -33,8 +34,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "python -c 'import pandas'": ("import pandas", []),
     "stockpred --version": (_CLI, ["--version"]),
     "stockpred --help": (_CLI, ["--help"]),
-    "stockpred predict --help": (_CLI, ["predict", "--help"]),
+    "stockpred ingest --help": (_CLI, ["ingest", "--help"]),
+    "stockpred data --help": (_CLI, ["data", "--help"]),
+    "stockpred features --help": (_CLI, ["features", "--help"]),
     "stockpred evaluate --help": (_CLI, ["evaluate", "--help"]),
+    "stockpred predict --help": (_CLI, ["predict", "--help"]),
+    "stockpred serve --help": (_CLI, ["serve", "--help"]),
 }
 
 

@@ -37,9 +37,9 @@ class _Lazy:
     example: str = ""
 
 
-# In the order `stockpred --help` lists them. Importing a command's module pulls in pandas,
-# the store, the models or the API stack; `--version`, `--help` and every other command do not
-# pay for it.
+# In the order `stockpred --help` lists them. A command's module is imported only to run it or
+# show its help, and loads pandas, the store, the models or the API stack inside its commands, so
+# no `--help` pays for them (tests/unit/test_cli_startup.py checks every command).
 _COMMANDS: dict[str, _Lazy] = {
     "ingest": _Lazy("stockpred.cli.ingest", "ingest_app", "Bring data into the store."),
     "data": _Lazy("stockpred.cli.data", "data_app", "Look at the stored data."),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from stockpred.api.clients import Client, ClientStore
 from stockpred.api.principals import SCOPES
 from stockpred.cli.layout import FittedTable
 from stockpred.cli.runtime import runtime_of
+
+# The client store (SQLAlchemy, and pandas through the store package) loads in the commands, so
+# that `--help` does not pay for it.
+if TYPE_CHECKING:
+    from stockpred.api.clients import Client
 
 __all__ = ["clients_app"]
 
@@ -47,6 +51,8 @@ def create(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Register a client and print its id and secret; the secret is shown only this once."""
+    from stockpred.api.clients import ClientStore
+
     runtime = runtime_of(ctx)
     with ClientStore(runtime.settings.api_database_url, clock=runtime.clock) as store:
         created = store.create(name=name, scopes=scopes.split(","))
@@ -74,6 +80,8 @@ def list_clients(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Every client, revoked ones included, oldest first (secrets are never shown)."""
+    from stockpred.api.clients import ClientStore
+
     runtime = runtime_of(ctx)
     with ClientStore(runtime.settings.api_database_url, clock=runtime.clock) as store:
         clients = store.list()
@@ -119,6 +127,8 @@ def revoke(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Revoke a client: it gets no new tokens (tokens already issued live until they expire)."""
+    from stockpred.api.clients import ClientStore
+
     runtime = runtime_of(ctx)
     with ClientStore(runtime.settings.api_database_url, clock=runtime.clock) as store:
         client = store.revoke(client_id)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
-from stockpred.cli.charts import render_price_chart
 from stockpred.cli.render import FittedTable, Formatter, compact_count, frame_table, records
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import open_archive, open_store
-from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InvalidInputError, NotFoundError
 from stockpred.domain.records import FEATURE_KEY
-from stockpred.pipeline.archive import archive_bars, read_history
-from stockpred.pipeline.summary import summarise_bars
-from stockpred.quality.splits import detect_splits
-from stockpred.store.schema import TABLES, feature_table_name
+
+# pandas, the store and the calendars load in the commands that use them, so that `--help`
+# does not pay for them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["data_app"]
 
@@ -35,6 +33,9 @@ def list_tickers(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Per ticker: first and last session, rows, missing sessions and sources."""
+    from stockpred.compose import open_store
+    from stockpred.pipeline.summary import summarise_bars
+
     runtime = runtime_of(ctx)
     with open_store(runtime.settings) as store:
         summary = summarise_bars(store, calendar=runtime.settings.calendar)
@@ -60,6 +61,8 @@ def list_tickers(
 
 
 def _day(text: str | None, option: str) -> pd.Timestamp | None:
+    import pandas as pd
+
     if text is None:
         return None
     try:
@@ -128,6 +131,14 @@ def show(
     ),
 ) -> None:
     """Show the stored daily bars of one ticker."""
+    import pandas as pd
+
+    from stockpred.cli.charts import render_price_chart
+    from stockpred.compose import open_archive, open_store
+    from stockpred.domain.calendar import get_trading_calendar
+    from stockpred.pipeline.archive import read_history
+    from stockpred.quality.splits import detect_splits
+
     runtime = runtime_of(ctx)
     symbol = ticker.strip().upper()
     first, last = _day(start, "--start"), _day(end, "--end")
@@ -202,6 +213,9 @@ def export(
     """Write stored tables as Parquet, for other tools or for anyone to check the data.
 
     ``features`` stands for every stored feature set, one table each (features_<set>)."""
+    from stockpred.compose import open_store
+    from stockpred.store.schema import TABLES, feature_table_name
+
     runtime = runtime_of(ctx)
     written: list[dict[str, str]] = []
     with open_store(runtime.settings) as store:
@@ -250,6 +264,10 @@ def macro(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (every period)."),
 ) -> None:
     """List the macro series, or show one as it was known at a date."""
+    import pandas as pd
+
+    from stockpred.compose import open_store
+
     runtime = runtime_of(ctx)
     day = _day(as_of, "--as-of")
     known_by = (
@@ -327,6 +345,11 @@ def archive(
 
     Reads of history (`data show`) span the archive and the store transparently.
     """
+    import pandas as pd
+
+    from stockpred.compose import open_archive, open_store
+    from stockpred.pipeline.archive import archive_bars
+
     runtime = runtime_of(ctx)
     days = older_than_days or runtime.settings.archive_after_days
     cutoff = pd.Timestamp(runtime.clock()).tz_convert("UTC").normalize() - pd.Timedelta(days=days)

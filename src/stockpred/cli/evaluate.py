@@ -7,20 +7,23 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import FittedTable, fraction, frame_table, records
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import open_store, universe
 from stockpred.domain.errors import InvalidInputError
-from stockpred.features.sets import DEFAULT_FEATURE_SET
-from stockpred.models.backtest import PORTFOLIO_KINDS, picks_nothing
-from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS
-from stockpred.pipeline.evaluate import Evaluation, EvaluationConfig, evaluate, predicts_returns
-from stockpred.pipeline.report import leaderboard_records, write_leaderboard
+from stockpred.features.defaults import DEFAULT_FEATURE_SET
+from stockpred.models.kinds import DEFAULT_MODELS, MODEL_KINDS
+
+# pandas, the store and the models load in the functions that use them, so that `--help` does
+# not pay for them.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from stockpred.pipeline.evaluate import Evaluation
 
 __all__ = [
     "evaluate_command",
@@ -76,6 +79,10 @@ def leaderboard_frame(evaluation: Evaluation, *, wide: bool = False) -> pd.DataF
     """The terminal leaderboard: a row per model, the figures a desk reads first ("-" where a
     figure is missing or has no meaning); ``wide`` adds the Diebold-Mariano p-value and the
     interval coverage (also in the coverage table and the leaderboard files)."""
+    import pandas as pd
+
+    from stockpred.pipeline.report import leaderboard_records
+
     rows = []
     for record in leaderboard_records(evaluation.scores, backtest=evaluation.backtest):
         row = {
@@ -104,6 +111,9 @@ def leaderboard_table(evaluation: Evaluation, *, title: str, wide: bool = False)
 def leaderboard_notes(evaluation: Evaluation) -> list[str]:
     """What the reader of the leaderboard must know: a parameter that was reduced, and why a
     figure is "-" (null in JSON) where it has no meaning."""
+    from stockpred.models.backtest import PORTFOLIO_KINDS, picks_nothing
+    from stockpred.pipeline.evaluate import predicts_returns
+
     config = evaluation.config
     notes = []
     used = evaluation.backtest.k
@@ -144,7 +154,8 @@ def evaluate_command(
     models: str = typer.Option(
         ",".join(DEFAULT_MODELS),
         "--models",
-        help=f"Comma-separated models ({', '.join(sorted(MODELS))}); the baselines always run.",
+        help=f"Comma-separated models ({', '.join(sorted(MODEL_KINDS))}); the baselines "
+        "always run.",
     ),
     tune: bool = typer.Option(
         True, "--tune/--no-tune", help="Tune each model's parameters inside every training window."
@@ -199,6 +210,11 @@ def evaluate_command(
     """Walk-forward evaluation, purged and embargoed, of the models next to the random walk and
     the other baselines: accuracy, IC, Diebold-Mariano, interval coverage and a backtest after
     costs, each with its uncertainty."""
+    from stockpred.compose import open_store, universe
+    from stockpred.models.catalog import MODELS, PARAM_GRIDS
+    from stockpred.pipeline.evaluate import EvaluationConfig, evaluate
+    from stockpred.pipeline.report import leaderboard_records, write_leaderboard
+
     runtime = runtime_of(ctx)
     feature_set = resolve_feature_set(set_name)
     chosen = tuple(m.strip() for m in models.split(",") if m.strip())

@@ -6,25 +6,21 @@ import time
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import open_store, universe
 from stockpred.domain.errors import InvalidInputError
-from stockpred.features.panel import build_panel
-from stockpred.features.sets import (
-    FeatureSet,
-    default_feature_sets,
-    feature_set_from_toml,
-    get_feature_set,
-)
-from stockpred.pipeline.features import PanelEngine, build_features
-from stockpred.pipeline.spark import SparkEngine, spark_session
-from stockpred.store.base import Store
+from stockpred.features.defaults import DEFAULT_FEATURE_SET
+
+# pandas, the indicators and the store load in the functions that use them, so that `--help`
+# does not pay for them.
+if TYPE_CHECKING:
+    from stockpred.features.sets import FeatureSet
+    from stockpred.pipeline.features import PanelEngine
+    from stockpred.store.base import Store
 
 __all__ = ["features_app"]
 
@@ -45,6 +41,8 @@ features_app = typer.Typer(
 
 def resolve_feature_set(name: str) -> FeatureSet:
     """A built-in set by name (``name`` or ``name@version``), or a set declared in a TOML file."""
+    from stockpred.features.sets import feature_set_from_toml, get_feature_set
+
     if name.endswith(".toml"):
         path = Path(name)
         try:
@@ -98,7 +96,7 @@ def _describe(fs: FeatureSet) -> dict[str, Any]:
 def build(
     ctx: typer.Context,
     set_name: str = typer.Option(
-        "daily_v1",
+        DEFAULT_FEATURE_SET,
         "--set",
         help="Feature set: a built-in name (see `features list`) or a .toml file.",
     ),
@@ -121,6 +119,13 @@ def build(
 ) -> None:
     """Compute a feature set for the stored bars and write it to the store; later runs compute
     only new dates (from the last stored one minus the set's lookback)."""
+    import pandas as pd
+
+    from stockpred.compose import open_store, universe
+    from stockpred.features.panel import build_panel
+    from stockpred.pipeline.features import build_features
+    from stockpred.pipeline.spark import SparkEngine, spark_session
+
     runtime = runtime_of(ctx)
     feature_set = resolve_feature_set(set_name)
     found = [s for s in (tickers or "").replace(",", " ").split() if s] + list(symbols or [])
@@ -191,6 +196,10 @@ def list_sets(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """The built-in feature sets: version, indicators, features and lookback."""
+    import pandas as pd
+
+    from stockpred.features.sets import default_feature_sets
+
     runtime = runtime_of(ctx)
     rows = [
         {
@@ -221,6 +230,8 @@ def show(
 ) -> None:
     """The indicators of a feature set with their parameters, outputs and lookback, and its
     context features."""
+    import pandas as pd
+
     runtime = runtime_of(ctx)
     described = _describe(resolve_feature_set(set_name))
     if as_json:

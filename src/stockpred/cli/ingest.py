@@ -5,23 +5,22 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 
 from stockpred.cli.render import FittedTable, frame_table, records, short_names
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import bar_rules, open_store, provider_context
 from stockpred.domain.errors import DataSourceError, InvalidInputError
-from stockpred.pipeline.fetch import Failure, ingest_macro, ingest_prices
-from stockpred.pipeline.ingest import BarIngest, ingest_files, ingest_sample, read_files
-from stockpred.pipeline.news import ingest_news
-from stockpred.sentiment.base import SentimentScorer
-from stockpred.sentiment.embedding import load_embedding_scorer
-from stockpred.sentiment.scorers import build_scorers
-from stockpred.sources.files import expand_paths, parse_column_mapping
-from stockpred.sources.providers.registry import macro_provider, news_provider, price_provider
+
+# pandas, the store, the providers and the scorers load in the commands that use them, so that
+# `--help` does not pay for them.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from stockpred.pipeline.fetch import Failure
+    from stockpred.pipeline.ingest import BarIngest
+    from stockpred.sentiment.base import SentimentScorer
 
 __all__ = ["ingest_app"]
 
@@ -83,6 +82,8 @@ def _inputs_table(result: BarIngest) -> tuple[FittedTable, dict[str, str]]:
     tickers; and the short name of every input, for the rejects table. Where the ticker came
     from says the layout (a column: long; the file name or --ticker: single-ticker), so the
     layout itself is left to --json, to fit 80 columns."""
+    import pandas as pd
+
     folder, names = short_names([f.name for f in result.inputs])
     inputs = pd.DataFrame(
         {
@@ -180,6 +181,9 @@ def sample(
     AAPL, FB, GOOG, IBM, MSFT 2000-2013 (bokeh-sampledata), the S&P 500 (^GSPC) and NASDAQ
     (^IXIC) 1999-2018, and VIX, core CPI, AAA and BAA yields as macro series (arch).
     """
+    from stockpred.compose import open_store
+    from stockpred.pipeline.ingest import ingest_sample
+
     runtime = runtime_of(ctx)
     now = runtime.clock()
     chosen = [p.strip().lower() for p in parts.split(",") if p.strip()]
@@ -241,6 +245,10 @@ def file(
     same file are kept. Nothing is written if any file cannot be read as a whole. Exit status:
     0 when rows were accepted, 1 when none was (or, with --strict, when any was rejected).
     """
+    from stockpred.compose import bar_rules, open_store
+    from stockpred.pipeline.ingest import ingest_files, read_files
+    from stockpred.sources.files import expand_paths, parse_column_mapping
+
     runtime = runtime_of(ctx)
     now = runtime.clock()
     mapping = parse_column_mapping(columns)
@@ -320,6 +328,8 @@ def _symbols(option: str | None, extra: list[str] | None, name: str) -> list[str
 
 
 def _failures_table(runtime: Runtime, failures: list[Failure]) -> None:
+    import pandas as pd
+
     if failures:
         frame = pd.DataFrame([dataclasses.asdict(f) for f in failures])
         runtime.out.print(frame_table(frame, title=f"[red]{len(failures)} not fetched[/]"))
@@ -349,6 +359,10 @@ def prices(
     Without --start each ticker resumes from its last stored bar minus a few sessions, so late
     corrections replace stored bars; the provider's answers are cached on disk.
     """
+    from stockpred.compose import bar_rules, open_store, provider_context
+    from stockpred.pipeline.fetch import ingest_prices
+    from stockpred.sources.providers.registry import price_provider
+
     runtime = runtime_of(ctx)
     names = _symbols(tickers, symbols, "ticker")
     first, last = _date(start, "--start"), _date(end, "--end")
@@ -399,6 +413,10 @@ def macro(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Fetch macro series with every vintage: each value keeps the day it became known."""
+    from stockpred.compose import open_store, provider_context
+    from stockpred.pipeline.fetch import ingest_macro
+    from stockpred.sources.providers.registry import macro_provider
+
     runtime = runtime_of(ctx)
     names = _symbols(series, symbols, "serie")
     provider = macro_provider(source, provider_context(runtime.settings, source))
@@ -435,6 +453,8 @@ def macro(
 
 
 def _date(text: str | None, option: str) -> pd.Timestamp | None:
+    import pandas as pd
+
     if text is None:
         return None
     try:
@@ -445,6 +465,8 @@ def _date(text: str | None, option: str) -> pd.Timestamp | None:
 
 
 def _utc(day: pd.Timestamp | None, *, end_of_day: bool = False) -> pd.Timestamp | None:
+    import pandas as pd
+
     if day is None:
         return None
     stamp = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end_of_day else day
@@ -484,6 +506,12 @@ def news(
 
     Running it again stores nothing new; the provider's answers are cached on disk.
     """
+    from stockpred.compose import open_store, provider_context
+    from stockpred.pipeline.news import ingest_news
+    from stockpred.sentiment.embedding import load_embedding_scorer
+    from stockpred.sentiment.scorers import build_scorers
+    from stockpred.sources.providers.registry import news_provider
+
     runtime = runtime_of(ctx)
     names = _symbols(tickers, symbols, "ticker")
     first = _utc(_date(since, "--since"))

@@ -7,8 +7,8 @@ import json
 import math
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from stockpred import __version__
@@ -16,16 +16,15 @@ from stockpred.cli.evaluate import leaderboard_notes, leaderboard_table
 from stockpred.cli.features import resolve_feature_set
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import open_registry, open_store, retrain_with, universe
 from stockpred.domain.errors import InvalidInputError
-from stockpred.features.sets import DEFAULT_FEATURE_SET
-from stockpred.models.catalog import DEFAULT_MODELS, MODELS, PARAM_GRIDS, model_family
-from stockpred.pipeline.evaluate import EvaluationConfig
-from stockpred.pipeline.predict import predict_ticker
-from stockpred.pipeline.retrain import RetrainResult, retrain_payload
-from stockpred.pipeline.serving import freshness_of
-from stockpred.pipeline.train import train_models
+from stockpred.features.defaults import DEFAULT_FEATURE_SET
+from stockpred.models.kinds import DEFAULT_MODELS, MODEL_KINDS
 from stockpred.registry.base import ModelVersion, model_name
+
+# The store, the registry, pandas and the models load in the commands that use them, so that
+# `--help` does not pay for them.
+if TYPE_CHECKING:
+    from stockpred.pipeline.retrain import RetrainResult
 
 __all__ = [
     "models_app",
@@ -67,7 +66,7 @@ def train_command(
     models: str = typer.Option(
         ",".join(DEFAULT_MODELS),
         "--models",
-        help=f"Comma-separated: {', '.join(sorted(MODELS))}; the baselines always compete.",
+        help=f"Comma-separated: {', '.join(sorted(MODEL_KINDS))}; the baselines always compete.",
     ),
     tune: bool = typer.Option(True, "--tune/--no-tune", help="Nested tuning in every window."),
     min_train: int = typer.Option(504, "--min-train", min=20, help="Dates in the first fold."),
@@ -97,6 +96,11 @@ def train_command(
 
     Examples: `stockpred train`; `stockpred train --horizon 1 --models ensemble,lightgbm`;
     `stockpred train --force ensemble` (serve it even if a baseline measured better)."""
+    from stockpred.compose import open_registry, open_store, universe
+    from stockpred.models.catalog import MODELS, PARAM_GRIDS
+    from stockpred.pipeline.evaluate import EvaluationConfig
+    from stockpred.pipeline.train import train_models
+
     runtime = runtime_of(ctx)
     feature_set = resolve_feature_set(set_name)
     chosen = tuple(m.strip() for m in models.split(",") if m.strip())
@@ -185,6 +189,10 @@ def list_models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Every registered version of the horizon's model, oldest first."""
+    import pandas as pd
+
+    from stockpred.compose import open_registry
+
     runtime = runtime_of(ctx)
     versions = open_registry(runtime.settings).versions(model_name(horizon))
     rows = [_version_row(v) for v in versions]
@@ -202,6 +210,8 @@ def show_model(
 ) -> None:
     """One version: its metadata (data range, universe, features, parameters, code) and
     out-of-sample metrics, as JSON."""
+    from stockpred.compose import open_registry
+
     runtime = runtime_of(ctx)
     found = open_registry(runtime.settings).get(model_name(horizon), version)
     runtime.print_json(
@@ -226,6 +236,8 @@ def promote_model(
     horizon: int = typer.Option(5, "--horizon", min=1),
 ) -> None:
     """Make a version the champion, the one `predict` and the API serve."""
+    from stockpred.compose import open_registry
+
     runtime = runtime_of(ctx)
     registry = open_registry(runtime.settings, announcer=runtime.announcer())
     registry.promote(model_name(horizon), version, reason=reason)
@@ -239,6 +251,8 @@ def rollback_model(
     horizon: int = typer.Option(5, "--horizon", min=1),
 ) -> None:
     """Give the champion alias back to the previous champion."""
+    from stockpred.compose import open_registry
+
     runtime = runtime_of(ctx)
     registry = open_registry(runtime.settings, announcer=runtime.announcer())
     back = registry.rollback(model_name(horizon), reason=reason)
@@ -251,6 +265,8 @@ def champion_history(
     horizon: int = typer.Option(5, "--horizon", min=1),
 ) -> None:
     """Every promotion and rollback with its time and reason, as JSON."""
+    from stockpred.compose import open_registry
+
     runtime = runtime_of(ctx)
     changes = open_registry(runtime.settings).history(model_name(horizon))
     runtime.print_json([change.as_dict() for change in changes])
@@ -264,6 +280,13 @@ def predict_command(
 ) -> None:
     """The champion's forecast from the ticker's latest features: return and price with the
     interval, direction probability, model version, feature time and top contributions."""
+    import pandas as pd
+
+    from stockpred.compose import open_registry, open_store, universe
+    from stockpred.models.catalog import model_family
+    from stockpred.pipeline.predict import predict_ticker
+    from stockpred.pipeline.serving import freshness_of
+
     runtime = runtime_of(ctx)
     registry = open_registry(runtime.settings)
     with open_store(runtime.settings) as store:
@@ -338,6 +361,8 @@ def predict_command(
 def _retrain(
     runtime: Runtime, *, horizon: int, recent: int, margin: float, tune: bool
 ) -> RetrainResult:
+    from stockpred.compose import retrain_with
+
     return retrain_with(
         runtime.settings,
         git_commit=_git_commit(),
@@ -370,6 +395,8 @@ def retrain_command(
     """Bring features up to date, train a challenger of the champion's kind on the data before
     the most recent window, compare both on that window (unseen by either), and promote the
     challenger only if it wins; the reason is recorded either way."""
+    from stockpred.pipeline.retrain import retrain_payload
+
     runtime = runtime_of(ctx)
     result = _retrain(runtime, horizon=horizon, recent=recent, margin=margin, tune=tune)
     payload = retrain_payload(result)

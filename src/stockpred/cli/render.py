@@ -3,6 +3,9 @@
 Tables are meant to be read in an 80-column terminal (:class:`~stockpred.cli.layout.FittedTable`
 never cuts a value), with cells formatted compactly: dates without a time when there is none,
 UTC times to the minute, large counts as ``47.2M`` where asked for.
+
+pandas is imported by the functions that read frames: every command module imports this one,
+and a command's ``--help`` should not pay for pandas.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.text import Text
 
 from stockpred.cli.layout import FittedTable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FittedTable",
@@ -75,6 +80,8 @@ def short_names(names: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def _cell(value: object) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NaT:
         return ""
     if isinstance(value, float):
@@ -113,6 +120,8 @@ def frame_table(
     header is ``headers[name]``, or the name with spaces for underscores so that it may wrap.
     ``formats`` turn a column's values into text (default: numbers to 4 decimals with
     separators, dates without a midnight time, UTC times to the minute)."""
+    import pandas as pd
+
     names = list(columns or frame.columns)
     table = FittedTable(title=title, title_justify="left", header_style="bold")
     if title:
@@ -143,6 +152,8 @@ def _plain(text: str) -> str:
 
 
 def _json_value(value: object) -> Any:
+    import pandas as pd
+
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):

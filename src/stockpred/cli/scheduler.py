@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
+from typing import TYPE_CHECKING
 
 import typer
 
 from stockpred.cli.runtime import Runtime, runtime_of
-from stockpred.compose import bar_rules, open_store, provider_context, universe
 from stockpred.domain.errors import InvalidInputError
-from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
-from stockpred.pipeline.features import build_features
-from stockpred.pipeline.fetch import ingest_macro, ingest_prices
-from stockpred.pipeline.news import ingest_news
-from stockpred.pipeline.schedule import (
-    FeedJob,
-    after_session_close,
-    daily_at,
-    every,
-    next_runs,
-    run_jobs,
-    weekly_at,
-)
-from stockpred.sentiment.scorers import build_scorers
 from stockpred.settings import Settings
-from stockpred.sources.providers.registry import (
-    macro_provider,
-    news_provider,
-    price_provider,
-    provider_info,
-)
+
+# The feeds (pandas, the calendars, the store, the providers) load when the jobs are built, so
+# that `--help` does not pay for them.
+if TYPE_CHECKING:
+    from stockpred.pipeline.schedule import FeedJob
 
 __all__ = ["build_jobs", "scheduler_command"]
 
 
 def _missing_key(settings: Settings, source: str) -> str | None:
+    from stockpred.sources.providers.registry import provider_info
+
     info = provider_info(source)
     if info.key_setting and getattr(settings, info.key_setting) is None:
         return f"{source} needs STOCKPRED_{info.key_setting.upper()}"
@@ -43,6 +30,21 @@ def _missing_key(settings: Settings, source: str) -> str | None:
 
 def build_jobs(runtime: Runtime) -> list[FeedJob]:
     """The feeds the settings describe, each with its timing rule and its work."""
+    from stockpred.compose import bar_rules, open_store, provider_context, universe
+    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
+    from stockpred.pipeline.features import build_features
+    from stockpred.pipeline.fetch import ingest_macro, ingest_prices
+    from stockpred.pipeline.news import ingest_news
+    from stockpred.pipeline.schedule import (
+        FeedJob,
+        after_session_close,
+        daily_at,
+        every,
+        weekly_at,
+    )
+    from stockpred.sentiment.scorers import build_scorers
+    from stockpred.sources.providers.registry import macro_provider, news_provider, price_provider
+
     settings = runtime.settings
 
     def prices() -> str:
@@ -189,6 +191,8 @@ def scheduler_command(
 ) -> None:
     """Run the feeds on their schedules until stopped (Ctrl-C): prices after each session close,
     news every N minutes, macro daily; or list them, or run one now."""
+    from stockpred.pipeline.schedule import next_runs, run_jobs
+
     runtime = runtime_of(ctx)
     jobs = build_jobs(runtime)
     if list_jobs:

@@ -6,12 +6,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from stockpred.cli.runtime import runtime_of
 from stockpred.domain.errors import InputFileError
-from stockpred.sentiment import SentimentScorer, build_scorers
+
+# The scorers (and pandas under them) load when text is scored, so that `--help` does not pay
+# for them.
+if TYPE_CHECKING:
+    from stockpred.sentiment import SentimentScorer
 
 __all__ = ["sentiment_app"]
 
@@ -90,6 +95,8 @@ def score(
     "embedding" joins the scores when the sentiment extra is installed, "finbert" when the
     finbert_model_dir setting names a local model.
     """
+    from stockpred.sentiment import build_scorers
+
     runtime = runtime_of(ctx)
     texts, source = _read_texts(file)
     if not texts:

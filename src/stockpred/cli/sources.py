@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import typer
 
 from stockpred.cli.render import frame_table, records
 from stockpred.cli.runtime import runtime_of
-from stockpred.compose import provider_status
-from stockpred.sources.providers.registry import PROVIDERS
 
 __all__ = ["sources_command"]
 
@@ -18,6 +15,12 @@ def sources_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """List the data providers: kind, whether a key is set, rate limit, last success/failure."""
+    # Loaded here, not at the top, so that `--help` does not pay for pandas and the providers.
+    import pandas as pd
+
+    from stockpred.compose import provider_status
+    from stockpred.sources.providers.registry import PROVIDERS
+
     runtime = runtime_of(ctx)
     settings = runtime.settings
     status = provider_status(settings).read()
@@ -74,6 +77,8 @@ def _key_cell(key: str) -> str:
 
 def _moment(value: object) -> str:
     """An ISO time of the status file as 'YYYY-MM-DD HH:MM' (UTC); as it is if it is not one."""
+    import pandas as pd
+
     text = str(value or "")
     try:
         moment = pd.Timestamp(text)

@@ -15,6 +15,7 @@ from typing import Literal, cast
 
 from stockpred.domain.errors import FeatureError
 from stockpred.features.catalog import CATALOG
+from stockpred.features.defaults import DEFAULT_FEATURE_SET
 from stockpred.features.library import Indicator
 
 __all__ = [
@@ -500,10 +501,6 @@ def _daily_v1() -> FeatureSet:
             "context": context,
         }
     )
-
-
-# The set `features build`, `evaluate` and `train` use when none is named.
-DEFAULT_FEATURE_SET = "daily_v1"
 
 
 def default_feature_sets() -> dict[str, FeatureSet]:

@@ -2,9 +2,10 @@
 to a factory taking the parameters as keywords, the tuning grid of each kind, and the reader of
 saved models.
 
-Nothing registers itself at import time; adding a kind means adding a row to ``MODELS`` and one
-to ``PARAM_GRIDS``. Every pooled kind has a ``<kind>_per_ticker`` twin (:class:`PerTicker`) that
-takes the same parameters plus ``fallback`` and ``min_rows``.
+Nothing registers itself at import time; adding a kind means adding a row to ``MODELS``, one
+to ``PARAM_GRIDS`` and its name to ``models/kinds.py`` (which the command line's help lists).
+Every pooled kind has a ``<kind>_per_ticker`` twin (:class:`PerTicker`) that takes the same
+parameters plus ``fallback`` and ``min_rows``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from stockpred.models.estimators import (
     read_manifest,
 )
 from stockpred.models.keras_lstm import KerasLSTMForecaster, load_keras_lstm
+from stockpred.models.kinds import DEFAULT_MODELS, PER_TICKER_SUFFIX
 from stockpred.models.linear import elastic_net, ridge
 from stockpred.models.lstm import LSTMForecaster, load_lstm
 from stockpred.models.trees import hist_gradient_boosting, lightgbm_model, xgboost_model
@@ -39,8 +41,6 @@ __all__ = [
     "make_model",
     "model_parameters",
 ]
-
-_PER_TICKER_SUFFIX = "_per_ticker"
 
 
 class _Factory:
@@ -80,7 +80,7 @@ def _pooled(kind: str, build: Callable[..., Model]) -> _Factory:
 
 def _per_ticker(inner: _Factory) -> _Factory:
     """``<kind>_per_ticker``: the inner kind's parameters plus ``fallback`` and ``min_rows``."""
-    kind = f"{inner.kind}{_PER_TICKER_SUFFIX}"
+    kind = f"{inner.kind}{PER_TICKER_SUFFIX}"
 
     def build(**params: object) -> Model:
         fallback = params.pop("fallback", "pooled")
@@ -162,9 +162,6 @@ MODELS: dict[str, Callable[..., Model]] = {
 }
 MODELS["ensemble"] = _pooled("ensemble", _ensemble)
 
-# What `evaluate` and `train` run when no --models is given (the baselines always run).
-DEFAULT_MODELS: tuple[str, ...] = ("ensemble", "ridge")
-
 
 def _grid(**axes: tuple[object, ...]) -> tuple[dict[str, object], ...]:
     """Every combination of the values of ``axes``, in a fixed order."""
@@ -192,7 +189,7 @@ PARAM_GRIDS: dict[str, tuple[dict[str, object], ...]] = {
     "keras_lstm": _grid(hidden_size=(32, 64), dropout=(0.1, 0.3)),
     # One candidate: the members keep fixed, regularised parameters (models/ensemble.py).
     "ensemble": ({},),
-    **{f"{kind}{_PER_TICKER_SUFFIX}": grid for kind, grid in _POOLED_GRIDS.items()},
+    **{f"{kind}{PER_TICKER_SUFFIX}": grid for kind, grid in _POOLED_GRIDS.items()},
 }
 
 
@@ -244,7 +241,7 @@ def load_model(directory: Path) -> Model:
     if isinstance(model, Estimator):
         model.restore(directory, manifest)
     elif isinstance(model, PerTicker):
-        inner_kind = manifest.kind.removesuffix(_PER_TICKER_SUFFIX)
+        inner_kind = manifest.kind.removesuffix(PER_TICKER_SUFFIX)
         tickers = manifest.members.get("tickers")
         pooled = manifest.members.get("pooled")
         if not isinstance(tickers, Mapping) or not (pooled is None or isinstance(pooled, str)):
