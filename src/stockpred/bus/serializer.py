@@ -65,6 +65,25 @@ SCHEMAS: tuple[Schema, ...] = (
             ("ingested_at", "datetime"),
         ),
     ),
+    # v2: the bar's interval ("1d" a session; "1m", "5m", "1h" within one); v1 bars are "1d".
+    Schema(
+        "bar",
+        2,
+        Bar,
+        (
+            ("ticker", "str"),
+            ("ts", "datetime"),
+            ("open", "float"),
+            ("high", "float"),
+            ("low", "float"),
+            ("close", "float"),
+            ("adj_close", "float?"),
+            ("volume", "float"),
+            ("source", "str"),
+            ("ingested_at", "datetime"),
+            ("interval", "str"),
+        ),
+    ),
     Schema(
         "headline",
         1,

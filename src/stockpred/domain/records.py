@@ -67,7 +67,9 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """One daily (or intraday) bar. ``ts`` is the UTC close of the bar; prices in quote currency."""
+    """One daily (or intraday) bar. ``ts`` is the UTC close of the bar; prices in quote currency.
+    ``interval``: ``"1d"`` for a session bar (what the store holds), or an intraday length such
+    as ``"1m"``, ``"5m"``, ``"1h"`` for a bar within a session (the stream's nowcasts)."""
 
     ticker: str
     ts: datetime
@@ -79,6 +81,7 @@ class Bar:
     volume: float
     source: str
     ingested_at: datetime
+    interval: str = "1d"
 
 
 @dataclass(frozen=True, slots=True)

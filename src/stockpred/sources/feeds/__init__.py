@@ -1,0 +1,1 @@
+"""Feeds: bars as they happen (sources/feeds/base.py)."""
