@@ -31,9 +31,12 @@ __all__ = [
     "Panel",
     "add_ranks",
     "build_panel",
+    "context_outputs",
     "date_context",
     "panel_to_long",
     "prepare_bars",
+    "sentiment_rows",
+    "ticker_context",
     "ticker_features",
     "ticker_outputs",
 ]
@@ -106,7 +109,7 @@ def build_panel(
         macro=macro,
         as_of=as_of,
     )
-    daily, sentiment_warning = _sentiment_rows(sentiment, feature_set.context)
+    daily, sentiment_warning = sentiment_rows(sentiment, feature_set.context)
     per_ticker = ticker_outputs(feature_set)
     # Column-major: the frame below takes it without a copy, and each output is contiguous.
     values = np.empty((len(per_ticker), len(prepared)), dtype=np.float64).T
@@ -262,13 +265,39 @@ def ticker_features(
                 )
             out[:, col] = values
             col += 1
+    ticker_context(ts, arrays["close"], feature_set, context, sentiment=sentiment, out=out[:, col:])
+    return out
+
+
+def context_outputs(feature_set: FeatureSet) -> tuple[str, ...]:
+    """The outputs :func:`ticker_context` computes: the per-ticker ones after the indicators'
+    (market, macro, sentiment, calendar), in order."""
+    indicators = sum(len(indicator.outputs) for indicator in feature_set.built)
+    return ticker_outputs(feature_set)[indicators:]
+
+
+def ticker_context(
+    ts: np.ndarray,
+    close: np.ndarray,
+    feature_set: FeatureSet,
+    context: DateContext,
+    *,
+    sentiment: pd.DataFrame | None = None,
+    out: np.ndarray,
+) -> np.ndarray:
+    """The :func:`context_outputs` of one ticker at its bar closes ``ts`` (prepared ``close``),
+    written into ``out`` (shape (bars, outputs)). A row reads only its own bar and the bars
+    before it: market return and volatility at its date, its beta over the last
+    ``beta_window`` returns, macro and sentiment as released, and the calendar (sessions since
+    the previous bar); so the stream processor computes the newest row from a short window."""
     ctx = feature_set.context
     at = np.searchsorted(context.ts, ts)
+    col = 0
     if ctx.market_outputs:
         mkt_return, mkt_vol, _ = ctx.market_outputs
         out[:, col] = context.columns[mkt_return][at]
         out[:, col + 1] = context.columns[mkt_vol][at]
-        out[:, col + 2] = _beta(arrays["close"], context, at, ctx.beta_window)
+        out[:, col + 2] = _beta(close, context, at, ctx.beta_window)
         col += 3
     for name in ctx.macro_outputs:
         out[:, col] = context.columns[name][at]
@@ -303,10 +332,11 @@ def _beta(close: np.ndarray, context: DateContext, at: np.ndarray, window: int) 
     return compute_rolling_beta(stock, market, window)
 
 
-def _sentiment_rows(
+def sentiment_rows(
     sentiment: pd.DataFrame | None, ctx: ContextSpec
 ) -> tuple[dict[str, pd.DataFrame] | None, str]:
-    """Each ticker's daily aggregates of the set's scorer, sorted by release; or a warning."""
+    """Each ticker's daily aggregates of the set's scorer, sorted by release (what
+    :func:`ticker_context` reads); or a warning."""
     if not ctx.sentiment_outputs:
         return None, ""
     daily = sentiment

@@ -1,0 +1,280 @@
+"""A feature set's rows, one session close at a time, equal to the batch panel's.
+
+``SessionFeatures`` keeps, for every ticker, the incremental state of each indicator of the set
+(the same compiled steps as the batch kernels, ``features/incremental.py``), its last price
+adjustment factor and a short window of its recent closes; for the index, a window of its bars.
+At each session close it updates the states with the session's bars and computes the rest of the
+row with the panel's own functions on those windows (``features/panel.py``: ``date_context``,
+``ticker_context``, ``add_ranks``): market return, volatility and beta, macro as released,
+sentiment, calendar, and the ranks across the universe at that date. So a row equals the one
+``features build`` computes over the whole history (``tests/integration/test_stream_parity.py``).
+
+Bars are taken once each: a bar at or before its ticker's last one is a redelivery and is
+skipped, so a replay of the bus (at-least-once) never counts a bar twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stockpred.domain.errors import FeatureError
+from stockpred.domain.instruments import STOCKS, Universe
+from stockpred.domain.records import Bar
+from stockpred.features.library import IncrementalState, Indicator
+from stockpred.features.panel import (
+    add_ranks,
+    context_outputs,
+    date_context,
+    sentiment_rows,
+    ticker_context,
+    ticker_outputs,
+)
+from stockpred.features.sets import FeatureSet
+
+__all__ = ["SessionFeatures", "bars_of"]
+
+_PRICES = ("open", "high", "low", "close")
+# Index bars kept beyond the tickers' windows, so a ticker whose last bars are a little older
+# than the others' still finds the index at its dates.
+_INDEX_SLACK = 260
+
+
+@dataclass(eq=False)
+class _Ticker:
+    states: list[tuple[Indicator, IncrementalState]]
+    ts: deque[int]
+    close: deque[float]
+    factor: float = 1.0
+    last: int | None = None
+    values: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+class SessionFeatures:
+    """The streaming state of ``feature_set`` over the instruments the ``universe`` models (and
+    the set's index, read as context)."""
+
+    def __init__(
+        self,
+        feature_set: FeatureSet,
+        *,
+        universe: Universe = STOCKS,
+        macro: pd.DataFrame | None = None,
+        sentiment: pd.DataFrame | None = None,
+    ) -> None:
+        self.feature_set = feature_set
+        self._universe = universe
+        self._macro = macro
+        self._sentiment = _daily_sentiment(sentiment, feature_set)
+        self._context_names = context_outputs(feature_set)
+        self._indicator_names = ticker_outputs(feature_set)[
+            : len(ticker_outputs(feature_set)) - len(self._context_names)
+        ]
+        ctx = feature_set.context
+        # The rows a context value reads: the beta's returns and the bar before them.
+        self._window = ctx.beta_window + 2 if ctx.market_outputs else 2
+        index_window = max(self._window, ctx.index_volatility_window + 2) + _INDEX_SLACK
+        self._index = ctx.index_ticker
+        self._index_ts: deque[int] = deque(maxlen=index_window)
+        self._index_close: deque[float] = deque(maxlen=index_window)
+        self._index_factor = 1.0
+        self._tickers: dict[str, _Ticker] = {}
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.feature_set.outputs
+
+    def tickers(self) -> list[str]:
+        """The instruments with a state, sorted."""
+        return sorted(self._tickers)
+
+    def set_macro(self, macro: pd.DataFrame | None) -> None:
+        """The macro points held (series_id, period, released_at, value), as the store has them;
+        each session reads those released by its close."""
+        self._macro = macro
+
+    def set_sentiment(self, sentiment: pd.DataFrame | None) -> None:
+        """The daily sentiment aggregates held (the store's ``read_sentiment`` frame)."""
+        self._sentiment = _daily_sentiment(sentiment, self.feature_set)
+
+    def last_ts(self, ticker: str) -> pd.Timestamp | None:
+        """The close of ``ticker``'s last bar taken, or None."""
+        state = self._tickers.get(ticker)
+        if state is None or state.last is None:
+            return None
+        return pd.Timestamp(state.last, tz="UTC")
+
+    def warm(self, bars: pd.DataFrame) -> None:
+        """Take a stored history (the bars contract, any order) without computing rows: the
+        state a restarted stream continues from."""
+        if bars.empty:
+            return
+        ordered = bars.sort_values(["ts", "ticker"], kind="stable")
+        for _, session in ordered.groupby("ts", sort=True):
+            self._take(bars_of(session))
+
+    def close_session(self, bars: Iterable[Bar]) -> pd.DataFrame:
+        """Take the session bars of one close (``ts`` equal; the index's among them when held)
+        and return the feature rows of the modelled tickers that had one: columns ticker, ts,
+        then the set's outputs, sorted by ticker. Bars already taken are skipped."""
+        taken = self._take(list(bars))
+        if not taken:
+            return pd.DataFrame(columns=["ticker", "ts", *self.outputs])
+        stamps = {self._tickers[t].last for t in taken}
+        if len(stamps) != 1:
+            raise FeatureError(
+                f"a session close takes bars of one time; got {len(stamps)} different ones"
+            )
+        (stamp,) = stamps
+        assert stamp is not None
+        return self._rows(taken, stamp)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _state(self, ticker: str) -> _Ticker:
+        state = self._tickers.get(ticker)
+        if state is None:
+            state = self._tickers[ticker] = _Ticker(
+                states=[(ind, ind.incremental()) for ind in self.feature_set.built],
+                ts=deque(maxlen=self._window),
+                close=deque(maxlen=self._window),
+            )
+        return state
+
+    def _take(self, bars: Sequence[Bar]) -> list[str]:
+        """Update the states with ``bars`` (index first); the modelled tickers updated."""
+        taken: list[str] = []
+        for bar in sorted(bars, key=lambda b: (b.ticker != self._index, b.ticker)):
+            if bar.interval != "1d":
+                raise FeatureError(
+                    f"a session close takes daily bars; got a {bar.interval} bar of {bar.ticker}"
+                )
+            stamp = pd.Timestamp(bar.ts).tz_convert("UTC").as_unit("ns").value
+            if bar.ticker == self._index:
+                self._take_index(bar, stamp)
+                continue
+            if not self._universe.includes(bar.ticker):
+                continue
+            state = self._state(bar.ticker)
+            if state.last is not None and stamp <= state.last:
+                continue  # taken before: a redelivery
+            factor = _factor(bar, state.factor)
+            state.factor = factor
+            inputs = {name: float(getattr(bar, name)) * factor for name in _PRICES}
+            inputs["volume"] = float(bar.volume)
+            row: list[float] = []
+            for indicator, incremental in state.states:
+                incremental.update(inputs)
+                value = incremental.value
+                row += [value[name] for name in indicator.outputs]
+            state.values = np.asarray(row, dtype=np.float64)
+            state.ts.append(stamp)
+            state.close.append(inputs["close"])
+            state.last = stamp
+            taken.append(bar.ticker)
+        return taken
+
+    def _take_index(self, bar: Bar, stamp: int) -> None:
+        if self._index_ts and stamp <= self._index_ts[-1]:
+            return
+        self._index_factor = _factor(bar, self._index_factor)
+        self._index_ts.append(stamp)
+        self._index_close.append(float(bar.close) * self._index_factor)
+
+    def _rows(self, tickers: list[str], stamp: int) -> pd.DataFrame:
+        ordered = sorted(tickers)
+        windows = {t: np.fromiter(self._tickers[t].ts, dtype=np.int64) for t in ordered}
+        dates = np.unique(np.concatenate([*windows.values(), np.asarray([stamp])]))
+        index_bars = None
+        if self._index is not None and self._index_ts:
+            index_bars = pd.DataFrame(
+                {
+                    "ts": pd.to_datetime(np.fromiter(self._index_ts, dtype=np.int64), utc=True),
+                    "close": np.fromiter(self._index_close, dtype=np.float64),
+                }
+            )
+        context = date_context(
+            dates,
+            self.feature_set,
+            index_bars=index_bars,
+            macro=self._macro,
+            as_of=pd.Timestamp(stamp, tz="UTC"),
+        )
+        names = (*self._indicator_names, *self._context_names)
+        values = np.empty((len(ordered), len(names)), dtype=np.float64)
+        n_indicators = len(self._indicator_names)
+        scratch: dict[int, np.ndarray] = {}
+        for i, ticker in enumerate(ordered):
+            state = self._tickers[ticker]
+            values[i, :n_indicators] = state.values
+            if not self._context_names:
+                continue
+            ts = windows[ticker]
+            out = scratch.get(len(ts))
+            if out is None:
+                out = scratch[len(ts)] = np.empty((len(ts), len(self._context_names)))
+            ticker_context(
+                ts,
+                np.fromiter(state.close, dtype=np.float64),
+                self.feature_set,
+                context,
+                sentiment=self._sentiment.get(ticker),
+                out=out,
+            )
+            values[i, n_indicators:] = out[-1]
+        frame = pd.DataFrame(values, columns=list(names))
+        frame.insert(0, "ts", pd.Timestamp(stamp, tz="UTC"))
+        frame.insert(0, "ticker", ordered)
+        frame = add_ranks(frame, self.feature_set.context.ranks)
+        return frame.loc[:, ["ticker", "ts", *self.outputs]]
+
+
+def _factor(bar: Bar, last: float) -> float:
+    """The bar's ``adj_close / close`` factor, or the ticker's last one (as ``prepare_bars``)."""
+    if bar.adj_close is None:
+        return last
+    factor = float(bar.adj_close) / float(bar.close) if bar.close else math.nan
+    return factor if math.isfinite(factor) else last
+
+
+def bars_of(frame: pd.DataFrame) -> list[Bar]:
+    """Domain session bars of a frame of the bars contract (a stored history), in its order."""
+    adj = frame["adj_close"] if "adj_close" in frame.columns else pd.Series(np.nan, frame.index)
+    stamps = pd.to_datetime(frame["ts"], utc=True)
+    return [
+        Bar(
+            ticker=str(ticker),
+            ts=ts.to_pydatetime(),
+            open=float(o),
+            high=float(h),
+            low=float(lo),
+            close=float(c),
+            adj_close=None if pd.isna(a) else float(a),
+            volume=float(v),
+            source="store",
+            ingested_at=ts.to_pydatetime(),
+        )
+        for ticker, ts, o, h, lo, c, a, v in zip(
+            frame["ticker"],
+            stamps,
+            frame["open"],
+            frame["high"],
+            frame["low"],
+            frame["close"],
+            adj,
+            frame["volume"],
+            strict=True,
+        )
+    ]
+
+
+def _daily_sentiment(
+    sentiment: pd.DataFrame | None, feature_set: FeatureSet
+) -> Mapping[str, pd.DataFrame]:
+    daily, _ = sentiment_rows(sentiment, feature_set.context)
+    return daily or {}
