@@ -1,0 +1,224 @@
+"""The stream processor: session bars from the bus into feature rows and forecasts.
+
+It consumes the ``bars`` topic as a member of a consumer group. Bars of one close are gathered
+until the session is complete, which is when a bar of a later close arrives or the topic has
+been quiet for ``idle_close`` seconds (a replay's end, a live session's close). Then, in order:
+
+1. the feature state takes the session (``stream/features.py``) and gives its rows;
+2. the rows are written (``write_rows``: the store's upsert, idempotent on ticker and ts);
+3. the champions forecast from them (``Forecaster``), and the forecasts are published on
+   ``predictions`` and the rows announced on ``features`` (``FeaturesWritten``), so every API
+   process relays the forecasts and updates the forecasts it answers with;
+4. the session's deliveries are acknowledged.
+
+A crash between 2 and 4 leaves the deliveries unacknowledged: they come again, the state skips
+bars it has taken, and the rows are written again unchanged (at least once, idempotent sinks).
+A ``ModelPromoted`` on ``models`` reloads the champions without a restart.
+
+Bars that are not session bars (intraday) are acknowledged and left for the nowcasts to come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+from stockpred.bus.base import Bus, Delivery, Subscription
+from stockpred.bus.topics import BARS, FEATURES, MODELS, PREDICTIONS
+from stockpred.domain.errors import BusError, StockpredError
+from stockpred.domain.records import Bar, FeaturesWritten, ModelPromoted, Prediction
+from stockpred.stream.features import SessionFeatures
+
+__all__ = ["Forecaster", "StreamProcessor", "StreamStats"]
+
+_LOG = logging.getLogger("stockpred.stream")
+
+
+class Forecaster(Protocol):
+    """The champions of the horizons served, forecasting from the newest feature rows."""
+
+    @property
+    def context_rows(self) -> int:
+        """Rows per ticker a forecast reads (a sequence model's length; 1 otherwise)."""
+        ...
+
+    def forecast(
+        self, rows: pd.DataFrame, *, last_close: Mapping[str, float], now: datetime
+    ) -> list[Prediction]:
+        """Forecasts of every champion for each ticker's last row of ``rows`` (ticker, ts,
+        features; sorted by ticker and ts)."""
+        ...
+
+    def reload(self) -> bool:
+        """Follow the champion aliases; True when one moved."""
+        ...
+
+
+@dataclass
+class StreamStats:
+    """What the processor did since it started."""
+
+    bars: int = 0
+    sessions: int = 0
+    rows: int = 0
+    forecasts: int = 0
+    skipped: int = 0
+    # Seconds from each session's last bar being fetched to its forecasts being published.
+    latencies: list[float] = field(default_factory=list)
+
+
+class StreamProcessor:
+    """Feature rows and forecasts from the ``bars`` topic; see the module docstring."""
+
+    def __init__(
+        self,
+        state: SessionFeatures,
+        bus: Bus,
+        forecaster: Forecaster,
+        *,
+        write_rows: Callable[[str, pd.DataFrame], None],
+        clock: Callable[[], datetime],
+        group: str = "stream",
+        consumer: str = "stream-1",
+        idle_close: float = 2.0,
+    ) -> None:
+        self.state = state
+        self._bus = bus
+        self._forecaster = forecaster
+        self._write_rows = write_rows
+        self._clock = clock
+        self.group = group
+        self.consumer = consumer
+        self.idle_close = idle_close
+        self.stats = StreamStats()
+        self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
+        self._fetched_at: dict[datetime, float] = {}
+        self._history: dict[str, deque[pd.Series]] = {}
+        self._raw_close: dict[str, float] = {}
+
+    async def run(self, stop: asyncio.Event) -> StreamStats:
+        """Consume until ``stop`` is set; the sessions still open then are closed first."""
+        bars = await self._bus.subscribe(BARS, group=self.group, consumer=self.consumer)
+        models = await self._bus.subscribe(
+            MODELS, group=f"{self.consumer}-models", consumer=self.consumer, new_only=True
+        )
+        quiet_since = time.monotonic()
+        try:
+            while not stop.is_set():
+                deliveries = await bars.fetch(max_records=1000, timeout=0.2)
+                if deliveries:
+                    quiet_since = time.monotonic()
+                    await self.take(deliveries)
+                elif self._pending and time.monotonic() - quiet_since >= self.idle_close:
+                    await self.close_sessions(everything=True)
+                await self._follow_models(models)
+            await self.close_sessions(everything=True)
+        finally:
+            await bars.close()
+            await models.close()
+            await self._bus.delete_group(MODELS, group=f"{self.consumer}-models")
+        return self.stats
+
+    async def _follow_models(self, models: Subscription) -> None:
+        deliveries = await models.fetch(max_records=100, timeout=0)
+        if not deliveries:
+            return
+        if any(isinstance(d.record, ModelPromoted) for d in deliveries):
+            moved = await asyncio.to_thread(self._forecaster.reload)
+            if moved:
+                _LOG.info("a champion moved; forecasting with it from the next session")
+        await models.ack(deliveries)
+
+    async def take(self, deliveries: Sequence[Delivery]) -> None:
+        """Gather session bars by close; close every session older than the newest one seen."""
+        done: list[Delivery] = []
+        now = time.monotonic()
+        for delivery in deliveries:
+            record = delivery.record
+            if not isinstance(record, Bar) or record.interval != "1d":
+                self.stats.skipped += 1
+                done.append(delivery)
+                continue
+            self._pending.setdefault(record.ts, []).append((record, delivery))
+            self._fetched_at[record.ts] = now
+            self.stats.bars += 1
+        if done:
+            await self._ack(done)
+        await self.close_sessions()
+
+    async def close_sessions(self, *, everything: bool = False) -> None:
+        """Close the sessions gathered, oldest first: all of them, or all but the newest."""
+        closes = sorted(self._pending)
+        if not everything:
+            closes = closes[:-1]
+        for ts in closes:
+            await self._close(ts, self._pending.pop(ts))
+
+    async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
+        bars = [bar for bar, _ in taken]
+        rows = self.state.close_session(bars)
+        for bar in bars:
+            self._raw_close[bar.ticker] = float(bar.close)
+        if not rows.empty:
+            key = self.state.feature_set.key
+            await asyncio.to_thread(self._write_rows, key, rows)
+            forecasts = self._forecast(rows)
+            try:
+                if forecasts:
+                    await self._bus.publish_many(PREDICTIONS, [(f.ticker, f) for f in forecasts])
+                await self._bus.publish(
+                    FEATURES,
+                    key=key,
+                    record=FeaturesWritten(
+                        feature_set=key,
+                        tickers=tuple(rows["ticker"]),
+                        last_ts=pd.Timestamp(rows["ts"].max()).to_pydatetime(),
+                        written_at=self._clock(),
+                    ),
+                )
+            except BusError as exc:
+                _LOG.warning("could not publish the session of %s: %s", ts.isoformat(), exc)
+            self.stats.rows += len(rows)
+            self.stats.forecasts += len(forecasts)
+        self.stats.sessions += 1
+        fetched = self._fetched_at.pop(ts, None)
+        if fetched is not None:
+            self.stats.latencies.append(time.monotonic() - fetched)
+        await self._ack([delivery for _, delivery in taken])
+
+    def _forecast(self, rows: pd.DataFrame) -> list[Prediction]:
+        depth = max(1, self._forecaster.context_rows)
+        if depth == 1:
+            return self._forecast_design(rows.reset_index(drop=True))
+        for _, row in rows.iterrows():
+            history = self._history.get(row["ticker"])
+            if history is None or history.maxlen != depth:
+                history = self._history[row["ticker"]] = deque(history or (), maxlen=depth)
+            history.append(row)
+        design = pd.DataFrame(
+            [r for t in sorted(rows["ticker"]) for r in self._history[t]]
+        ).reset_index(drop=True)
+        design["ts"] = pd.to_datetime(design["ts"], utc=True)
+        return self._forecast_design(design)
+
+    def _forecast_design(self, design: pd.DataFrame) -> list[Prediction]:
+        try:
+            return self._forecaster.forecast(design, last_close=self._raw_close, now=self._clock())
+        except StockpredError as exc:
+            _LOG.warning("no forecasts for the session: %s", exc)
+            return []
+
+    async def _ack(self, deliveries: Sequence[Delivery]) -> None:
+        by_subscription: dict[int, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_subscription.setdefault(id(delivery.subscription), []).append(delivery)
+        for batch in by_subscription.values():
+            await batch[0].subscription.ack(batch)
