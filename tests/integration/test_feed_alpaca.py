@@ -488,3 +488,30 @@ def test_trades_become_minute_bars_when_the_next_minute_starts_or_the_clock_pass
         assert got[1].bars[0].volume == 3.0
 
     run(scenario)
+
+
+def test_a_drop_while_the_gap_is_filled_keeps_the_held_bars_for_the_next_fill(
+    rest: FakeProvider,
+) -> None:
+    rest.script(
+        BARS_PATH, Reply(body=json.dumps({"bars": {}, "next_page_token": None}), delay_s=0.3)
+    )
+    sessions = [
+        Session(frames=[[wire_bar("AAPL", "15:50", 1.0)]], end="close"),
+        Session(frames=[[wire_bar("AAPL", "15:51", 2.0)]], end="abort"),  # before the fill
+        Session(frames=[[wire_bar("AAPL", "15:52", 3.0)]]),
+    ]
+
+    async def scenario() -> None:
+        async with alpaca_stream(*sessions) as server:
+            feed = make_feed(server.url, rest.url, Clock(minute("15:50")), Sleeps())
+            got = await take(feed, 4)
+            assert len(server.seen) == 3
+        assert [(closes(b), b.degraded) for b in got] == [
+            ([("AAPL", "15:51", 1.0)], frozenset()),
+            ([], frozenset({"AAPL", "MSFT"})),
+            ([], frozenset({"AAPL", "MSFT"})),
+            ([("AAPL", "15:52", 2.0), ("AAPL", "15:53", 3.0)], frozenset()),
+        ]
+
+    run(scenario)
