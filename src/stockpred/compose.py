@@ -23,9 +23,13 @@ from stockpred.store.duckdb import DuckDBStore, file_change_token
 from stockpred.store.postgres import PostgresStore
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
     from stockpred.pipeline.retrain import RetrainResult
+    from stockpred.sources.feeds.alpaca import AlpacaFeed
 
 __all__ = [
+    "alpaca_feed",
     "announcements",
     "bar_rules",
     "open_archive",
@@ -99,6 +103,24 @@ def provider_context(settings: Settings, name: str) -> ProviderContext:
         api_key=key.get_secret_value() if key is not None else None,
         cache_dir=settings.cache_path,
         on_status=provider_status(settings).record,
+    )
+
+
+def alpaca_feed(
+    settings: Settings, symbols: Iterable[str], *, from_trades: bool | Collection[str] = False
+) -> AlpacaFeed:
+    """Alpaca's live minute bars of ``symbols``, with the keys of the settings; the stream and
+    REST URLs can be replaced in ``provider_urls`` as ``alpaca_stream`` and ``alpaca``."""
+    from stockpred.sources.feeds.alpaca import REST_URL, STREAM_URL, AlpacaFeed
+
+    key_id, secret_key = settings.alpaca_key_id, settings.alpaca_secret_key
+    return AlpacaFeed(
+        symbols,
+        key_id=key_id.get_secret_value() if key_id is not None else "",
+        secret_key=secret_key.get_secret_value() if secret_key is not None else "",
+        stream_url=settings.provider_urls.get("alpaca_stream", STREAM_URL),
+        rest_url=settings.provider_urls.get("alpaca", REST_URL),
+        from_trades=from_trades,
     )
 
 

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     newsapi_api_key: SecretStr | None = Field(default=None, description="NewsAPI key")
     fred_api_key: SecretStr | None = Field(default=None, description="FRED key")
     x_bearer_token: SecretStr | None = Field(default=None, description="X API v2 bearer token")
+    alpaca_key_id: SecretStr | None = Field(
+        default=None, description="Alpaca market data API key id (the live bar feed)"
+    )
+    alpaca_secret_key: SecretStr | None = Field(
+        default=None, description="Alpaca market data API secret key (the live bar feed)"
+    )
     universe: list[str] = Field(
         default_factory=list,
         description='tickers the scheduled feeds fetch, JSON or TOML list: ["AAPL", "MSFT"]',
