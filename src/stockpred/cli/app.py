@@ -96,6 +96,12 @@ _COMMANDS: dict[str, _Lazy] = {
         "Serve forecasts over REST and websockets.",
         "stockpred serve --port 8000",
     ),
+    "stream": _Lazy(
+        "stockpred.cli.stream",
+        "stream_command",
+        "Features and forecasts as bars arrive (a replay, a live feed, the bus).",
+        "stockpred stream --from 2012-03-01 --fast",
+    ),
     "clients": _Lazy("stockpred.cli.clients", "clients_app", "API clients and their scopes."),
 }
 

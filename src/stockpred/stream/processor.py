@@ -71,7 +71,8 @@ class StreamStats:
     rows: int = 0
     forecasts: int = 0
     skipped: int = 0
-    # Seconds from each session's last bar being fetched to its forecasts being published.
+    # Seconds from each session's close (the processor knowing it complete) to its rows
+    # written and its forecasts published.
     latencies: list[float] = field(default_factory=list)
 
 
@@ -100,7 +101,6 @@ class StreamProcessor:
         self.idle_close = idle_close
         self.stats = StreamStats()
         self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
-        self._fetched_at: dict[datetime, float] = {}
         self._history: dict[str, deque[pd.Series]] = {}
         self._raw_close: dict[str, float] = {}
 
@@ -140,7 +140,6 @@ class StreamProcessor:
     async def take(self, deliveries: Sequence[Delivery]) -> None:
         """Gather session bars by close; close every session older than the newest one seen."""
         done: list[Delivery] = []
-        now = time.monotonic()
         for delivery in deliveries:
             record = delivery.record
             if not isinstance(record, Bar) or record.interval != "1d":
@@ -148,7 +147,6 @@ class StreamProcessor:
                 done.append(delivery)
                 continue
             self._pending.setdefault(record.ts, []).append((record, delivery))
-            self._fetched_at[record.ts] = now
             self.stats.bars += 1
         if done:
             await self._ack(done)
@@ -163,6 +161,7 @@ class StreamProcessor:
             await self._close(ts, self._pending.pop(ts))
 
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
+        started = time.monotonic()
         bars = [bar for bar, _ in taken]
         rows = self.state.close_session(bars)
         for bar in bars:
@@ -189,9 +188,7 @@ class StreamProcessor:
             self.stats.rows += len(rows)
             self.stats.forecasts += len(forecasts)
         self.stats.sessions += 1
-        fetched = self._fetched_at.pop(ts, None)
-        if fetched is not None:
-            self.stats.latencies.append(time.monotonic() - fetched)
+        self.stats.latencies.append(time.monotonic() - started)
         await self._ack([delivery for _, delivery in taken])
 
     def _forecast(self, rows: pd.DataFrame) -> list[Prediction]:

@@ -1,0 +1,302 @@
+"""``stockpred stream``: the stream processor, optionally with a feed in the same process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import statistics
+import time
+from datetime import date
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from stockpred.cli.runtime import Runtime, runtime_of
+from stockpred.domain.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from stockpred.bus.base import Bus
+    from stockpred.sources.feeds.base import Feed
+    from stockpred.stream.processor import StreamProcessor
+
+__all__ = ["stream_command"]
+
+# A replay's default pace: five sessions' market time a second, about a year a minute.
+DEFAULT_SPEED = 5 * 86_400.0
+# How long a write waits for the embedded store while another process (the API) reads it.
+_STORE_BUSY_SECONDS = 30.0
+
+
+class FeedChoice(StrEnum):
+    none = "none"
+    replay = "replay"
+    alpaca = "alpaca"
+
+
+def stream_command(
+    ctx: typer.Context,
+    feed: FeedChoice = typer.Option(
+        FeedChoice.replay,
+        "--feed",
+        help="Run a feed in this process: 'replay' (stored history as market time), 'alpaca' "
+        "(Alpaca's live stream; STOCKPRED_ALPACA_KEY_ID and _SECRET_KEY), or 'none' (consume "
+        "what other processes publish on the bus).",
+    ),
+    start: str | None = typer.Option(
+        None, "--from", help="Replay from this date (default: a year before the last stored)."
+    ),
+    end: str | None = typer.Option(None, "--to", help="Replay up to this date (default: the end)."),
+    speed: float = typer.Option(
+        DEFAULT_SPEED,
+        "--speed",
+        min=0.001,
+        help="Replay pace, times market time (86400: a day a second).",
+    ),
+    fast: bool = typer.Option(False, "--fast", help="Replay as fast as the processor takes it."),
+    tickers: str | None = typer.Option(
+        None, "--tickers", help="Comma-separated tickers (default: every stored stock)."
+    ),
+    group: str = typer.Option("stream", "--group", help="Consumer group on the bars topic."),
+    once: bool = typer.Option(
+        True,
+        "--once/--forever",
+        help="With a replay: stop when it has been processed (--forever keeps consuming).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Feature rows and forecasts as bars arrive: the bars topic of the bus (STOCKPRED_BUS_URL)
+    into the feature state, the store and the champions' forecasts, published on the
+    predictions topic for the API's websockets.
+
+    Examples: `stockpred stream` (replay the last stored year at a year a minute);
+    `stockpred stream --from 2012-01-01 --fast --json`; `stockpred stream --feed none`
+    (with STOCKPRED_BUS_URL=redis://..., beside a feed process)."""
+    runtime = runtime_of(ctx)
+    summary = asyncio.run(
+        _stream(
+            runtime,
+            feed=feed,
+            start=_date(start, "--from"),
+            end=_date(end, "--to"),
+            speed=None if fast else speed,
+            tickers=[t.strip().upper() for t in (tickers or "").split(",") if t.strip()],
+            group=group,
+            once=once and feed is FeedChoice.replay,
+        )
+    )
+    if as_json:
+        runtime.print_json(summary)
+        return
+    runtime.out.print(
+        f"{summary['sessions']} sessions, {summary['rows']} feature rows, "
+        f"{summary['forecasts']} forecasts published in {summary['seconds']} s; a session's "
+        f"close to its forecasts: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from exc
+
+
+async def _stream(
+    runtime: Runtime,
+    *,
+    feed: FeedChoice,
+    start: date | None,
+    end: date | None,
+    speed: float | None,
+    tickers: list[str],
+    group: str,
+    once: bool,
+) -> dict[str, Any]:
+    import pandas as pd
+
+    from stockpred.compose import open_bus, open_registry, open_store, universe
+    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
+    from stockpred.pipeline.forecasting import ChampionForecaster
+    from stockpred.pipeline.serving import ChampionCache
+    from stockpred.stream.features import SessionFeatures
+    from stockpred.stream.processor import StreamProcessor
+
+    settings = runtime.settings
+    modelled = universe(settings)
+    feature_set = get_feature_set(DEFAULT_FEATURE_SET)
+    now = pd.Timestamp(runtime.clock())
+    with open_store(settings) as store:
+        bars = store.read_bars(tickers=tickers or None, as_of=now)
+        macro = store.read_macro(as_of=now)
+        scorer = feature_set.context.sentiment_scorer
+        sentiment = store.read_sentiment(scorer=scorer, as_of=now) if scorer else None
+    if bars.empty:
+        raise InvalidInputError("no bars stored; run `stockpred ingest sample` first")
+    cut, replayed = _replay_window(bars, modelled.select, start=start, end=end)
+    state = SessionFeatures(feature_set, universe=modelled, macro=macro, sentiment=sentiment)
+    state.warm(bars[bars["ts"] <= cut] if feed is FeedChoice.replay else bars)
+    champions = ChampionCache(
+        open_registry(settings), horizons=settings.api_horizons, cache=settings.home / "models"
+    )
+    champions.reload()
+    if not champions.models:
+        runtime.err.print(
+            "note: no champion yet (`stockpred train`): feature rows only, no forecasts",
+            markup=False,
+            highlight=False,
+        )
+
+    def write_rows(key: str, rows: pd.DataFrame) -> None:
+        _write_when_free(settings, key, rows)
+
+    bus = open_bus(settings)
+    processor = StreamProcessor(
+        state,
+        bus,
+        ChampionForecaster(champions, feature_set=feature_set.key),
+        write_rows=write_rows,
+        clock=runtime.clock,
+        group=group,
+        consumer=f"{group}-1",
+    )
+    source = _feed(runtime, feed, replayed, speed=speed, tickers=tickers)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    try:
+        running = asyncio.create_task(processor.run(stop))
+        feeding = (
+            asyncio.create_task(_publish(source, bus, processor, stop, once=once))
+            if source is not None
+            else None
+        )
+        await _report(runtime, processor, running, total=getattr(source, "sessions", None))
+        if feeding is not None:
+            feeding.cancel()
+            await asyncio.gather(feeding, return_exceptions=True)
+        if source is not None:
+            await source.close()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await bus.close()
+    stats = processor.stats
+    latencies = sorted(stats.latencies)
+    return {
+        "feed": feed.value,
+        "sessions": stats.sessions,
+        "bars": stats.bars,
+        "rows": stats.rows,
+        "forecasts": stats.forecasts,
+        "seconds": round(time.monotonic() - started, 3),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1)
+        if latencies
+        else None,
+    }
+
+
+def _replay_window(
+    bars: pd.DataFrame, select: Any, *, start: date | None, end: date | None
+) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The close the state is warmed up to, and the bars to replay after it: by default the
+    last year of the modelled tickers' history (the indices may run on past it)."""
+    import pandas as pd
+
+    stocks = bars[bars["ticker"].isin(select(bars["ticker"].unique()))]
+    if stocks.empty:
+        raise InvalidInputError("no modelled tickers among the stored bars")
+    last = pd.Timestamp(stocks["ts"].max())
+    until = last if end is None else pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+    since = pd.Timestamp(start, tz="UTC") if start is not None else until - pd.DateOffset(years=1)
+    if since >= until:
+        raise InvalidInputError(f"--from {since.date()} is not before --to {until.date()}")
+    ts = pd.DatetimeIndex(bars["ts"])
+    replayed = bars[(ts >= since) & (ts <= until)]
+    return since - pd.Timedelta(microseconds=1), replayed
+
+
+def _feed(
+    runtime: Runtime,
+    choice: FeedChoice,
+    replayed: pd.DataFrame,
+    *,
+    speed: float | None,
+    tickers: list[str],
+) -> Feed | None:
+    if choice is FeedChoice.none:
+        return None
+    if choice is FeedChoice.alpaca:
+        from stockpred.compose import alpaca_feed
+
+        if not tickers:
+            raise InvalidInputError("--feed alpaca needs --tickers, e.g. --tickers AAPL,MSFT")
+        feed: Feed = alpaca_feed(runtime.settings, tickers)
+        return feed
+    from stockpred.sources.feeds.replay import ReplayFeed
+    from stockpred.stream.features import bars_of
+
+    return ReplayFeed(bars_of(replayed), speed=speed)
+
+
+async def _publish(
+    feed: Feed, bus: Bus, processor: StreamProcessor, stop: asyncio.Event, *, once: bool
+) -> None:
+    from stockpred.bus.topics import BARS
+
+    async for batch in feed.batches():
+        if batch.bars:
+            await bus.publish_many(BARS, [(bar.ticker, bar) for bar in batch.bars])
+    if once:
+        # Every bar published: stop once the processor has closed the last session.
+        total = getattr(feed, "sessions", 0)
+        while processor.stats.sessions < total and not stop.is_set():
+            await asyncio.sleep(0.05)
+        stop.set()
+
+
+async def _report(
+    runtime: Runtime,
+    processor: StreamProcessor,
+    running: asyncio.Task[Any],
+    *,
+    total: int | None,
+) -> None:
+    """Progress until the processor stops: a bar on a terminal, a line every 10 s off one."""
+    with runtime.steps("stream") as steps:
+        if total:
+            steps.start(total)
+        seen = 0
+        while not running.done():
+            await asyncio.sleep(0.1)
+            stats = processor.stats
+            while seen < stats.sessions:
+                seen += 1
+                steps.advance(f"{stats.rows} rows, {stats.forecasts} forecasts")
+        await running
+
+
+def _write_when_free(settings: Any, key: str, rows: pd.DataFrame) -> None:
+    """Upsert ``rows``, waiting while the embedded store is held by another process."""
+    from stockpred.compose import open_store
+    from stockpred.domain.errors import StoreError
+
+    deadline = time.monotonic() + _STORE_BUSY_SECONDS
+    while True:
+        try:
+            with open_store(settings) as store:
+                store.write_features(key, rows)
+            return
+        except StoreError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
