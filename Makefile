@@ -21,14 +21,15 @@ $(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
 
 ## run: ingest the real sample data, build features, evaluate and train the models walk-forward
 ## next to the baselines, register the champion, forecast one ticker, then serve the API on
-## localhost with a demo client (Ctrl-C stops it)
+## localhost with a demo client, the stream replaying the last stored year so that websocket
+## clients see forecasts arrive (Ctrl-C stops it)
 run: $(VENV)/.run-installed
 	$(VENV)/bin/stockpred ingest sample
 	$(VENV)/bin/stockpred data list
 	$(VENV)/bin/stockpred features build
 	$(VENV)/bin/stockpred train --test-size 252
 	$(VENV)/bin/stockpred predict AAPL
-	$(VENV)/bin/stockpred serve --demo --port $(PORT)
+	$(VENV)/bin/stockpred serve --demo --replay --port $(PORT)
 
 ## test: ruff, mypy --strict and the tests
 test: $(VENV)/.test-installed lint typecheck unit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,8 +26,11 @@ from stockpred.store.postgres import PostgresStore
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
 
+    import pandas as pd
+
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.sources.feeds.alpaca import AlpacaFeed
+    from stockpred.stream.processor import StreamProcessor
 
 __all__ = [
     "alpaca_feed",
@@ -40,6 +44,7 @@ __all__ = [
     "provider_status",
     "retrain_with",
     "store_changes",
+    "stream_setup",
     "universe",
 ]
 
@@ -203,3 +208,79 @@ def retrain_with(
             universe=universe(settings),
             announce=announcer.features_written if announcer is not None else None,
         )
+
+
+# How long a stream's write waits for the embedded store while another process reads it.
+_STORE_BUSY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class StreamSetup:
+    """A stream processor ready to run, and the stored bars: the caller warms the state on
+    those before what it replays (``processor.state.warm``)."""
+
+    processor: StreamProcessor
+    bars: pd.DataFrame
+
+
+def stream_setup(
+    settings: Settings,
+    bus: Bus,
+    *,
+    clock: Callable[[], datetime],
+    tickers: list[str] | None = None,
+    group: str = "stream",
+    consumer: str = "stream-1",
+    new_only: bool = False,
+) -> StreamSetup:
+    """The stream processor of the default feature set over ``bus``, with the champions of
+    the served horizons, writing rows to the store the settings name (waiting while the
+    embedded file is held by another process); its state is not warmed yet."""
+    import time
+
+    import pandas as pd
+
+    from stockpred.domain.errors import StoreError
+    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
+    from stockpred.pipeline.forecasting import ChampionForecaster
+    from stockpred.pipeline.serving import ChampionCache
+    from stockpred.stream.features import SessionFeatures
+    from stockpred.stream.processor import StreamProcessor
+
+    feature_set = get_feature_set(DEFAULT_FEATURE_SET)
+    modelled = universe(settings)
+    now = pd.Timestamp(clock())
+    with open_store(settings) as store:
+        bars = store.read_bars(tickers=tickers or None, as_of=now)
+        macro = store.read_macro(as_of=now)
+        scorer = feature_set.context.sentiment_scorer
+        sentiment = store.read_sentiment(scorer=scorer, as_of=now) if scorer else None
+    state = SessionFeatures(feature_set, universe=modelled, macro=macro, sentiment=sentiment)
+    champions = ChampionCache(
+        open_registry(settings), horizons=settings.api_horizons, cache=settings.home / "models"
+    )
+    champions.reload()
+
+    def write_rows(key: str, rows: pd.DataFrame) -> None:
+        deadline = time.monotonic() + _STORE_BUSY_SECONDS
+        while True:
+            try:
+                with open_store(settings) as store:
+                    store.write_features(key, rows)
+                return
+            except StoreError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    processor = StreamProcessor(
+        state,
+        bus,
+        ChampionForecaster(champions, feature_set=feature_set.key),
+        write_rows=write_rows,
+        clock=clock,
+        group=group,
+        consumer=consumer,
+        new_only=new_only,
+    )
+    return StreamSetup(processor, bars)

@@ -271,6 +271,12 @@ class Settings(BaseSettings):
     api_model_poll_seconds: float = Field(
         default=10.0, gt=0, description="how often the API checks whether the champion moved"
     )
+    api_stream_replay: bool = Field(
+        default=False,
+        description="the API also runs the stream processor with a replay of the last stored "
+        "year, again and again, so websocket clients see forecasts arrive (a demo; one worker; "
+        "`stockpred serve --replay`)",
+    )
     api_refresh_stale: bool = Field(
         default=False,
         description="when a request finds a ticker's features behind the latest session, fetch "

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
-from stockpred.api.app import create_app
+from stockpred.api.app import build_services, create_app
 from stockpred.api.services import ApiServices
 from stockpred.bus.topics import PREDICTIONS
+from stockpred.settings import load_settings
 from support.api import token_for
 
 
@@ -41,3 +45,29 @@ def test_forecasts_on_the_bus_reach_the_websocket_once_each(services: ApiService
 
     assert [m["type"] for m in pushed] == ["prediction", "prediction"]
     assert [m["as_of"][:10] for m in pushed] == [f.as_of.date().isoformat() for f in later]
+
+
+def test_with_the_demo_replay_the_websocket_sees_replayed_forecasts_arrive(
+    served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(served_home, home)
+    monkeypatch.setenv("STOCKPRED_HOME", str(home))
+    monkeypatch.setenv("STOCKPRED_REGISTRY_ARTIFACTS", (served_home / "mlruns").resolve().as_uri())
+    monkeypatch.setenv("STOCKPRED_API_STREAM_REPLAY", "true")
+    services = build_services(load_settings())
+
+    with TestClient(create_app(services, background=True)) as client:
+        token = token_for(client, services, "stream:read")
+        with client.websocket_connect(
+            "/v1/stream?tickers=AAPL&horizon=5", subprotocols=["bearer", token]
+        ) as socket:
+            assert socket.receive_json()["type"] == "snapshot"
+            pushed = [socket.receive_json() for _ in range(3)]
+
+    # The replay starts a year before the last stored close (2013-03-01), session by session.
+    assert [m["type"] for m in pushed] == ["prediction"] * 3
+    days = [m["as_of"][:10] for m in pushed]
+    assert days == sorted(days)
+    assert len(set(days)) == 3
+    assert "2012-02-29" < days[0] < "2012-04-01"

@@ -34,6 +34,7 @@ from stockpred.api.background import (
     EVENT_HANDLERS,
     follow,
     refresh_periodically,
+    replay_demo,
     save_served,
     subscribe_events,
     watch_store,
@@ -90,6 +91,11 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
                 asyncio.create_task(follow(services, topic, EVENT_HANDLERS[topic], subscription))
                 for topic, subscription in subscriptions.items()
             ]
+            + (
+                [asyncio.create_task(replay_demo(services))]
+                if services.settings.api_stream_replay
+                else []
+            )
             if background
             else []
         )

@@ -13,6 +13,7 @@ stops. A bus that is down costs the events, never the service: the periodic refr
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,7 @@ __all__ = [
     "refresh_once",
     "refresh_periodically",
     "relay_predictions",
+    "replay_demo",
     "save_served",
     "schedule_stale_refresh",
     "subscribe_events",
@@ -304,3 +306,54 @@ def schedule_stale_refresh(services: ApiServices, ticker: str) -> None:
     task = asyncio.get_running_loop().create_task(refresh())
     services.tasks.add(task)
     task.add_done_callback(services.tasks.discard)
+
+
+# The pause between two passes of the demo's replay.
+REPLAY_PAUSE_SECONDS = 5.0
+
+
+async def replay_demo(services: ApiServices) -> None:
+    """The demo's live source (``api_stream_replay``): the stream processor in this process,
+    fed the last stored year by the replay feed at its default pace, pass after pass. Its
+    forecasts go out on the bus like any stream's, so the websocket clients see them arrive."""
+    from stockpred.bus.topics import BARS
+    from stockpred.compose import stream_setup
+    from stockpred.sources.feeds.replay import DEFAULT_SPEED, ReplayFeed, replay_window
+    from stockpred.stream.features import bars_of
+
+    passes = 0
+    while True:
+        passes += 1
+        group = f"{services.instance}-replay-{passes}"
+        try:
+            setup = await run_in_threadpool(
+                functools.partial(
+                    stream_setup,
+                    services.settings,
+                    services.bus,
+                    clock=services.clock,
+                    group=group,
+                    consumer=group,
+                    new_only=True,
+                )
+            )
+            cut, replayed = replay_window(setup.bars, services.universe.select)
+            await run_in_threadpool(setup.processor.state.warm, setup.bars[setup.bars["ts"] <= cut])
+        except StockpredError as exc:
+            _LOG.warning("the demo replay cannot start: %s", exc)
+            return
+        feed = ReplayFeed(bars_of(replayed), speed=DEFAULT_SPEED)
+        stop = asyncio.Event()
+        running = asyncio.create_task(setup.processor.run(stop))
+        _LOG.info("demo replay pass %d: %d sessions from %s", passes, feed.sessions, cut.date())
+        try:
+            async for batch in feed.batches():
+                await services.bus.publish_many(BARS, [(b.ticker, b) for b in batch.bars])
+            while setup.processor.stats.sessions < feed.sessions and not running.done():
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.gather(running, return_exceptions=True)
+            with suppress(BusError):
+                await services.bus.delete_group(BARS, group=group)
+        await asyncio.sleep(REPLAY_PAUSE_SECONDS)

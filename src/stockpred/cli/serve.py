@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 
@@ -27,6 +28,12 @@ def serve_command(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log", help="Log one line per request."
+    ),
+    replay: bool = typer.Option(
+        False,
+        "--replay",
+        help="Also run the stream processor on a replay of the last stored year, pass after "
+        "pass, so websocket clients see forecasts arrive (a demo; one worker).",
     ),
     demo: bool = typer.Option(
         False,
@@ -52,6 +59,12 @@ def serve_command(
             "[yellow]note:[/] with several workers and no STOCKPRED_REDIS_URL, each worker "
             "keeps its own rate-limit budget and its own websocket subscribers"
         )
+    if replay:
+        if workers > 1:
+            raise ConfigurationError(
+                "--replay runs the stream in the serving process: use it with one worker"
+            )
+        os.environ["STOCKPRED_API_STREAM_REPLAY"] = "true"
     # Workers are separate processes that build their own settings from the same sources.
     config = ctx.find_root().params.get("config")
     if config is not None:
@@ -92,7 +105,9 @@ def _start_demo(runtime: Runtime, base: str) -> None:
         f"demo client: {client_id}\ndemo secret: {secret}  (shown once)\n\nexample:\n"
         f"  TOKEN=$({token_call} | python3 -c 'import json,sys; "
         'print(json.load(sys.stdin)["access_token"])\')\n'
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/v1/predictions/AAPL?horizon=5'\n",
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/v1/predictions/AAPL?horizon=5'\n"
+        "\nwatch forecasts arrive on the websocket (with --replay, a replayed year):\n"
+        f"  {_watch_command(base)}\n",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -100,6 +115,20 @@ def _start_demo(runtime: Runtime, base: str) -> None:
     threading.Thread(
         target=_demo_call, args=(runtime, base, client_id, secret), daemon=True
     ).start()
+
+
+def _watch_command(base: str) -> str:
+    """A one-line websocket client printing each message (the token from $TOKEN)."""
+    url = base.replace("http://", "ws://", 1) + "/v1/stream?tickers=AAPL,MSFT,IBM,GOOG,FB"
+    script = (
+        "import asyncio,json,os,websockets\n"
+        "async def watch():\n"
+        f"    async with websockets.connect('{url}') as ws:\n"
+        "        await ws.send(json.dumps({'type': 'auth', 'token': os.environ['TOKEN']}))\n"
+        "        async for message in ws: print(message)\n"
+        "asyncio.run(watch())"
+    )
+    return f'TOKEN=$TOKEN {sys.executable} -c "{script}"'
 
 
 def _demo_call(runtime: Runtime, base: str, client_id: str, secret: str) -> None:

@@ -24,11 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["stream_command"]
 
-# A replay's default pace: five sessions' market time a second, about a year a minute.
-DEFAULT_SPEED = 5 * 86_400.0
-# How long a write waits for the embedded store while another process (the API) reads it.
-_STORE_BUSY_SECONDS = 30.0
-
 
 class FeedChoice(StrEnum):
     none = "none"
@@ -49,11 +44,12 @@ def stream_command(
         None, "--from", help="Replay from this date (default: a year before the last stored)."
     ),
     end: str | None = typer.Option(None, "--to", help="Replay up to this date (default: the end)."),
-    speed: float = typer.Option(
-        DEFAULT_SPEED,
+    speed: float | None = typer.Option(
+        None,
         "--speed",
         min=0.001,
-        help="Replay pace, times market time (86400: a day a second).",
+        help="Replay pace, times market time (86400: a day a second; default: five sessions "
+        "a second, a year a minute).",
     ),
     fast: bool = typer.Option(False, "--fast", help="Replay as fast as the processor takes it."),
     tickers: str | None = typer.Option(
@@ -81,7 +77,7 @@ def stream_command(
             feed=feed,
             start=_date(start, "--from"),
             end=_date(end, "--to"),
-            speed=None if fast else speed,
+            speed=None if fast else speed or _default_speed(),
             tickers=[t.strip().upper() for t in (tickers or "").split(",") if t.strip()],
             group=group,
             once=once and feed is FeedChoice.replay,
@@ -97,6 +93,12 @@ def stream_command(
         markup=False,
         highlight=False,
     )
+
+
+def _default_speed() -> float:
+    from stockpred.sources.feeds.replay import DEFAULT_SPEED
+
+    return DEFAULT_SPEED
 
 
 def _date(text: str | None, option: str) -> date | None:
@@ -119,53 +121,29 @@ async def _stream(
     group: str,
     once: bool,
 ) -> dict[str, Any]:
-    import pandas as pd
-
-    from stockpred.compose import open_bus, open_registry, open_store, universe
-    from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
-    from stockpred.pipeline.forecasting import ChampionForecaster
-    from stockpred.pipeline.serving import ChampionCache
-    from stockpred.stream.features import SessionFeatures
-    from stockpred.stream.processor import StreamProcessor
+    from stockpred.compose import open_bus, stream_setup, universe
+    from stockpred.sources.feeds.replay import replay_window
 
     settings = runtime.settings
-    modelled = universe(settings)
-    feature_set = get_feature_set(DEFAULT_FEATURE_SET)
-    now = pd.Timestamp(runtime.clock())
-    with open_store(settings) as store:
-        bars = store.read_bars(tickers=tickers or None, as_of=now)
-        macro = store.read_macro(as_of=now)
-        scorer = feature_set.context.sentiment_scorer
-        sentiment = store.read_sentiment(scorer=scorer, as_of=now) if scorer else None
-    if bars.empty:
-        raise InvalidInputError("no bars stored; run `stockpred ingest sample` first")
-    cut, replayed = _replay_window(bars, modelled.select, start=start, end=end)
-    state = SessionFeatures(feature_set, universe=modelled, macro=macro, sentiment=sentiment)
-    state.warm(bars[bars["ts"] <= cut] if feed is FeedChoice.replay else bars)
-    champions = ChampionCache(
-        open_registry(settings), horizons=settings.api_horizons, cache=settings.home / "models"
+    bus = open_bus(settings)
+    setup = stream_setup(
+        settings, bus, clock=runtime.clock, tickers=tickers, group=group, consumer=f"{group}-1"
     )
-    champions.reload()
-    if not champions.models:
+    if setup.bars.empty:
+        raise InvalidInputError("no bars stored; run `stockpred ingest sample` first")
+    replayed = setup.bars.iloc[:0]
+    if feed is FeedChoice.replay:
+        cut, replayed = replay_window(setup.bars, universe(settings).select, start=start, end=end)
+        await asyncio.to_thread(setup.processor.state.warm, setup.bars[setup.bars["ts"] <= cut])
+    else:
+        await asyncio.to_thread(setup.processor.state.warm, setup.bars)
+    processor = setup.processor
+    if not processor.forecasts_anything:
         runtime.err.print(
             "note: no champion yet (`stockpred train`): feature rows only, no forecasts",
             markup=False,
             highlight=False,
         )
-
-    def write_rows(key: str, rows: pd.DataFrame) -> None:
-        _write_when_free(settings, key, rows)
-
-    bus = open_bus(settings)
-    processor = StreamProcessor(
-        state,
-        bus,
-        ChampionForecaster(champions, feature_set=feature_set.key),
-        write_rows=write_rows,
-        clock=runtime.clock,
-        group=group,
-        consumer=f"{group}-1",
-    )
     source = _feed(runtime, feed, replayed, speed=speed, tickers=tickers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -203,26 +181,6 @@ async def _stream(
         if latencies
         else None,
     }
-
-
-def _replay_window(
-    bars: pd.DataFrame, select: Any, *, start: date | None, end: date | None
-) -> tuple[pd.Timestamp, pd.DataFrame]:
-    """The close the state is warmed up to, and the bars to replay after it: by default the
-    last year of the modelled tickers' history (the indices may run on past it)."""
-    import pandas as pd
-
-    stocks = bars[bars["ticker"].isin(select(bars["ticker"].unique()))]
-    if stocks.empty:
-        raise InvalidInputError("no modelled tickers among the stored bars")
-    last = pd.Timestamp(stocks["ts"].max())
-    until = last if end is None else pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
-    since = pd.Timestamp(start, tz="UTC") if start is not None else until - pd.DateOffset(years=1)
-    if since >= until:
-        raise InvalidInputError(f"--from {since.date()} is not before --to {until.date()}")
-    ts = pd.DatetimeIndex(bars["ts"])
-    replayed = bars[(ts >= since) & (ts <= until)]
-    return since - pd.Timedelta(microseconds=1), replayed
 
 
 def _feed(
@@ -283,20 +241,3 @@ async def _report(
                 seen += 1
                 steps.advance(f"{stats.rows} rows, {stats.forecasts} forecasts")
         await running
-
-
-def _write_when_free(settings: Any, key: str, rows: pd.DataFrame) -> None:
-    """Upsert ``rows``, waiting while the embedded store is held by another process."""
-    from stockpred.compose import open_store
-    from stockpred.domain.errors import StoreError
-
-    deadline = time.monotonic() + _STORE_BUSY_SECONDS
-    while True:
-        try:
-            with open_store(settings) as store:
-                store.write_features(key, rows)
-            return
-        except StoreError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)

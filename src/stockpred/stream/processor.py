@@ -46,6 +46,11 @@ class Forecaster(Protocol):
     """The champions of the horizons served, forecasting from the newest feature rows."""
 
     @property
+    def horizons(self) -> list[int]:
+        """The horizons a champion serves (empty before any is trained)."""
+        ...
+
+    @property
     def context_rows(self) -> int:
         """Rows per ticker a forecast reads (a sequence model's length; 1 otherwise)."""
         ...
@@ -90,6 +95,7 @@ class StreamProcessor:
         group: str = "stream",
         consumer: str = "stream-1",
         idle_close: float = 2.0,
+        new_only: bool = False,
     ) -> None:
         self.state = state
         self._bus = bus
@@ -99,14 +105,23 @@ class StreamProcessor:
         self.group = group
         self.consumer = consumer
         self.idle_close = idle_close
+        # A group created now starts after the newest bar kept (a demo's fresh pass).
+        self.new_only = new_only
         self.stats = StreamStats()
         self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
         self._history: dict[str, deque[pd.Series]] = {}
         self._raw_close: dict[str, float] = {}
 
+    @property
+    def forecasts_anything(self) -> bool:
+        """Whether a champion is loaded (without one, only feature rows are made)."""
+        return bool(self._forecaster.horizons)
+
     async def run(self, stop: asyncio.Event) -> StreamStats:
         """Consume until ``stop`` is set; the sessions still open then are closed first."""
-        bars = await self._bus.subscribe(BARS, group=self.group, consumer=self.consumer)
+        bars = await self._bus.subscribe(
+            BARS, group=self.group, consumer=self.consumer, new_only=self.new_only
+        )
         models = await self._bus.subscribe(
             MODELS, group=f"{self.consumer}-models", consumer=self.consumer, new_only=True
         )
@@ -163,13 +178,15 @@ class StreamProcessor:
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
         started = time.monotonic()
         bars = [bar for bar, _ in taken]
-        rows = self.state.close_session(bars)
+        # The arithmetic runs off the event loop: an API process that hosts the stream keeps
+        # answering while a session closes.
+        rows = await asyncio.to_thread(self.state.close_session, bars)
         for bar in bars:
             self._raw_close[bar.ticker] = float(bar.close)
         if not rows.empty:
             key = self.state.feature_set.key
             await asyncio.to_thread(self._write_rows, key, rows)
-            forecasts = self._forecast(rows)
+            forecasts = await asyncio.to_thread(self._forecast, rows)
             try:
                 if forecasts:
                     await self._bus.publish_many(PREDICTIONS, [(f.ticker, f) for f in forecasts])

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import date
 from itertools import groupby
+
+import pandas as pd
 
 from stockpred.domain.errors import InvalidInputError
 from stockpred.domain.records import Bar
 from stockpred.sources.feeds.base import FeedBatch
 
-__all__ = ["ReplayFeed"]
+__all__ = ["DEFAULT_SPEED", "ReplayFeed", "replay_window"]
+
+# A replay's default pace: five sessions' market time a second, about a year a minute.
+DEFAULT_SPEED = 5 * 86_400.0
 
 
 class ReplayFeed:
@@ -51,3 +57,25 @@ class ReplayFeed:
 
     async def close(self) -> None:
         self._closed = True
+
+
+def replay_window(
+    bars: pd.DataFrame,
+    select: Callable[[Iterable[str]], list[str]],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The close the state is warmed up to, and the bars to replay after it: by default the
+    last year of the modelled tickers' history (the indices may run on past it)."""
+    stocks = bars[bars["ticker"].isin(select(bars["ticker"].unique()))]
+    if stocks.empty:
+        raise InvalidInputError("no modelled tickers among the stored bars")
+    last = pd.Timestamp(stocks["ts"].max())
+    until = last if end is None else pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+    since = pd.Timestamp(start, tz="UTC") if start is not None else until - pd.DateOffset(years=1)
+    if since >= until:
+        raise InvalidInputError(f"--from {since.date()} is not before --to {until.date()}")
+    ts = pd.DatetimeIndex(bars["ts"])
+    replayed = bars[(ts >= since) & (ts <= until)]
+    return since - pd.Timedelta(microseconds=1), replayed
