@@ -210,10 +210,6 @@ def retrain_with(
         )
 
 
-# How long a stream's write waits for the embedded store while another process reads it.
-_STORE_BUSY_SECONDS = 30.0
-
-
 @dataclass(frozen=True)
 class StreamSetup:
     """A stream processor ready to run, and the stored bars: the caller warms the state on
@@ -232,18 +228,17 @@ def stream_setup(
     group: str = "stream",
     consumer: str = "stream-1",
     new_only: bool = False,
+    keep_bars: bool = True,
 ) -> StreamSetup:
     """The stream processor of the default feature set over ``bus``, with the champions of
-    the served horizons, writing rows to the store the settings name (waiting while the
-    embedded file is held by another process); its state is not warmed yet."""
-    import time
-
+    the served horizons, writing rows, bars (unless ``keep_bars`` is False: a replay of stored
+    bars) and forecasts to the store the settings name; its state is not warmed yet."""
     import pandas as pd
 
-    from stockpred.domain.errors import StoreError
     from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
     from stockpred.pipeline.forecasting import ChampionForecaster
     from stockpred.pipeline.serving import ChampionCache
+    from stockpred.pipeline.stream_sink import StoreStreamSink
     from stockpred.stream.features import SessionFeatures
     from stockpred.stream.processor import StreamProcessor
 
@@ -261,23 +256,11 @@ def stream_setup(
     )
     champions.reload()
 
-    def write_rows(key: str, rows: pd.DataFrame) -> None:
-        deadline = time.monotonic() + _STORE_BUSY_SECONDS
-        while True:
-            try:
-                with open_store(settings) as store:
-                    store.write_features(key, rows)
-                return
-            except StoreError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.05)
-
     processor = StreamProcessor(
         state,
         bus,
         ChampionForecaster(champions, feature_set=feature_set.key),
-        write_rows=write_rows,
+        sink=StoreStreamSink(lambda: open_store(settings), keep_bars=keep_bars),
         clock=clock,
         group=group,
         consumer=consumer,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from stockpred.bus.base import Bus
 from stockpred.bus.inprocess import InProcessBus
 from stockpred.bus.topics import BARS, FEATURES, PREDICTIONS
 from stockpred.compose import open_registry
-from stockpred.domain.records import FeaturesWritten, Prediction
+from stockpred.domain.records import Bar, FeaturesWritten, Prediction
 from stockpred.features.sets import get_feature_set
 from stockpred.pipeline.forecasting import ChampionForecaster
 from stockpred.pipeline.predict import predict_ticker
@@ -30,6 +31,25 @@ from stockpred.stream.processor import StreamProcessor
 
 NOW = datetime(2013, 3, 2, tzinfo=UTC)
 REPLAYED = 10  # sessions
+
+
+class _Sink:
+    """Keeps what the processor writes."""
+
+    def __init__(self, written: list[pd.DataFrame]) -> None:
+        self.written = written
+        self.forecasts: list[Prediction] = []
+
+    def write_session(self, feature_set: str, bars: Sequence[Bar], rows: pd.DataFrame) -> None:
+        self.written.append(rows)
+
+    def write_forecasts(self, forecasts: Sequence[Prediction]) -> None:
+        self.forecasts += forecasts
+
+    def read_rows(
+        self, feature_set: str, tickers: Sequence[str], ts: datetime, *, depth: int
+    ) -> pd.DataFrame:
+        raise AssertionError("a replay without redeliveries reads nothing back")
 
 
 async def _publish(feed: ReplayFeed, bus: Bus) -> None:
@@ -93,7 +113,7 @@ def test_replayed_sessions_give_the_stored_features_and_the_champions_forecasts(
         state,
         bus,
         ChampionForecaster(champions, feature_set=feature_set.key),
-        write_rows=lambda key, rows: written.append(rows),
+        sink=_Sink(written),
         clock=lambda: NOW,
         idle_close=0.2,
     )

@@ -335,6 +335,7 @@ async def replay_demo(services: ApiServices) -> None:
                     group=group,
                     consumer=group,
                     new_only=True,
+                    keep_bars=False,
                 )
             )
             cut, replayed = replay_window(setup.bars, services.universe.select)

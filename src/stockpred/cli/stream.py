@@ -127,7 +127,14 @@ async def _stream(
     settings = runtime.settings
     bus = open_bus(settings)
     setup = stream_setup(
-        settings, bus, clock=runtime.clock, tickers=tickers, group=group, consumer=f"{group}-1"
+        settings,
+        bus,
+        clock=runtime.clock,
+        tickers=tickers,
+        group=group,
+        consumer=f"{group}-1",
+        # A replay's bars are the stored ones: only what arrives from elsewhere is kept.
+        keep_bars=feed is not FeedChoice.replay,
     )
     if setup.bars.empty:
         raise InvalidInputError("no bars stored; run `stockpred ingest sample` first")

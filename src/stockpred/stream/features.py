@@ -109,6 +109,22 @@ class SessionFeatures:
             return None
         return pd.Timestamp(state.last, tz="UTC")
 
+    def models(self, ticker: str) -> bool:
+        """Whether ``ticker`` gets feature rows (the universe models it)."""
+        return ticker != self._index and self._universe.includes(ticker)
+
+    def untaken(self, bars: Iterable[Bar]) -> list[Bar]:
+        """The bars of modelled tickers that the state has not taken yet."""
+        fresh = []
+        for bar in bars:
+            if not self.models(bar.ticker):
+                continue
+            state = self._tickers.get(bar.ticker)
+            stamp = pd.Timestamp(bar.ts).tz_convert("UTC").as_unit("ns").value
+            if state is None or state.last is None or stamp > state.last:
+                fresh.append(bar)
+        return fresh
+
     def warm(self, bars: pd.DataFrame) -> None:
         """Take a stored history (the bars contract, any order) without computing rows: the
         state a restarted stream continues from."""

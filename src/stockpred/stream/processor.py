@@ -5,14 +5,17 @@ until the session is complete, which is when a bar of a later close arrives or t
 been quiet for ``idle_close`` seconds (a replay's end, a live session's close). Then, in order:
 
 1. the feature state takes the session (``stream/features.py``) and gives its rows;
-2. the rows are written (``write_rows``: the store's upsert, idempotent on ticker and ts);
-3. the champions forecast from them (``Forecaster``), and the forecasts are published on
-   ``predictions`` and the rows announced on ``features`` (``FeaturesWritten``), so every API
+2. the rows and then the bars are written (``StreamSink``: upserts on the natural keys);
+3. the champions forecast from them (``Forecaster``); the forecasts are stored, published on
+   ``predictions``, and the rows announced on ``features`` (``FeaturesWritten``), so every API
    process relays the forecasts and updates the forecasts it answers with;
 4. the session's deliveries are acknowledged.
 
-A crash between 2 and 4 leaves the deliveries unacknowledged: they come again, the state skips
-bars it has taken, and the rows are written again unchanged (at least once, idempotent sinks).
+Crash safety (DESIGN.md, invariant 6): the state is rebuilt at start from the stored bars (the
+snapshot), and the bus's acknowledgements are the offsets. A ``kill -9`` before 2 ends leaves the
+session out of the store: it is delivered again and taken as new. After 2, it is delivered again
+with every bar already in the state: its stored rows are forecast and published again, so
+nothing is lost, and the sinks' keys (ticker, as_of, horizon, model version) keep it once.
 A ``ModelPromoted`` on ``models`` reloads the champions without a restart.
 
 Bars that are not session bars (intraday) are acknowledged and left for the nowcasts to come.
@@ -23,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,9 +39,25 @@ from stockpred.domain.errors import BusError, StockpredError
 from stockpred.domain.records import Bar, FeaturesWritten, ModelPromoted, Prediction
 from stockpred.stream.features import SessionFeatures
 
-__all__ = ["Forecaster", "StreamProcessor", "StreamStats"]
+__all__ = ["Forecaster", "StreamProcessor", "StreamSink", "StreamStats"]
 
 _LOG = logging.getLogger("stockpred.stream")
+
+
+class StreamSink(Protocol):
+    """Where a session's output is kept; every write an upsert on its natural key."""
+
+    def write_session(self, feature_set: str, bars: Sequence[Bar], rows: pd.DataFrame) -> None:
+        """The session's feature rows and its bars (those the state was warmed from)."""
+        ...
+
+    def write_forecasts(self, forecasts: Sequence[Prediction]) -> None: ...
+
+    def read_rows(
+        self, feature_set: str, tickers: Sequence[str], ts: datetime, *, depth: int
+    ) -> pd.DataFrame:
+        """The last ``depth`` stored rows up to ``ts`` of each of ``tickers``."""
+        ...
 
 
 class Forecaster(Protocol):
@@ -76,6 +94,8 @@ class StreamStats:
     rows: int = 0
     forecasts: int = 0
     skipped: int = 0
+    # Sessions delivered again whose bars had all been taken (after a crash): republished.
+    redelivered: int = 0
     # Seconds from each session's close (the processor knowing it complete) to its rows
     # written and its forecasts published.
     latencies: list[float] = field(default_factory=list)
@@ -90,7 +110,7 @@ class StreamProcessor:
         bus: Bus,
         forecaster: Forecaster,
         *,
-        write_rows: Callable[[str, pd.DataFrame], None],
+        sink: StreamSink,
         clock: Callable[[], datetime],
         group: str = "stream",
         consumer: str = "stream-1",
@@ -100,7 +120,7 @@ class StreamProcessor:
         self.state = state
         self._bus = bus
         self._forecaster = forecaster
-        self._write_rows = write_rows
+        self._sink = sink
         self._clock = clock
         self.group = group
         self.consumer = consumer
@@ -109,7 +129,6 @@ class StreamProcessor:
         self.new_only = new_only
         self.stats = StreamStats()
         self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
-        self._history: dict[str, deque[pd.Series]] = {}
         self._raw_close: dict[str, float] = {}
 
     @property
@@ -178,15 +197,25 @@ class StreamProcessor:
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
         started = time.monotonic()
         bars = [bar for bar, _ in taken]
-        # The arithmetic runs off the event loop: an API process that hosts the stream keeps
-        # answering while a session closes.
-        rows = await asyncio.to_thread(self.state.close_session, bars)
+        key = self.state.feature_set.key
         for bar in bars:
             self._raw_close[bar.ticker] = float(bar.close)
+        # The arithmetic and the writes run off the event loop: an API process that hosts the
+        # stream keeps answering while a session closes.
+        if self.state.untaken(bars):
+            rows = await asyncio.to_thread(self.state.close_session, bars)
+            if not rows.empty:
+                await asyncio.to_thread(self._sink.write_session, key, bars, rows)
+        else:
+            # Every bar was taken before: a redelivery after a crash that came before the
+            # acknowledgement. The rows are stored; forecast and publish them again (the sinks
+            # are idempotent), so that nothing the crash interrupted is lost.
+            tickers = sorted({b.ticker for b in bars if self.state.models(b.ticker)})
+            rows = await asyncio.to_thread(self._stored_rows, tickers, ts, 1)
+            self.stats.redelivered += 1
         if not rows.empty:
-            key = self.state.feature_set.key
-            await asyncio.to_thread(self._write_rows, key, rows)
-            forecasts = await asyncio.to_thread(self._forecast, rows)
+            forecasts = await asyncio.to_thread(self._forecast, rows, ts)
+            await asyncio.to_thread(self._sink.write_forecasts, forecasts)
             try:
                 if forecasts:
                     await self._bus.publish_many(PREDICTIONS, [(f.ticker, f) for f in forecasts])
@@ -208,22 +237,21 @@ class StreamProcessor:
         self.stats.latencies.append(time.monotonic() - started)
         await self._ack([delivery for _, delivery in taken])
 
-    def _forecast(self, rows: pd.DataFrame) -> list[Prediction]:
-        depth = max(1, self._forecaster.context_rows)
-        if depth == 1:
-            return self._forecast_design(rows.reset_index(drop=True))
-        for _, row in rows.iterrows():
-            history = self._history.get(row["ticker"])
-            if history is None or history.maxlen != depth:
-                history = self._history[row["ticker"]] = deque(history or (), maxlen=depth)
-            history.append(row)
-        design = pd.DataFrame(
-            [r for t in sorted(rows["ticker"]) for r in self._history[t]]
-        ).reset_index(drop=True)
-        design["ts"] = pd.to_datetime(design["ts"], utc=True)
-        return self._forecast_design(design)
+    def _stored_rows(self, tickers: list[str], ts: datetime, depth: int) -> pd.DataFrame:
+        rows = self._sink.read_rows(self.state.feature_set.key, tickers, ts, depth=depth)
+        if not rows.empty:
+            rows = rows[pd.DatetimeIndex(rows["ts"]) <= pd.Timestamp(ts)]
+        return rows.reset_index(drop=True)
 
-    def _forecast_design(self, design: pd.DataFrame) -> list[Prediction]:
+    def _forecast(self, rows: pd.DataFrame, ts: datetime) -> list[Prediction]:
+        depth = max(1, self._forecaster.context_rows)
+        # A sequence model reads each ticker's last rows: the store has them (those just
+        # written included), also after a restart.
+        design = (
+            rows.reset_index(drop=True)
+            if depth == 1
+            else self._stored_rows(sorted(rows["ticker"]), ts, depth)
+        )
         try:
             return self._forecaster.forecast(design, last_close=self._raw_close, now=self._clock())
         except StockpredError as exc:
