@@ -69,7 +69,11 @@ def open_bus(settings: Settings) -> Bus:
     its broker on first use."""
     from stockpred.bus.factory import open_bus as open_bus_at
 
-    return open_bus_at(settings.bus_url)
+    return open_bus_at(
+        settings.bus_url,
+        namespace=settings.bus_namespace,
+        ack_timeout=settings.bus_ack_timeout,
+    )
 
 
 @contextmanager

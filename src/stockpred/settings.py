@@ -298,6 +298,19 @@ class Settings(BaseSettings):
         "in it is masked",
     )
 
+    bus_ack_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds a delivery may stay unacknowledged before the bus hands it out "
+        "again (to another consumer of the group, or to a restarted one)",
+    )
+    bus_namespace: str = Field(
+        default="stockpred",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
+        description="the prefix of every stream, subject and topic stockpred makes on a broker, "
+        "so that several deployments can share one",
+    )
+
     @field_validator("calendar")
     @classmethod
     def _upper_calendar(cls, value: str) -> str:

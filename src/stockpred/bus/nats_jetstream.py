@@ -266,7 +266,8 @@ class NatsSubscription(Subscription):
         with self._bus._translated(f"fetch for the group {self.group!r}", self.topic):
             try:
                 messages = await self._pull.fetch(batch=max_records, timeout=max(timeout, 0.01))
-            except self._bus._nats.errors.TimeoutError:
+            except (self._bus._nats.errors.TimeoutError, TimeoutError):
+                # nats-py raises its own TimeoutError, or asyncio's for a very short wait.
                 return []
             deliveries: list[Delivery] = []
             for message in messages:

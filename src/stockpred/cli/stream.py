@@ -61,6 +61,12 @@ def stream_command(
         "--once/--forever",
         help="With a replay: stop when it has been processed (--forever keeps consuming).",
     ),
+    idle_exit: float | None = typer.Option(
+        None,
+        "--idle-exit",
+        min=0.1,
+        help="Stop once no bar has come for this many seconds and every session is closed.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Feature rows and forecasts as bars arrive: the bars topic of the bus (STOCKPRED_BUS_URL)
@@ -81,6 +87,7 @@ def stream_command(
             tickers=[t.strip().upper() for t in (tickers or "").split(",") if t.strip()],
             group=group,
             once=once and feed is FeedChoice.replay,
+            idle_exit=idle_exit,
         )
     )
     if as_json:
@@ -120,6 +127,7 @@ async def _stream(
     tickers: list[str],
     group: str,
     once: bool,
+    idle_exit: float | None,
 ) -> dict[str, Any]:
     from stockpred.compose import open_bus, stream_setup, universe
     from stockpred.sources.feeds.replay import replay_window
@@ -164,7 +172,14 @@ async def _stream(
             if source is not None
             else None
         )
+        watcher = (
+            asyncio.create_task(_exit_when_idle(processor, stop, idle_exit))
+            if idle_exit is not None
+            else None
+        )
         await _report(runtime, processor, running, total=getattr(source, "sessions", None))
+        if watcher is not None:
+            watcher.cancel()
         if feeding is not None:
             feeding.cancel()
             await asyncio.gather(feeding, return_exceptions=True)
@@ -182,6 +197,7 @@ async def _stream(
         "bars": stats.bars,
         "rows": stats.rows,
         "forecasts": stats.forecasts,
+        "redelivered": stats.redelivered,
         "seconds": round(time.monotonic() - started, 3),
         "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1)
@@ -227,6 +243,16 @@ async def _publish(
         while processor.stats.sessions < total and not stop.is_set():
             await asyncio.sleep(0.05)
         stop.set()
+
+
+async def _exit_when_idle(processor: StreamProcessor, stop: asyncio.Event, idle: float) -> None:
+    seen, since = -1, time.monotonic()
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+        if processor.stats.bars != seen or processor.pending:
+            seen, since = processor.stats.bars, time.monotonic()
+        elif time.monotonic() - since >= idle:
+            stop.set()
 
 
 async def _report(

@@ -132,6 +132,11 @@ class StreamProcessor:
         self._raw_close: dict[str, float] = {}
 
     @property
+    def pending(self) -> int:
+        """Sessions gathered and not closed yet."""
+        return len(self._pending)
+
+    @property
     def forecasts_anything(self) -> bool:
         """Whether a champion is loaded (without one, only feature rows are made)."""
         return bool(self._forecaster.horizons)
@@ -147,13 +152,22 @@ class StreamProcessor:
         quiet_since = time.monotonic()
         try:
             while not stop.is_set():
-                deliveries = await bars.fetch(max_records=1000, timeout=0.2)
+                try:
+                    deliveries = await bars.fetch(max_records=500, timeout=0.2)
+                except BusError as exc:
+                    # What was fetched and not acknowledged comes again: nothing is lost.
+                    _LOG.warning("reading bars failed (retrying in 1 s): %s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
                 if deliveries:
                     quiet_since = time.monotonic()
                     await self.take(deliveries)
                 elif self._pending and time.monotonic() - quiet_since >= self.idle_close:
                     await self.close_sessions(everything=True)
-                await self._follow_models(models)
+                try:
+                    await self._follow_models(models)
+                except BusError as exc:
+                    _LOG.warning("reading champion moves failed: %s", exc)
             await self.close_sessions(everything=True)
         finally:
             await bars.close()
@@ -196,7 +210,8 @@ class StreamProcessor:
 
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
         started = time.monotonic()
-        bars = [bar for bar, _ in taken]
+        # A bar redelivered while its first delivery still waits counts once (the first).
+        bars = list({bar.ticker: bar for bar, _ in reversed(taken)}.values())
         key = self.state.feature_set.key
         for bar in bars:
             self._raw_close[bar.ticker] = float(bar.close)
