@@ -109,6 +109,16 @@ class SessionFeatures:
             return None
         return pd.Timestamp(state.last, tz="UTC")
 
+    def last_session_tickers(self) -> list[str]:
+        """The instruments (the index included) whose last bar taken is the newest close."""
+        stamps = {t: s.last for t, s in self._tickers.items() if s.last is not None}
+        if self._index_ts:
+            stamps[str(self._index)] = self._index_ts[-1]
+        if not stamps:
+            return []
+        newest = max(stamps.values())
+        return sorted(t for t, stamp in stamps.items() if stamp == newest)
+
     def models(self, ticker: str) -> bool:
         """Whether ``ticker`` gets feature rows (the universe models it)."""
         return ticker != self._index and self._universe.includes(ticker)
@@ -208,10 +218,14 @@ class SessionFeatures:
         dates = np.unique(np.concatenate([*windows.values(), np.asarray([stamp])]))
         index_bars = None
         if self._index is not None and self._index_ts:
+            index_ts = np.fromiter(self._index_ts, dtype=np.int64)
+            # A session closed late (its bars came after the index's next ones) sees the index
+            # as it was at its close.
+            known = index_ts <= stamp
             index_bars = pd.DataFrame(
                 {
-                    "ts": pd.to_datetime(np.fromiter(self._index_ts, dtype=np.int64), utc=True),
-                    "close": np.fromiter(self._index_close, dtype=np.float64),
+                    "ts": pd.to_datetime(index_ts[known], utc=True),
+                    "close": np.fromiter(self._index_close, dtype=np.float64)[known],
                 }
             )
         context = date_context(

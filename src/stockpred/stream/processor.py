@@ -129,6 +129,11 @@ class StreamProcessor:
         self.new_only = new_only
         self.stats = StreamStats()
         self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
+        # Each ticker's newest bar close seen on the bus, and the tickers of the last session
+        # closed (those a session waits for; at first, those of the last warmed session).
+        self._seen: dict[str, datetime] = {}
+        self._expected: set[str] = set(state.last_session_tickers())
+        self._first_seen: dict[datetime, float] = {}
         self._raw_close: dict[str, float] = {}
 
     @property
@@ -164,6 +169,8 @@ class StreamProcessor:
                     await self.take(deliveries)
                 elif self._pending and time.monotonic() - quiet_since >= self.idle_close:
                     await self.close_sessions(everything=True)
+                elif self._pending:
+                    await self.close_sessions()  # one may have become overdue
                 try:
                     await self._follow_models(models)
                 except BusError as exc:
@@ -186,7 +193,7 @@ class StreamProcessor:
         await models.ack(deliveries)
 
     async def take(self, deliveries: Sequence[Delivery]) -> None:
-        """Gather session bars by close; close every session older than the newest one seen."""
+        """Gather session bars by close, and close the sessions that are complete."""
         done: list[Delivery] = []
         for delivery in deliveries:
             record = delivery.record
@@ -195,18 +202,41 @@ class StreamProcessor:
                 done.append(delivery)
                 continue
             self._pending.setdefault(record.ts, []).append((record, delivery))
+            self._first_seen.setdefault(record.ts, time.monotonic())
+            seen = self._seen.get(record.ticker)
+            if seen is None or record.ts > seen:
+                self._seen[record.ticker] = record.ts
             self.stats.bars += 1
         if done:
             await self._ack(done)
         await self.close_sessions()
 
+    def _complete(self, ts: datetime) -> bool:
+        """Whether the session of ``ts`` has every bar it will get. The bus keeps one key's
+        order only (a Kafka topic's partitions interleave freely), so a bar of a later close
+        says nothing of the other tickers: the session is complete once every ticker of the
+        last complete session has shown a bar of ``ts`` or later."""
+        return all(
+            (seen := self._seen.get(ticker)) is not None and seen >= ts for ticker in self._expected
+        )
+
     async def close_sessions(self, *, everything: bool = False) -> None:
-        """Close the sessions gathered, oldest first: all of them, or all but the newest."""
+        """Close the sessions gathered, oldest first, while they are complete. A session still
+        waiting ``idle_close`` seconds after its first bar, with a later one begun, is closed
+        as it is (a ticker that stopped trading does not hold the others back); with
+        ``everything`` all are (the topic has been quiet that long, or the processor stops)."""
         closes = sorted(self._pending)
-        if not everything:
-            closes = closes[:-1]
-        for ts in closes:
-            await self._close(ts, self._pending.pop(ts))
+        now = time.monotonic()
+        for position, ts in enumerate(closes):
+            complete = self._complete(ts)
+            overdue = position < len(closes) - 1 and now - self._first_seen[ts] >= self.idle_close
+            if not (complete or overdue or everything):
+                break
+            taken = self._pending.pop(ts)
+            self._first_seen.pop(ts, None)
+            if complete:
+                self._expected = {bar.ticker for bar, _ in taken}
+            await self._close(ts, taken)
 
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
         started = time.monotonic()
