@@ -3,6 +3,7 @@ trained ridge champions (horizons 5 and 1), built once per session, and the app 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +33,18 @@ def served_home(tmp_path_factory: pytest.TempPathFactory, isolate: Callable[...,
         ):
             assert main(args) == 0, args
     return root / "home"
+
+
+@pytest.fixture
+def home_copy(served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the served home for a test that writes (the shared one stays as the others
+    expect), set as STOCKPRED_HOME. The copied registry names the shared home's model files,
+    which it only reads."""
+    copy = tmp_path / "home"
+    shutil.copytree(served_home, copy)
+    monkeypatch.setenv("STOCKPRED_HOME", str(copy))
+    monkeypatch.setenv("STOCKPRED_REGISTRY_ARTIFACTS", (served_home / "mlruns").resolve().as_uri())
+    return copy
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,12 +47,8 @@ def test_forecasts_on_the_bus_reach_the_websocket_once_each(services: ApiService
 
 
 def test_with_the_demo_replay_the_websocket_sees_replayed_forecasts_arrive(
-    served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "home"
-    shutil.copytree(served_home, home)
-    monkeypatch.setenv("STOCKPRED_HOME", str(home))
-    monkeypatch.setenv("STOCKPRED_REGISTRY_ARTIFACTS", (served_home / "mlruns").resolve().as_uri())
     monkeypatch.setenv("STOCKPRED_API_STREAM_REPLAY", "true")
     services = build_services(load_settings())
 

@@ -4,7 +4,6 @@ bus, features written, forecasts made, a summary printed; bad options get one-li
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,8 @@ from stockpred.settings import load_settings
 from stockpred.store.duckdb import DuckDBStore
 
 
-@pytest.fixture
-def home(served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "home"
-    shutil.copytree(served_home, copy)
-    monkeypatch.setenv("STOCKPRED_HOME", str(copy))
-    monkeypatch.setenv("STOCKPRED_REGISTRY_ARTIFACTS", (served_home / "mlruns").resolve().as_uri())
-    return copy
-
-
 def test_a_replay_writes_the_sessions_features_and_forecasts_with_both_champions(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = get_feature_set("daily_v1").key
     with DuckDBStore(load_settings().store_path) as store:
@@ -54,7 +44,7 @@ def test_a_replay_writes_the_sessions_features_and_forecasts_with_both_champions
     ],
 )
 def test_bad_options_are_refused_in_one_line(
-    home: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+    home_copy: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
 ) -> None:
     code = main(["stream", *arguments])
 

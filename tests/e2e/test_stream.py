@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from stockpred.bus.base import Bus
 from stockpred.bus.inprocess import InProcessBus
@@ -81,12 +79,9 @@ async def _run(
 
 
 def test_replayed_sessions_give_the_stored_features_and_the_champions_forecasts(
-    served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home_copy: Path,
 ) -> None:
-    home = tmp_path / "home"
-    shutil.copytree(served_home, home)
-    monkeypatch.setenv("STOCKPRED_HOME", str(home))
-    monkeypatch.setenv("STOCKPRED_REGISTRY_ARTIFACTS", (served_home / "mlruns").resolve().as_uri())
+    home = home_copy
     settings = load_settings()
     feature_set = get_feature_set("daily_v1")
     registry = open_registry(settings)

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -141,17 +140,13 @@ async def _collect(url: str, namespace: str, *, wanted: int) -> list[Prediction]
 
 
 def test_killing_the_stream_at_random_moments_loses_and_duplicates_no_forecast(
-    served_home: Path,
+    home_copy: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     broker: tuple[str, str, str],
 ) -> None:
     backend, url, namespace = broker
-    home = tmp_path / "home"
-    shutil.copytree(served_home, home)
-    artifacts = (served_home / "mlruns").resolve().as_uri()
-    monkeypatch.setenv("STOCKPRED_HOME", str(home))
-    monkeypatch.setenv("STOCKPRED_REGISTRY_ARTIFACTS", artifacts)
+    home = home_copy
+    artifacts = os.environ["STOCKPRED_REGISTRY_ARTIFACTS"]
     key = get_feature_set("daily_v1").key
     path = home / "stockpred.duckdb"
     with DuckDBStore(path) as store:
