@@ -283,6 +283,8 @@ def forecast_event_id(forecast: Prediction) -> str:
     identity = (
         f"{forecast.ticker}|{forecast.horizon}|{forecast.registered_name}|"
         f"{forecast.model_version}|{forecast.as_of.isoformat()}"
+        # A nowcast never stands for (or hides) the committed forecast of the same time.
+        + ("|provisional" if forecast.provisional else "")
     )
     return "evt_" + hashlib.sha256(identity.encode()).hexdigest()[:24]
 

@@ -114,6 +114,11 @@ class PredictionOut(BaseModel):
     model: ModelRef
     freshness: FreshnessOut
     contributions: list[ContributionOut]
+    provisional: bool = Field(
+        default=False,
+        description="a nowcast from a session still open (if it closed now); the session's "
+        "close gives the committed forecast",
+    )
 
 
 class BatchRequest(BaseModel):
@@ -167,4 +172,5 @@ def prediction_out(served: ServedForecast) -> PredictionOut:
         ),
         freshness=_freshness_out(served.freshness),
         contributions=[ContributionOut(feature=k, value=v) for k, v in forecast.contributions],
+        provisional=forecast.provisional,
     )

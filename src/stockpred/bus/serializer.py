@@ -32,9 +32,10 @@ from stockpred.domain.records import (
 
 __all__ = ["SCHEMAS", "Schema", "decode_record", "encode_record"]
 
-# "float": NaN on the wire as null; "float?": None as null; "strs": a tuple of strings;
+# "float": NaN on the wire as null; "float?": None as null; "bool": true or false;
+# "strs": a tuple of strings;
 # "pairs": a tuple of (string, number) pairs.
-Kind = Literal["str", "str?", "float", "float?", "int", "datetime", "date", "strs", "pairs"]
+Kind = Literal["str", "str?", "float", "float?", "int", "bool", "datetime", "date", "strs", "pairs"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,31 @@ SCHEMAS: tuple[Schema, ...] = (
             ("contributions", "pairs"),
         ),
     ),
+    # v2: provisional (a nowcast from a session still open); v1 predictions are committed.
+    Schema(
+        "prediction",
+        2,
+        Prediction,
+        (
+            ("ticker", "str"),
+            ("as_of", "datetime"),
+            ("horizon", "int"),
+            ("target", "str"),
+            ("value", "float"),
+            ("lower", "float"),
+            ("upper", "float"),
+            ("direction_prob", "float"),
+            ("model", "str"),
+            ("model_version", "str"),
+            ("created_at", "datetime"),
+            ("coverage", "float"),
+            ("last_close", "float"),
+            ("price", "float"),
+            ("registered_name", "str"),
+            ("contributions", "pairs"),
+            ("provisional", "bool"),
+        ),
+    ),
     Schema(
         "features_written",
         1,
@@ -223,6 +249,12 @@ def _read_int(value: object) -> int:
     return value
 
 
+def _read_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("true or false")
+    return value
+
+
 def _read_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise TypeError("an ISO 8601 UTC datetime string")
@@ -267,6 +299,7 @@ _READERS: dict[str, Callable[[object], object]] = {
     "str": _read_str,
     "float": _read_float,
     "int": _read_int,
+    "bool": _read_bool,
     "datetime": _read_datetime,
     "date": _read_date,
 }

@@ -138,6 +138,9 @@ class Prediction:
     price: float = math.nan
     registered_name: str = ""
     contributions: tuple[tuple[str, float], ...] = ()
+    # A nowcast: "if the session closed now", from a bar within a session still open; never
+    # stored as the day's forecast (the session's close commits that).
+    provisional: bool = False
 
 
 # -- events: what a writer announces once it has committed ----------------------------------

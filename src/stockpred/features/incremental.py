@@ -74,6 +74,16 @@ class KernelState:
         else:
             self._value = {self._outputs[0]: float(result)}
 
+    def peek(self, bar: Mapping[str, float]) -> Mapping[str, float]:
+        """The output(s) ``update(bar)`` would give, without taking the bar: a provisional
+        value (a session still open) read from a copy of the state."""
+        values = [float(bar.get(name, math.nan)) for name in self._inputs]
+        arrays = tuple(array.copy() for array in self._arrays)
+        result = self._step(*self._params, *arrays, *values)
+        if isinstance(result, tuple):
+            return {name: float(x) for name, x in zip(self._outputs, result, strict=True)}
+        return {self._outputs[0]: float(result)}
+
     @property
     def value(self) -> Mapping[str, float]:
         """Current output(s) by output name; NaN until ``ready``."""

@@ -30,6 +30,10 @@ class IncrementalState(Protocol):
         """Take the next bar (keys: the indicator's inputs)."""
         ...
 
+    def peek(self, bar: Mapping[str, float]) -> Mapping[str, float]:
+        """What ``update(bar)`` would make ``value``, leaving the state as it is."""
+        ...
+
     @property
     def value(self) -> Mapping[str, float]:
         """Current output(s) by output name; NaN until ``ready``."""

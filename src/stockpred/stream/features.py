@@ -162,14 +162,17 @@ class SessionFeatures:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _fresh(self) -> _Ticker:
+        return _Ticker(
+            states=[(ind, ind.incremental()) for ind in self.feature_set.built],
+            ts=deque(maxlen=self._window),
+            close=deque(maxlen=self._window),
+        )
+
     def _state(self, ticker: str) -> _Ticker:
         state = self._tickers.get(ticker)
         if state is None:
-            state = self._tickers[ticker] = _Ticker(
-                states=[(ind, ind.incremental()) for ind in self.feature_set.built],
-                ts=deque(maxlen=self._window),
-                close=deque(maxlen=self._window),
-            )
+            state = self._tickers[ticker] = self._fresh()
         return state
 
     def _take(self, bars: Sequence[Bar]) -> list[str]:
@@ -213,20 +216,77 @@ class SessionFeatures:
         self._index_close.append(float(bar.close) * self._index_factor)
 
     def _rows(self, tickers: list[str], stamp: int) -> pd.DataFrame:
-        ordered = sorted(tickers)
-        windows = {t: np.fromiter(self._tickers[t].ts, dtype=np.int64) for t in ordered}
-        dates = np.unique(np.concatenate([*windows.values(), np.asarray([stamp])]))
+        entries = [
+            _Entry(
+                ticker,
+                state.values,
+                np.fromiter(state.ts, dtype=np.int64),
+                np.fromiter(state.close, dtype=np.float64),
+            )
+            for ticker in sorted(tickers)
+            for state in (self._tickers[ticker],)
+        ]
+        index_ts = np.fromiter(self._index_ts, dtype=np.int64)
+        index_close = np.fromiter(self._index_close, dtype=np.float64)
+        return self._assemble(entries, stamp, index_ts, index_close)
+
+    def peek(self, partials: Iterable[Bar]) -> pd.DataFrame:
+        """Provisional rows, "if the session closed now": each bar is a session so far (open
+        to the last trade), of one close ``ts`` (the latest intraday bar's), for tickers the
+        state has not taken that session for. The state is left as it is; the index's partial
+        bar, when among them, stands for the index. Ranks are across the tickers peeked."""
+        bars = list(partials)
+        if not bars:
+            return pd.DataFrame(columns=["ticker", "ts", *self.outputs])
+        stamp = max(pd.Timestamp(b.ts).tz_convert("UTC").as_unit("ns").value for b in bars)
+        index_ts = np.fromiter(self._index_ts, dtype=np.int64)
+        index_close = np.fromiter(self._index_close, dtype=np.float64)
+        entries: list[_Entry] = []
+        for bar in sorted(bars, key=lambda b: b.ticker):
+            if bar.ticker == self._index:
+                if not len(index_ts) or stamp > index_ts[-1]:
+                    factor = _factor(bar, self._index_factor)
+                    index_ts = np.append(index_ts, stamp)
+                    index_close = np.append(index_close, float(bar.close) * factor)
+                continue
+            if not self.models(bar.ticker):
+                continue
+            state = self._tickers.get(bar.ticker) or self._fresh()
+            if state.last is not None and stamp <= state.last:
+                continue  # its session is taken already
+            factor = _factor(bar, state.factor)
+            inputs = {name: float(getattr(bar, name)) * factor for name in _PRICES}
+            inputs["volume"] = float(bar.volume)
+            row: list[float] = []
+            for indicator, incremental in state.states:
+                value = incremental.peek(inputs)
+                row += [value[name] for name in indicator.outputs]
+            ts = np.append(np.fromiter(state.ts, dtype=np.int64), stamp)[-self._window :]
+            close = np.append(np.fromiter(state.close, dtype=np.float64), inputs["close"])
+            entries.append(
+                _Entry(bar.ticker, np.asarray(row, dtype=np.float64), ts, close[-self._window :])
+            )
+        if not entries:
+            return pd.DataFrame(columns=["ticker", "ts", *self.outputs])
+        return self._assemble(entries, stamp, index_ts, index_close)
+
+    def _assemble(
+        self,
+        entries: list[_Entry],
+        stamp: int,
+        index_ts: np.ndarray,
+        index_close: np.ndarray,
+    ) -> pd.DataFrame:
+        """The rows of ``entries`` at ``stamp``: their indicator values, the context from the
+        panel's functions on their windows, then the ranks across them."""
+        dates = np.unique(np.concatenate([*(e.ts for e in entries), np.asarray([stamp])]))
         index_bars = None
-        if self._index is not None and self._index_ts:
-            index_ts = np.fromiter(self._index_ts, dtype=np.int64)
+        if self._index is not None and len(index_ts):
             # A session closed late (its bars came after the index's next ones) sees the index
             # as it was at its close.
             known = index_ts <= stamp
             index_bars = pd.DataFrame(
-                {
-                    "ts": pd.to_datetime(index_ts[known], utc=True),
-                    "close": np.fromiter(self._index_close, dtype=np.float64)[known],
-                }
+                {"ts": pd.to_datetime(index_ts[known], utc=True), "close": index_close[known]}
             )
         context = date_context(
             dates,
@@ -236,32 +296,40 @@ class SessionFeatures:
             as_of=pd.Timestamp(stamp, tz="UTC"),
         )
         names = (*self._indicator_names, *self._context_names)
-        values = np.empty((len(ordered), len(names)), dtype=np.float64)
+        values = np.empty((len(entries), len(names)), dtype=np.float64)
         n_indicators = len(self._indicator_names)
         scratch: dict[int, np.ndarray] = {}
-        for i, ticker in enumerate(ordered):
-            state = self._tickers[ticker]
-            values[i, :n_indicators] = state.values
+        for i, entry in enumerate(entries):
+            values[i, :n_indicators] = entry.values
             if not self._context_names:
                 continue
-            ts = windows[ticker]
-            out = scratch.get(len(ts))
+            out = scratch.get(len(entry.ts))
             if out is None:
-                out = scratch[len(ts)] = np.empty((len(ts), len(self._context_names)))
+                out = scratch[len(entry.ts)] = np.empty((len(entry.ts), len(self._context_names)))
             ticker_context(
-                ts,
-                np.fromiter(state.close, dtype=np.float64),
+                entry.ts,
+                entry.close,
                 self.feature_set,
                 context,
-                sentiment=self._sentiment.get(ticker),
+                sentiment=self._sentiment.get(entry.ticker),
                 out=out,
             )
             values[i, n_indicators:] = out[-1]
         frame = pd.DataFrame(values, columns=list(names))
         frame.insert(0, "ts", pd.Timestamp(stamp, tz="UTC"))
-        frame.insert(0, "ticker", ordered)
+        frame.insert(0, "ticker", [e.ticker for e in entries])
         frame = add_ranks(frame, self.feature_set.context.ranks)
         return frame.loc[:, ["ticker", "ts", *self.outputs]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One ticker's part of a session's rows: its indicator values and its recent window."""
+
+    ticker: str
+    values: np.ndarray
+    ts: np.ndarray
+    close: np.ndarray
 
 
 def _factor(bar: Bar, last: float) -> float:

@@ -18,12 +18,17 @@ with every bar already in the state: its stored rows are forecast and published 
 nothing is lost, and the sinks' keys (ticker, as_of, horizon, model version) keep it once.
 A ``ModelPromoted`` on ``models`` reloads the champions without a restart.
 
-Bars that are not session bars (intraday) are acknowledged and left for the nowcasts to come.
+Intraday bars (``interval`` other than ``1d``) fold into each ticker's session so far; after
+each batch of them the state is *peeked* at with every session so far ("if the session closed
+now", leaving the state as it is) and the champions' forecasts are published with
+``provisional=True``, never stored. The session's daily bars commit it. Still to come: closing a
+session from its intraday bars at the exchange's close when no daily bar comes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -96,6 +101,8 @@ class StreamStats:
     skipped: int = 0
     # Sessions delivered again whose bars had all been taken (after a crash): republished.
     redelivered: int = 0
+    # Provisional forecasts published from sessions still open.
+    nowcasts: int = 0
     # Seconds from each session's close (the processor knowing it complete) to its rows
     # written and its forecasts published.
     latencies: list[float] = field(default_factory=list)
@@ -134,6 +141,8 @@ class StreamProcessor:
         self._seen: dict[str, datetime] = {}
         self._expected: set[str] = set(state.last_session_tickers())
         self._first_seen: dict[datetime, float] = {}
+        # Each ticker's session so far, folded from its intraday bars (for the nowcasts).
+        self._so_far: dict[str, Bar] = {}
         self._raw_close: dict[str, float] = {}
 
     @property
@@ -195,10 +204,17 @@ class StreamProcessor:
     async def take(self, deliveries: Sequence[Delivery]) -> None:
         """Gather session bars by close, and close the sessions that are complete."""
         done: list[Delivery] = []
+        intraday = False
         for delivery in deliveries:
             record = delivery.record
-            if not isinstance(record, Bar) or record.interval != "1d":
+            if not isinstance(record, Bar):
                 self.stats.skipped += 1
+                done.append(delivery)
+                continue
+            if record.interval != "1d":
+                # A nowcast is not durable: its bar is acknowledged at once, the session's
+                # close commits what counts.
+                intraday = self._so_far_with(record) or intraday
                 done.append(delivery)
                 continue
             self._pending.setdefault(record.ts, []).append((record, delivery))
@@ -210,6 +226,58 @@ class StreamProcessor:
         if done:
             await self._ack(done)
         await self.close_sessions()
+        if intraday:
+            await self._nowcast()
+
+    def _so_far_with(self, bar: Bar) -> bool:
+        """Fold an intraday bar into its ticker's session so far; False if its session is
+        committed already."""
+        last = self.state.last_ts(bar.ticker)
+        if last is not None and pd.Timestamp(bar.ts) <= last:
+            return False
+        day = pd.Timestamp(bar.ts).tz_convert("UTC").date()
+        so_far = self._so_far.get(bar.ticker)
+        if so_far is None or pd.Timestamp(so_far.ts).tz_convert("UTC").date() != day:
+            self._so_far[bar.ticker] = dataclasses.replace(bar, interval="1d", adj_close=None)
+            return True
+        if bar.ts <= so_far.ts:
+            return False  # a redelivery
+        self._so_far[bar.ticker] = dataclasses.replace(
+            so_far,
+            ts=bar.ts,
+            high=max(so_far.high, bar.high),
+            low=min(so_far.low, bar.low),
+            close=bar.close,
+            volume=so_far.volume + bar.volume,
+            ingested_at=bar.ingested_at,
+        )
+        return True
+
+    async def _nowcast(self) -> None:
+        """Provisional forecasts from every ticker's session so far, published (not stored)."""
+        partials = list(self._so_far.values())
+        rows = await asyncio.to_thread(self.state.peek, partials)
+        if rows.empty:
+            return
+        last_close = {**self._raw_close, **{b.ticker: float(b.close) for b in partials}}
+        try:
+            forecasts = await asyncio.to_thread(
+                self._forecaster.forecast,
+                rows.reset_index(drop=True),
+                last_close=last_close,
+                now=self._clock(),
+            )
+        except StockpredError as exc:
+            _LOG.warning("no nowcasts: %s", exc)
+            return
+        provisional = [dataclasses.replace(f, provisional=True) for f in forecasts]
+        if provisional:
+            try:
+                await self._bus.publish_many(PREDICTIONS, [(f.ticker, f) for f in provisional])
+            except BusError as exc:
+                _LOG.warning("could not publish %d nowcasts: %s", len(provisional), exc)
+                return
+        self.stats.nowcasts += len(provisional)
 
     def _complete(self, ts: datetime) -> bool:
         """Whether the session of ``ts`` has every bar it will get. The bus keeps one key's
@@ -237,6 +305,10 @@ class StreamProcessor:
             if complete:
                 self._expected = {bar.ticker for bar, _ in taken}
             await self._close(ts, taken)
+            for bar, _ in taken:
+                so_far = self._so_far.get(bar.ticker)
+                if so_far is not None and so_far.ts <= ts:
+                    del self._so_far[bar.ticker]  # committed by the close
 
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
         started = time.monotonic()

@@ -3,8 +3,9 @@
 The token travels in the websocket subprotocol (``Sec-WebSocket-Protocol: bearer, <token>``, the
 way browsers can send it) or in the first message (``{"type": "auth", "token": ...}`` within
 10 s); never in the URL, where proxies and logs would keep it. On connecting, the client gets
-the current forecast of each ticker (``"type": "snapshot"``), then each new one
-(``"type": "prediction"``) as the in-process bus delivers it.
+the current forecast of each ticker (``"type": "snapshot"``), then each new one as the bus
+delivers it: ``"type": "prediction"`` for a session's committed forecast, ``"provisional"`` for a
+nowcast while the session is open (``"provisional": true``; never stored).
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ async def stream(
                     break
                 message = getter.result()
                 if message.get("ticker") in wanted and horizon in (None, message.get("horizon")):
-                    await websocket.send_text(json.dumps({**message, "type": "prediction"}))
+                    kind = "provisional" if message.get("provisional") else "prediction"
+                    await websocket.send_text(json.dumps({**message, "type": kind}))
     except WebSocketDisconnect:
         pass
     finally:
