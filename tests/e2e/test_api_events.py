@@ -46,6 +46,41 @@ def test_forecasts_on_the_bus_reach_the_websocket_once_each(services: ApiService
     assert [m["as_of"][:10] for m in pushed] == [f.as_of.date().isoformat() for f in later]
 
 
+def test_a_nowcast_on_the_bus_reaches_the_websocket_marked_provisional(
+    services: ApiServices,
+) -> None:
+    with TestClient(create_app(services, background=True)) as client:
+        token = token_for(client, services, "stream:read")
+        served = services.serving.peek("AAPL", 5)
+        assert served is not None
+        close = served.forecast
+        nowcast = dataclasses.replace(
+            close, as_of=close.as_of + timedelta(hours=20), value=0.25, provisional=True
+        )
+        committed = dataclasses.replace(close, as_of=close.as_of + timedelta(days=1))
+
+        with client.websocket_connect(
+            "/v1/stream?tickers=AAPL&horizon=5", subprotocols=["bearer", token]
+        ) as socket:
+            assert socket.receive_json()["type"] == "snapshot"
+            for record in (nowcast, committed):
+                client.portal.call(
+                    functools.partial(services.bus.publish, PREDICTIONS, key="AAPL", record=record)
+                )
+            first, second = socket.receive_json(), socket.receive_json()
+        # The table the REST routes answer from never takes a nowcast.
+        after = services.serving.peek("AAPL", 5)
+
+    assert (first["type"], first["provisional"], first["log_return"]) == (
+        "provisional",
+        True,
+        0.25,
+    )
+    assert (second["type"], second["provisional"]) == ("prediction", False)
+    assert after is not None
+    assert not after.forecast.provisional
+
+
 def test_with_the_demo_replay_the_websocket_sees_replayed_forecasts_arrive(
     home_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
