@@ -1,8 +1,10 @@
 """The stream processor: session bars from the bus into feature rows and forecasts.
 
 It consumes the ``bars`` topic as a member of a consumer group. Bars of one close are gathered
-until the session is complete, which is when a bar of a later close arrives or the topic has
-been quiet for ``idle_close`` seconds (a replay's end, a live session's close). Then, in order:
+until the session is complete: every ticker of the last complete session has shown a bar of
+that close or later (the bus keeps each key's order, not the order across keys), or the
+session has waited ``idle_close`` seconds with a later one begun, or the topic has been quiet
+that long (a replay's end). Then, in order:
 
 1. the feature state takes the session (``stream/features.py``) and gives its rows;
 2. the rows and then the bars are written (``StreamSink``: upserts on the natural keys);
