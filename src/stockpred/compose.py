@@ -249,8 +249,10 @@ def stream_setup(
     feature_set = get_feature_set(DEFAULT_FEATURE_SET)
     modelled = universe(settings)
     now = pd.Timestamp(clock())
+    index = feature_set.context.index_ticker
+    wanted = sorted({*tickers, *([index] if index else [])}) if tickers else None
     with open_store(settings) as store:
-        bars = store.read_bars(tickers=tickers or None, as_of=now)
+        bars = store.read_bars(tickers=wanted, as_of=now)
         macro = store.read_macro(as_of=now)
         scorer = feature_set.context.sentiment_scorer
         sentiment = store.read_sentiment(scorer=scorer, as_of=now) if scorer else None

@@ -3,7 +3,9 @@ bus, features written, forecasts made, a summary printed; bad options get one-li
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from stockpred.cli.app import main
 from stockpred.features.sets import get_feature_set
 from stockpred.settings import load_settings
 from stockpred.store.duckdb import DuckDBStore
+from support.alpaca_stream import Session, alpaca_stream
 
 
 def test_a_replay_writes_the_sessions_features_and_forecasts_with_both_champions(
@@ -52,3 +55,38 @@ def test_bad_options_are_refused_in_one_line(
     assert code == 1
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_live_feed_the_provider_refuses_stops_the_stream_in_one_line(
+    home_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = threading.Event()
+    finished = threading.Event()
+    where: dict[str, str] = {}
+
+    def serve() -> None:
+        async def run() -> None:
+            async with alpaca_stream(Session(refuse=402)) as server:
+                where["url"] = server.url
+                started.set()
+                while not finished.is_set():
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(run())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    monkeypatch.setenv("STOCKPRED_PROVIDER_URLS", json.dumps({"alpaca_stream": where["url"]}))
+    monkeypatch.setenv("STOCKPRED_ALPACA_KEY_ID", "not-the-key")
+    monkeypatch.setenv("STOCKPRED_ALPACA_SECRET_KEY", "not-the-secret")
+    try:
+        code = main(["stream", "--feed", "alpaca", "--tickers", "AAPL"])
+    finally:
+        finished.set()
+        thread.join(10)
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len([line for line in err if line.startswith("error:")]) == 1
+    assert "STOCKPRED_ALPACA" in err[-1]

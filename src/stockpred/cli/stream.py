@@ -181,6 +181,8 @@ async def _stream(
         if watcher is not None:
             watcher.cancel()
         if feeding is not None:
+            if feeding.done() and feeding.exception() is not None:
+                raise feeding.exception()  # type: ignore[misc]  # the feed failed: say why
             feeding.cancel()
             await asyncio.gather(feeding, return_exceptions=True)
         if source is not None:
@@ -234,9 +236,13 @@ async def _publish(
 ) -> None:
     from stockpred.bus.topics import BARS
 
-    async for batch in feed.batches():
-        if batch.bars:
-            await bus.publish_many(BARS, [(bar.ticker, bar) for bar in batch.bars])
+    try:
+        async for batch in feed.batches():
+            if batch.bars:
+                await bus.publish_many(BARS, [(bar.ticker, bar) for bar in batch.bars])
+    except BaseException:
+        stop.set()  # a feed that fails (bad keys, a broker down) stops the processor too
+        raise
     if once:
         # Every bar published: stop once the processor has closed the last session.
         total = getattr(feed, "sessions", 0)
