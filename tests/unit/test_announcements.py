@@ -170,6 +170,19 @@ def test_horizon_of_reads_back_the_registered_name(name: str, horizon: int | Non
         assert model_name(horizon) == name
 
 
+def test_seen_ids_pass_an_id_again_once_it_is_older_than_the_window() -> None:
+    now = [0.0]
+    seen = SeenIds(ttl=60.0, clock=lambda: now[0])
+
+    first = seen.first_time("a")
+    now[0] = 59.0
+    again = seen.first_time("a")
+    now[0] = 61.0  # "a" was pushed at 0: out of the window
+    later = seen.first_time("a")
+
+    assert (first, again, later) == (True, False, True)
+
+
 def test_seen_ids_pass_each_id_once_and_forget_the_oldest() -> None:
     seen = SeenIds(size=2)
 

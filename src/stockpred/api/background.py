@@ -310,8 +310,9 @@ def schedule_stale_refresh(services: ApiServices, ticker: str) -> None:
     task.add_done_callback(services.tasks.discard)
 
 
-# The pause between two passes of the demo's replay.
-REPLAY_PAUSE_SECONDS = 5.0
+# The pause between two passes of the demo's replay: long enough that a pass's forecasts are
+# out of the websocket's de-duplication window (api/fanout.py, SeenIds) when the next comes.
+REPLAY_PAUSE_SECONDS = 30.0
 
 
 async def replay_demo(services: ApiServices) -> None:

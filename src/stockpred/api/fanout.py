@@ -10,8 +10,9 @@ many it lost (``dropped``): a slow websocket client must not slow the service fo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -73,17 +74,32 @@ class Fanout:
 
 
 class SeenIds:
-    """The event ids of the last ``size`` forecasts pushed, so one computed by several
-    processes (each API process follows the same features) reaches a websocket once."""
+    """The event ids of the forecasts pushed in the last ``ttl`` seconds (at most ``size``), so
+    that one computed by several processes, or delivered again by the bus, reaches a websocket
+    once; a forecast published again later (the demo's next replay pass) is pushed again."""
 
-    def __init__(self, size: int = 8192) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
+    def __init__(
+        self,
+        size: int = 8192,
+        *,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ids: OrderedDict[str, float] = OrderedDict()
         self._size = size
+        self._ttl = ttl
+        self._clock = clock
 
     def first_time(self, event_id: str) -> bool:
+        now = self._clock()
+        while self._ids:
+            oldest, at = next(iter(self._ids.items()))
+            if now - at < self._ttl and len(self._ids) <= self._size:
+                break
+            del self._ids[oldest]
         if event_id in self._ids:
             return False
-        self._ids[event_id] = None
+        self._ids[event_id] = now
         if len(self._ids) > self._size:
             self._ids.popitem(last=False)
         return True
