@@ -18,6 +18,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +29,9 @@ from stockpred.bus.topics import FEATURES, MODELS, PREDICTIONS
 from stockpred.domain.errors import BusError, StockpredError, StoreError
 from stockpred.domain.records import FeaturesWritten, ModelPromoted, Prediction
 from stockpred.pipeline.predict import forecast_records
+
+if TYPE_CHECKING:
+    from stockpred.stream.processor import StreamProcessor
 
 __all__ = [
     "EVENT_HANDLERS",
@@ -351,13 +355,32 @@ async def replay_demo(services: ApiServices) -> None:
         running = asyncio.create_task(setup.processor.run(stop))
         _LOG.info("demo replay pass %d: %d sessions from %s", passes, feed.sessions, cut.date())
         try:
+            # Its group is new_only: publish once it has joined, or the first bars are missed.
+            await asyncio.wait_for(setup.processor.ready.wait(), timeout=60)
             async for batch in feed.batches():
                 await services.bus.publish_many(BARS, [(b.ticker, b) for b in batch.bars])
-            while setup.processor.stats.sessions < feed.sessions and not running.done():
-                await asyncio.sleep(0.1)
+            await _until_handled(setup.processor, feed.sessions, running)
         finally:
             stop.set()
             await asyncio.gather(running, return_exceptions=True)
             with suppress(BusError):
                 await services.bus.delete_group(BARS, group=group)
         await asyncio.sleep(REPLAY_PAUSE_SECONDS)
+
+
+async def _until_handled(
+    processor: StreamProcessor, sessions: int, running: asyncio.Task[Any]
+) -> None:
+    """Until ``processor`` has closed ``sessions`` sessions, stopped, or made no progress for
+    30 s (then the pass is over as it is)."""
+    seen, since = -1, asyncio.get_running_loop().time()
+    while processor.stats.sessions < sessions and not running.done():
+        now = asyncio.get_running_loop().time()
+        if processor.stats.sessions != seen:
+            seen, since = processor.stats.sessions, now
+        elif now - since > 30:
+            _LOG.warning(
+                "demo replay pass stalled at %d of %d sessions", processor.stats.sessions, sessions
+            )
+            return
+        await asyncio.sleep(0.1)

@@ -137,6 +137,9 @@ class StreamProcessor:
         # A group created now starts after the newest bar kept (a demo's fresh pass).
         self.new_only = new_only
         self.stats = StreamStats()
+        # Set once ``run`` has joined its groups: what is published from then on reaches it
+        # (a ``new_only`` group skips what came before).
+        self.ready = asyncio.Event()
         self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
         # Each ticker's newest bar close seen on the bus, and the tickers of the last session
         # closed (those a session waits for; at first, those of the last warmed session).
@@ -165,6 +168,7 @@ class StreamProcessor:
         models = await self._bus.subscribe(
             MODELS, group=f"{self.consumer}-models", consumer=self.consumer, new_only=True
         )
+        self.ready.set()
         quiet_since = time.monotonic()
         try:
             while not stop.is_set():
