@@ -170,8 +170,8 @@ def test_fraction_drops_the_leading_zero(value: float, text: str) -> None:
 
 
 def test_short_names_of_one_file_are_its_name_and_its_folder() -> None:
-    assert short_names(["/work/shared/data/prices/sp500_5yr_dev.csv"]) == (
-        "/work/shared/data/prices",
+    assert short_names(["/srv/market/prices/sp500_5yr_dev.csv"]) == (
+        "/srv/market/prices",
         ["sp500_5yr_dev.csv"],
     )
 
