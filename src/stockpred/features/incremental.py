@@ -67,18 +67,18 @@ class KernelState:
 
     def update(self, bar: Mapping[str, float]) -> None:
         """Take the next bar (keys: the indicator's inputs; a missing key counts as a gap)."""
-        values = [float(bar.get(name, math.nan)) for name in self._inputs]
-        result = self._step(*self._params, *self._arrays, *values)
-        if isinstance(result, tuple):
-            self._value = {name: float(x) for name, x in zip(self._outputs, result, strict=True)}
-        else:
-            self._value = {self._outputs[0]: float(result)}
+        self._value = self._step_on(self._arrays, bar)
 
     def peek(self, bar: Mapping[str, float]) -> Mapping[str, float]:
         """The output(s) ``update(bar)`` would give, without taking the bar: a provisional
         value (a session still open) read from a copy of the state."""
+        return self._step_on(tuple(array.copy() for array in self._arrays), bar)
+
+    def _step_on(
+        self, arrays: tuple[np.ndarray, ...], bar: Mapping[str, float]
+    ) -> dict[str, float]:
+        """The step on ``arrays`` (updated in place) and ``bar``'s inputs: the outputs by name."""
         values = [float(bar.get(name, math.nan)) for name in self._inputs]
-        arrays = tuple(array.copy() for array in self._arrays)
         result = self._step(*self._params, *arrays, *values)
         if isinstance(result, tuple):
             return {name: float(x) for name, x in zip(self._outputs, result, strict=True)}

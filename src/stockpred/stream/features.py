@@ -192,10 +192,8 @@ class SessionFeatures:
             state = self._state(bar.ticker)
             if state.last is not None and stamp <= state.last:
                 continue  # taken before: a redelivery
-            factor = _factor(bar, state.factor)
-            state.factor = factor
-            inputs = {name: float(getattr(bar, name)) * factor for name in _PRICES}
-            inputs["volume"] = float(bar.volume)
+            state.factor = _factor(bar, state.factor)
+            inputs = _inputs(bar, state.factor)
             row: list[float] = []
             for indicator, incremental in state.states:
                 incremental.update(inputs)
@@ -254,9 +252,7 @@ class SessionFeatures:
             state = self._tickers.get(bar.ticker) or self._fresh()
             if state.last is not None and stamp <= state.last:
                 continue  # its session is taken already
-            factor = _factor(bar, state.factor)
-            inputs = {name: float(getattr(bar, name)) * factor for name in _PRICES}
-            inputs["volume"] = float(bar.volume)
+            inputs = _inputs(bar, _factor(bar, state.factor))
             row: list[float] = []
             for indicator, incremental in state.states:
                 value = incremental.peek(inputs)
@@ -330,6 +326,13 @@ class _Entry:
     values: np.ndarray
     ts: np.ndarray
     close: np.ndarray
+
+
+def _inputs(bar: Bar, factor: float) -> dict[str, float]:
+    """What the indicators read of ``bar``: its prices adjusted by ``factor``, its volume."""
+    inputs = {name: float(getattr(bar, name)) * factor for name in _PRICES}
+    inputs["volume"] = float(bar.volume)
+    return inputs
 
 
 def _factor(bar: Bar, last: float) -> float:
