@@ -42,9 +42,11 @@ import pandas as pd
 
 from stockpred.bus import open_bus
 from stockpred.bus.topics import BARS
+from stockpred.domain.frames import bars_of
 from stockpred.domain.records import Bar, Prediction
 from stockpred.features.sets import get_feature_set
-from stockpred.stream.features import SessionFeatures, bars_of
+from stockpred.stream.features import SessionFeatures
+from stockpred.stream.memory import MemorySink
 from stockpred.stream.processor import StreamProcessor
 
 _HERE = Path(__file__).resolve().parent
@@ -96,7 +98,7 @@ class _NoForecaster:
         return False
 
 
-class _NoSink:
+class _NoSink(MemorySink):
     def write_session(self, feature_set: str, bars: Sequence[Bar], rows: pd.DataFrame) -> None:
         return None
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.sources.feeds.alpaca import AlpacaFeed
     from stockpred.stream.processor import StreamProcessor
+    from stockpred.stream.sessions import SessionClock
 
 __all__ = [
     "alpaca_feed",
@@ -271,5 +272,6 @@ def stream_setup(
         group=group,
         consumer=consumer,
         new_only=new_only,
+        sessions=SessionClock(settings.calendar),
     )
     return StreamSetup(processor, bars)

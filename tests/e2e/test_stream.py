@@ -16,6 +16,7 @@ from stockpred.bus.base import Bus
 from stockpred.bus.inprocess import InProcessBus
 from stockpred.bus.topics import BARS, FEATURES, PREDICTIONS
 from stockpred.compose import open_registry
+from stockpred.domain.frames import bars_of
 from stockpred.domain.records import Bar, FeaturesWritten, Prediction
 from stockpred.features.sets import get_feature_set
 from stockpred.pipeline.forecasting import ChampionForecaster
@@ -24,17 +25,19 @@ from stockpred.pipeline.serving import ChampionCache
 from stockpred.settings import load_settings
 from stockpred.sources.feeds.replay import ReplayFeed
 from stockpred.store.duckdb import DuckDBStore
-from stockpred.stream.features import SessionFeatures, bars_of
+from stockpred.stream.features import SessionFeatures
+from stockpred.stream.memory import MemorySink
 from stockpred.stream.processor import StreamProcessor
 
 NOW = datetime(2013, 3, 2, tzinfo=UTC)
 REPLAYED = 10  # sessions
 
 
-class _Sink:
+class _Sink(MemorySink):
     """Keeps what the processor writes."""
 
     def __init__(self, written: list[pd.DataFrame]) -> None:
+        super().__init__()
         self.written = written
         self.forecasts: list[Prediction] = []
 

@@ -31,6 +31,7 @@ import pytest
 from stockpred.bus import open_bus
 from stockpred.bus.topics import BARS, PREDICTIONS
 from stockpred.compose import open_registry
+from stockpred.domain.frames import bars_of
 from stockpred.domain.records import Prediction
 from stockpred.features.sets import get_feature_set
 from stockpred.pipeline.forecasting import ChampionForecaster
@@ -38,7 +39,6 @@ from stockpred.pipeline.serving import ChampionCache
 from stockpred.settings import load_settings
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.schema import feature_table_name
-from stockpred.stream.features import bars_of
 from support.brokers import TANSU_ENV, tansu
 
 REDIS_URL = os.environ.get("STOCKPRED_TEST_REDIS_URL")

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from stockpred.cli.app import main
+from stockpred.domain.frames import bars_of
 from stockpred.features.sets import get_feature_set
 from stockpred.store.duckdb import DuckDBStore
-from stockpred.stream.features import SessionFeatures, bars_of
+from stockpred.stream.features import SessionFeatures
 
 TOLERANCE = 1e-9
 

@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
 
 import numpy as np
 import pandas as pd
 
 from stockpred.bus.inprocess import InProcessBus
 from stockpred.bus.topics import BARS
+from stockpred.domain.frames import bars_of
 from stockpred.domain.records import Bar, Prediction
 from stockpred.features.sets import get_feature_set
-from stockpred.stream.features import SessionFeatures, bars_of
+from stockpred.sources.feeds.intraday import split_last_sessions
+from stockpred.stream.features import SessionFeatures
+from stockpred.stream.memory import MemorySink
 from stockpred.stream.processor import StreamProcessor
+from stockpred.stream.sessions import SessionClock
 
 TICKERS, WARM, LIVE = 12, 300, 8
+NOW_UTC = datetime(2022, 6, 1, tzinfo=UTC)
 
 
 def _bars() -> pd.DataFrame:
@@ -39,8 +45,9 @@ def _bars() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-class _Keep:
+class _Keep(MemorySink):
     def __init__(self) -> None:
+        super().__init__()
         self.rows: list[pd.DataFrame] = []
 
     def write_session(self, feature_set: str, bars: Sequence[Bar], rows: pd.DataFrame) -> None:
@@ -198,11 +205,11 @@ def test_intraday_bars_give_provisional_forecasts_and_the_close_commits_one() ->
     until = pd.Timestamp(days[WARM - 1])
     session = bars_of(bars[bars["ts"] == days[WARM]])
     close = pd.Timestamp(days[WARM])
-    # Two minute bars per ticker before the close: 14:30 and 15:30 UTC.
+    # Two minute bars per ticker before the close: 15:00 and 15:30 UTC.
     minutes = [
         Bar(**{**_partial(b), "ts": (close - pd.Timedelta(hours=h)).to_pydatetime(),
                "interval": "1m", "adj_close": None})  # type: ignore[arg-type]
-        for h in (6.5, 5.5)
+        for h in (6.0, 5.5)
         for b in session
     ]  # fmt: skip
     sink = _Stored()
@@ -248,3 +255,147 @@ def test_intraday_bars_give_provisional_forecasts_and_the_close_commits_one() ->
     assert len(provisional) >= 2 * TICKERS
     assert all(not p.provisional for p in sink.forecasts)
     assert len(sink.forecasts) == len(committed)
+
+
+def _session_day(bars: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first close from the WARM-th on that is a full XNYS session's (16:00 New York is
+    21:00 UTC in winter), and the close before it."""
+    days = sorted(bars["ts"].unique())
+    clock = SessionClock("XNYS")
+    for i in range(WARM, len(days)):
+        close = pd.Timestamp(days[i])
+        bounds = clock.session_of((close - pd.Timedelta(minutes=1)).to_pydatetime())
+        if bounds is not None and pd.Timestamp(bounds[1]) == close:
+            return pd.Timestamp(days[i - 1]), close
+    raise AssertionError("no full session among the generated days")
+
+
+def _split(bars: pd.DataFrame, close: pd.Timestamp) -> list[Bar]:
+    session = bars_of(bars[bars["ts"] == close])
+    return split_last_sessions(session, every=timedelta(minutes=5))
+
+
+async def _publish_minutes(bus: InProcessBus, minutes: Sequence[Bar]) -> None:
+    for _, batch in groupby(minutes, key=lambda b: b.ts):
+        await bus.publish_many(BARS, [(b.ticker, b) for b in batch])
+        await asyncio.sleep(0.01)  # a pace the processor keeps up with
+
+
+def test_a_daily_bar_split_into_five_minute_bars_folds_back_into_itself() -> None:
+    bars = _bars()
+    _, close = _session_day(bars)
+    minutes = _split(bars, close)
+    by_ticker = {t: [m for m in minutes if m.ticker == t] for t in {m.ticker for m in minutes}}
+    for daily in bars_of(bars[bars["ts"] == close]):
+        parts = by_ticker[daily.ticker]
+        assert len(parts) == 78  # 09:30 to 16:00
+        assert [p.ts for p in parts] == sorted(p.ts for p in parts)
+        assert parts[-1].ts == daily.ts
+        assert all(p.interval == "5m" for p in parts)
+        assert parts[0].open == daily.open
+        assert parts[-1].close == daily.close
+        assert max(p.high for p in parts) == daily.high
+        assert min(p.low for p in parts) == daily.low
+        assert sum(p.volume for p in parts) == daily.volume
+        assert parts[-1].adj_close == daily.adj_close
+
+
+def test_an_early_close_splits_into_its_shorter_session() -> None:
+    day_after_thanksgiving = datetime(2023, 11, 24, 18, 0, tzinfo=UTC)  # 13:00 New York
+    bar = Bar("AAA", day_after_thanksgiving, 10.0, 11.0, 9.0, 10.5, None, 4200.0, "t", NOW_UTC)
+    parts = split_last_sessions([bar], every=timedelta(minutes=5))
+    assert len(parts) == 42
+    assert parts[0].ts == datetime(2023, 11, 24, 14, 35, tzinfo=UTC)
+
+
+def _intraday_processor(
+    bars: pd.DataFrame, until: pd.Timestamp, bus: InProcessBus, sink: _Stored
+) -> StreamProcessor:
+    return StreamProcessor(
+        _state(bars, until),
+        bus,
+        _RsiForecaster(),
+        sink=sink,
+        clock=lambda: NOW_UTC,
+        idle_close=0.3,
+        sessions=SessionClock("XNYS"),
+        checkpoint_every=0.0,
+    )
+
+
+def test_intraday_bars_alone_commit_the_session_at_the_exchange_close() -> None:
+    bars = _bars()
+    until, close = _session_day(bars)
+    minutes = _split(bars, close)
+    sink = _Stored()
+    published: list[Prediction] = []
+
+    async def run() -> None:
+        bus = InProcessBus()
+        listener = await bus.subscribe("predictions", group="t", consumer="t")
+        processor = _intraday_processor(bars, until, bus, sink)
+        stop = asyncio.Event()
+        running = asyncio.create_task(processor.run(stop))
+        await processor.ready.wait()
+        await _publish_minutes(bus, minutes)
+        while processor.stats.sessions < 1:
+            assert not running.done()
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+        while deliveries := await listener.fetch(max_records=10_000, timeout=0.1):
+            published.extend(d.record for d in deliveries if isinstance(d.record, Prediction))
+
+    asyncio.run(run())
+
+    expected = _state(bars, until).close_session(bars_of(bars[bars["ts"] == close]))
+    got = pd.concat(sink.rows, ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected, rtol=0, atol=0)
+    committed = [p for p in published if not p.provisional]
+    assert sorted(p.ticker for p in committed) == sorted(expected["ticker"])
+    assert {p.as_of for p in committed} == {close}
+    assert all(not p.provisional for p in sink.forecasts)
+    assert len(sink.forecasts) == TICKERS
+    # A nowcast for each five minutes (a few may fold together when the processor is busy).
+    nowcast_times = {p.as_of for p in published if p.provisional}
+    assert len(nowcast_times) >= 40
+    assert max(nowcast_times) == close
+    assert sink.open_sessions == {}  # the checkpoint of a committed session is dropped
+
+
+def test_a_processor_killed_mid_session_commits_the_same_session_after_a_restart() -> None:
+    bars = _bars()
+    until, close = _session_day(bars)
+    minutes = _split(bars, close)
+    half = len(minutes) // 2
+    sink = _Stored()
+
+    async def run() -> None:
+        bus = InProcessBus(ack_timeout=0.2)
+        first = _intraday_processor(bars, until, bus, sink)
+        stop = asyncio.Event()
+        running = asyncio.create_task(first.run(stop))
+        await first.ready.wait()
+        await _publish_minutes(bus, minutes[:half])
+        while first.stats.intraday < half:
+            await asyncio.sleep(0.01)
+        running.cancel()  # no final checkpoint: what was not checkpointed is not acknowledged
+        await asyncio.gather(running, return_exceptions=True)
+        assert sink.open_sessions, "a checkpoint was written before the kill"
+        second = _intraday_processor(bars, until, bus, sink)
+        stop = asyncio.Event()
+        running = asyncio.create_task(second.run(stop))
+        await second.ready.wait()
+        await _publish_minutes(bus, minutes[half:])
+        while second.stats.sessions < 1:
+            assert not running.done()
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+
+    asyncio.run(run())
+
+    expected = _state(bars, until).close_session(bars_of(bars[bars["ts"] == close]))
+    got = pd.concat(sink.rows, ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected, rtol=0, atol=0)
+    assert len(sink.forecasts) == TICKERS

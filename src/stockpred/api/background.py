@@ -325,8 +325,8 @@ async def replay_demo(services: ApiServices) -> None:
     forecasts go out on the bus like any stream's, so the websocket clients see them arrive."""
     from stockpred.bus.topics import BARS
     from stockpred.compose import stream_setup
+    from stockpred.domain.frames import bars_of
     from stockpred.sources.feeds.replay import DEFAULT_SPEED, ReplayFeed, replay_window
-    from stockpred.stream.features import bars_of
 
     passes = 0
     while True:
@@ -363,8 +363,8 @@ async def replay_demo(services: ApiServices) -> None:
         finally:
             stop.set()
             await asyncio.gather(running, return_exceptions=True)
-            with suppress(BusError):
-                await services.bus.delete_group(BARS, group=group)
+            with suppress(StockpredError):
+                await setup.processor.forget()
         await asyncio.sleep(REPLAY_PAUSE_SECONDS)
 
 

@@ -225,8 +225,8 @@ def _feed(
             raise InvalidInputError("--feed alpaca needs --tickers, e.g. --tickers AAPL,MSFT")
         feed: Feed = alpaca_feed(runtime.settings, tickers)
         return feed
+    from stockpred.domain.frames import bars_of
     from stockpred.sources.feeds.replay import ReplayFeed
-    from stockpred.stream.features import bars_of
 
     return ReplayFeed(bars_of(replayed), speed=speed)
 

@@ -72,6 +72,20 @@ class TradingCalendar:
     def _tz(self) -> str:
         return str(self._schedule["close"].dt.tz) if len(self._schedule) else "UTC"
 
+    def session_bounds(self, ts: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The UTC open and close of the session that a bar closing at ``ts`` (UTC-aware)
+        belongs to: ``open < ts <= close``; None outside every session (a weekend, a holiday,
+        before the open or after the close: extended hours)."""
+        day = pd.Timestamp(ts).tz_convert(self._tz).normalize().tz_localize(None)
+        if day not in self._sessions:
+            return None
+        position = self._sessions.searchsorted(day)
+        opened: pd.Timestamp = self._schedule["open"].iloc[position]
+        closed: pd.Timestamp = self._schedule["close"].iloc[position]
+        if not opened < ts <= closed:
+            return None
+        return opened.tz_convert("UTC"), closed.tz_convert("UTC")
+
     def missing_sessions(self, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
         """Sessions between the first and last of ``dates`` that ``dates`` does not contain."""
         if len(dates) == 0:
@@ -90,8 +104,9 @@ def _load(name: str, start: pd.Timestamp, end: pd.Timestamp) -> TradingCalendar:
             f"(all {len(known_calendars())} names: python -c 'import exchange_calendars as x; "
             "print(x.get_calendar_names())')"
         ) from exc
-    schedule = calendar.schedule.loc[:, ["close"]].copy()
-    schedule["close"] = schedule["close"].dt.tz_convert(str(calendar.tz))
+    schedule = calendar.schedule.loc[:, ["open", "close"]].copy()
+    for column in ("open", "close"):
+        schedule[column] = schedule[column].dt.tz_convert(str(calendar.tz))
     return TradingCalendar(name, schedule)
 
 

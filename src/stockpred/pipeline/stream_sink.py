@@ -12,25 +12,18 @@ from typing import TypeVar
 import pandas as pd
 
 from stockpred.domain.errors import StoreError
-from stockpred.domain.records import BAR_COLUMNS, Bar, Prediction
+from stockpred.domain.frames import bars_frame, bars_of
+from stockpred.domain.records import Bar, Prediction
 from stockpred.pipeline.predict import forecast_records
 from stockpred.pipeline.serving import StoreOpener
 from stockpred.store.base import Store
 
-__all__ = ["StoreStreamSink", "bars_frame"]
+__all__ = ["StoreStreamSink"]
 
 T = TypeVar("T")
 
 # How long a write waits for the embedded store while another process reads it.
 STORE_BUSY_SECONDS = 30.0
-
-
-def bars_frame(bars: Sequence[Bar]) -> pd.DataFrame:
-    """Session bars as the bars contract's frame."""
-    frame = pd.DataFrame([{c: getattr(b, c) for c in BAR_COLUMNS} for b in bars])
-    for column in ("ts", "ingested_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
 
 
 class StoreStreamSink:
@@ -81,3 +74,42 @@ class StoreStreamSink:
             return rows.groupby("ticker", sort=True).tail(depth).reset_index(drop=True)
 
         return self._with_store(read)
+
+    def write_session_bars(
+        self,
+        stream: str,
+        open_sessions: Sequence[tuple[datetime, Bar]],
+        *,
+        committed_through: datetime | None,
+    ) -> None:
+        """The checkpoint of the sessions still open (an upsert per ticker and session), and
+        the committed ones' rows dropped, in one opening of the store."""
+        frame = None
+        if open_sessions:
+            frame = bars_frame([bar for _, bar in open_sessions])
+            frame.insert(0, "stream", stream)
+            closes = pd.to_datetime([close for close, _ in open_sessions], utc=True)
+            frame.insert(2, "session", closes)
+            frame.insert(len(frame.columns) - 1, "interval", [b.interval for _, b in open_sessions])
+
+        def write(store: Store) -> None:
+            if frame is not None:
+                store.write_session_bars(frame)
+            if committed_through is not None:
+                store.delete_session_bars(stream=stream, through=pd.Timestamp(committed_through))
+
+        self._with_store(write)
+
+    def read_session_bars(
+        self, stream: str, *, after: datetime | None
+    ) -> list[tuple[datetime, Bar]]:
+        """The checkpointed sessions so far of sessions closing after ``after``."""
+        stamp = None if after is None else pd.Timestamp(after)
+        frame = self._with_store(lambda store: store.read_session_bars(stream=stream, after=stamp))
+        closes = pd.to_datetime(frame["session"], utc=True)
+        return [
+            (close.to_pydatetime(), bar) for close, bar in zip(closes, bars_of(frame), strict=True)
+        ]
+
+    def delete_session_bars(self, stream: str) -> None:
+        self._with_store(lambda store: store.delete_session_bars(stream=stream))

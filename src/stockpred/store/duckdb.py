@@ -274,6 +274,19 @@ class DuckDBStore:
     def write_bars(self, bars: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["bars"], bars)
 
+    def write_session_bars(self, bars: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["session_bars"], bars)
+
+    def read_session_bars(self, *, stream: str, after: pd.Timestamp | None = None) -> pd.DataFrame:
+        where: list[str] = ["stream = $stream"]
+        params: dict[str, object] = {"stream": stream}
+        if after is not None:
+            where.append("session > $after")
+            params["after"] = utc_timestamp(after, "after")
+        return self._read(
+            TABLES["session_bars"], where=where, params=params, order=("session", "ticker")
+        )
+
     def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["headlines"], headlines)
 
@@ -488,6 +501,21 @@ class DuckDBStore:
             if _disk_full(exc):
                 raise self._write_failure(exc, undone="no bar was deleted") from exc
             raise StoreError(f"deleting bars before {cutoff} failed: {exc}") from exc
+        return int(rows[0][0]) if rows else 0
+
+    def delete_session_bars(self, *, stream: str, through: pd.Timestamp | None = None) -> int:
+        sql = "DELETE FROM session_bars WHERE stream = ?"
+        params: list[object] = [stream]
+        if through is not None:
+            sql += " AND session <= ?"
+            params.append(utc_timestamp(through, "through"))
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            rows = self._con.execute(sql, params).fetchall()
+            self._con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._rollback()
+            raise StoreError(f"deleting the sessions so far of {stream!r} failed: {exc}") from exc
         return int(rows[0][0]) if rows else 0
 
     def bar_coverage(self) -> pd.DataFrame:

@@ -163,6 +163,31 @@ SENTIMENT_DAILY = TableSpec(
     key=("ticker", "day", "scorer", "released_at"),
 )
 
+# Each ticker's session so far, folded from intraday bars: a stream processor's checkpoint of
+# the sessions still open (``stream``: its consumer group; ``session``: the session's close;
+# ``ts``: the last bar folded in).
+SESSION_BARS = TableSpec(
+    name="session_bars",
+    columns=(
+        ("stream", _S),
+        ("ticker", _S),
+        ("session", _TS),
+        ("ts", _TS),
+        ("open", _F),
+        ("high", _F),
+        ("low", _F),
+        ("close", _F),
+        ("adj_close", _F),
+        ("volume", _F),
+        ("source", _S),
+        ("interval", _S),
+        ("ingested_at", _TS),
+    ),
+    key=("stream", "ticker", "session"),
+    bookkeeping=("ingested_at",),
+    nullable=("adj_close",),
+)
+
 # The feature sets stored, each with its wide table and its columns in order (comma-separated).
 FEATURE_SETS = TableSpec(
     name="feature_sets",
@@ -177,7 +202,7 @@ FEATURE_SETS = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BARS, HEADLINES, MACRO, PREDICTIONS, SENTIMENT_DAILY)
+    spec.name: spec for spec in (BARS, HEADLINES, MACRO, PREDICTIONS, SENTIMENT_DAILY, SESSION_BARS)
 }
 
 for _spec, _contract in (
@@ -194,6 +219,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (SENTIMENT_DAILY.create_sql(),),
     # Features are derived data, rebuilt by `stockpred features build`: the long table goes.
     3: ("DROP TABLE features", FEATURE_SETS.create_sql()),
+    4: (SESSION_BARS.create_sql(),),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

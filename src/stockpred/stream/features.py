@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from stockpred.domain.errors import FeatureError
+from stockpred.domain.frames import bars_of
 from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.domain.records import Bar
 from stockpred.features.library import IncrementalState, Indicator
@@ -37,7 +38,7 @@ from stockpred.features.panel import (
 )
 from stockpred.features.sets import FeatureSet
 
-__all__ = ["SessionFeatures", "bars_of"]
+__all__ = ["SessionFeatures"]
 
 _PRICES = ("open", "high", "low", "close")
 # Index bars kept beyond the tickers' windows, so a ticker whose last bars are a little older
@@ -103,7 +104,9 @@ class SessionFeatures:
         self._sentiment = _daily_sentiment(sentiment, self.feature_set)
 
     def last_ts(self, ticker: str) -> pd.Timestamp | None:
-        """The close of ``ticker``'s last bar taken, or None."""
+        """The close of ``ticker``'s last bar taken (the index's too), or None."""
+        if ticker == self._index:
+            return pd.Timestamp(self._index_ts[-1], tz="UTC") if self._index_ts else None
         state = self._tickers.get(ticker)
         if state is None or state.last is None:
             return None
@@ -341,37 +344,6 @@ def _factor(bar: Bar, last: float) -> float:
         return last
     factor = float(bar.adj_close) / float(bar.close) if bar.close else math.nan
     return factor if math.isfinite(factor) else last
-
-
-def bars_of(frame: pd.DataFrame) -> list[Bar]:
-    """Domain session bars of a frame of the bars contract (a stored history), in its order."""
-    adj = frame["adj_close"] if "adj_close" in frame.columns else pd.Series(np.nan, frame.index)
-    stamps = pd.to_datetime(frame["ts"], utc=True)
-    return [
-        Bar(
-            ticker=str(ticker),
-            ts=ts.to_pydatetime(),
-            open=float(o),
-            high=float(h),
-            low=float(lo),
-            close=float(c),
-            adj_close=None if pd.isna(a) else float(a),
-            volume=float(v),
-            source="store",
-            ingested_at=ts.to_pydatetime(),
-        )
-        for ticker, ts, o, h, lo, c, a, v in zip(
-            frame["ticker"],
-            stamps,
-            frame["open"],
-            frame["high"],
-            frame["low"],
-            frame["close"],
-            adj,
-            frame["volume"],
-            strict=True,
-        )
-    ]
 
 
 def _daily_sentiment(

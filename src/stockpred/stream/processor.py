@@ -20,17 +20,28 @@ with every bar already in the state: its stored rows are forecast and published 
 nothing is lost, and the sinks' keys (ticker, as_of, horizon, model version) keep it once.
 A ``ModelPromoted`` on ``models`` reloads the champions without a restart.
 
-Intraday bars (``interval`` other than ``1d``) fold into each ticker's session so far; after
-each batch of them the state is *peeked* at with every session so far ("if the session closed
-now", leaving the state as it is) and the champions' forecasts are published with
-``provisional=True``, never stored. The session's daily bars commit it. Still to come: closing a
-session from its intraday bars at the exchange's close when no daily bar comes.
+Intraday bars (``interval`` other than ``1d``) fold into each ticker's session so far, on the
+exchange's calendar (``SessionClock``; a bar outside the session, extended hours, is skipped).
+After each batch of them the state is *peeked* at with every session so far ("if the session
+closed now", leaving the state as it is) and the champions' forecasts are published with
+``provisional=True``, never stored. The session is committed once market time (the newest
+intraday bar) has reached its close and every expected ticker's bar of the close has come, or
+``idle_close`` seconds after (a ticker without a last trade does not hold the others back), or
+when a later session has begun: its sessions so far become daily bars stamped at the close,
+published on ``bars`` like any feed's, and taken from there as above (so a session a provider
+also sends as a daily bar counts once, the first).
+
+The sessions so far are checkpointed to the store (``session_bars``) at most
+``checkpoint_every`` seconds apart, and an intraday delivery is acknowledged only once a
+checkpoint holds it: after a ``kill -9`` the restarted processor reads the checkpoint, and the
+deliveries after it come again, so the committed session is the same as without the crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,10 +56,14 @@ from stockpred.bus.topics import BARS, FEATURES, MODELS, PREDICTIONS
 from stockpred.domain.errors import BusError, StockpredError
 from stockpred.domain.records import Bar, FeaturesWritten, ModelPromoted, Prediction
 from stockpred.stream.features import SessionFeatures
+from stockpred.stream.sessions import SessionClock
 
 __all__ = ["Forecaster", "StreamProcessor", "StreamSink", "StreamStats"]
 
 _LOG = logging.getLogger("stockpred.stream")
+
+# How long a committed session's late intraday bars are recognised (and skipped).
+_COMMITTED_KEPT = pd.Timedelta(days=7)
 
 
 class StreamSink(Protocol):
@@ -59,6 +74,27 @@ class StreamSink(Protocol):
         ...
 
     def write_forecasts(self, forecasts: Sequence[Prediction]) -> None: ...
+
+    def write_session_bars(
+        self,
+        stream: str,
+        open_sessions: Sequence[tuple[datetime, Bar]],
+        *,
+        committed_through: datetime | None,
+    ) -> None:
+        """The checkpoint of ``stream``'s sessions so far, (session close, the session folded
+        so far) each; those of sessions up to ``committed_through`` are committed: dropped."""
+        ...
+
+    def read_session_bars(
+        self, stream: str, *, after: datetime | None
+    ) -> list[tuple[datetime, Bar]]:
+        """``stream``'s checkpointed sessions so far, of sessions closing after ``after``."""
+        ...
+
+    def delete_session_bars(self, stream: str) -> None:
+        """Forget ``stream``'s checkpoint (a consumer group done with)."""
+        ...
 
     def read_rows(
         self, feature_set: str, tickers: Sequence[str], ts: datetime, *, depth: int
@@ -105,6 +141,12 @@ class StreamStats:
     redelivered: int = 0
     # Provisional forecasts published from sessions still open.
     nowcasts: int = 0
+    # Intraday bars folded into a session so far, and sessions committed from them.
+    intraday: int = 0
+    committed: int = 0
+    checkpoints: int = 0
+    # Seconds from a batch of intraday bars fetched to its nowcasts published.
+    nowcast_latencies: list[float] = field(default_factory=list)
     # Seconds from each session's close (the processor knowing it complete) to its rows
     # written and its forecasts published.
     latencies: list[float] = field(default_factory=list)
@@ -125,6 +167,8 @@ class StreamProcessor:
         consumer: str = "stream-1",
         idle_close: float = 2.0,
         new_only: bool = False,
+        sessions: SessionClock | None = None,
+        checkpoint_every: float = 1.0,
     ) -> None:
         self.state = state
         self._bus = bus
@@ -146,9 +190,20 @@ class StreamProcessor:
         self._seen: dict[str, datetime] = {}
         self._expected: set[str] = set(state.last_session_tickers())
         self._first_seen: dict[datetime, float] = {}
-        # Each ticker's session so far, folded from its intraday bars (for the nowcasts).
-        self._so_far: dict[str, Bar] = {}
         self._raw_close: dict[str, float] = {}
+        # Intraday: each ticker's session so far (the session's close, the bars folded into
+        # one), those changed since the last checkpoint, the deliveries the next one holds.
+        self._sessions = sessions or SessionClock()
+        self.checkpoint_every = checkpoint_every
+        self._so_far: dict[str, tuple[datetime, Bar]] = {}
+        self._dirty: set[str] = set()
+        self._held: list[Delivery] = []
+        self._checkpointed = time.monotonic()
+        # When market time reached each open session's close; the sessions committed lately.
+        self._reached: dict[datetime, float] = {}
+        self._committed: set[datetime] = set()
+        # The newest committed session whose checkpoint rows are dropped.
+        self._dropped: datetime | None = None
 
     @property
     def pending(self) -> int:
@@ -168,6 +223,7 @@ class StreamProcessor:
         models = await self._bus.subscribe(
             MODELS, group=f"{self.consumer}-models", consumer=self.consumer, new_only=True
         )
+        await asyncio.to_thread(self._restore)
         self.ready.set()
         quiet_since = time.monotonic()
         try:
@@ -186,16 +242,26 @@ class StreamProcessor:
                     await self.close_sessions(everything=True)
                 elif self._pending:
                     await self.close_sessions()  # one may have become overdue
+                if not deliveries and self._so_far:
+                    await self._commit_due()
+                    await self._checkpoint()
                 try:
                     await self._follow_models(models)
                 except BusError as exc:
                     _LOG.warning("reading champion moves failed: %s", exc)
             await self.close_sessions(everything=True)
+            await self._checkpoint(force=True)
         finally:
             await bars.close()
             await models.close()
             await self._bus.delete_group(MODELS, group=f"{self.consumer}-models")
         return self.stats
+
+    async def forget(self) -> None:
+        """Leave nothing of this processor's group behind (a demo pass done with): its
+        position on ``bars`` and its checkpoint. Call once ``run`` has returned."""
+        await self._bus.delete_group(BARS, group=self.group)
+        await asyncio.to_thread(self._sink.delete_session_bars, self.group)
 
     async def _follow_models(self, models: Subscription) -> None:
         deliveries = await models.fetch(max_records=100, timeout=0)
@@ -218,10 +284,11 @@ class StreamProcessor:
                 done.append(delivery)
                 continue
             if record.interval != "1d":
-                # A nowcast is not durable: its bar is acknowledged at once, the session's
-                # close commits what counts.
-                intraday = self._so_far_with(record) or intraday
-                done.append(delivery)
+                if self._fold(record):
+                    intraday = True
+                    self._held.append(delivery)  # acknowledged once a checkpoint holds it
+                else:
+                    done.append(delivery)
                 continue
             self._pending.setdefault(record.ts, []).append((record, delivery))
             self._first_seen.setdefault(record.ts, time.monotonic())
@@ -233,35 +300,145 @@ class StreamProcessor:
             await self._ack(done)
         await self.close_sessions()
         if intraday:
+            fetched = time.monotonic()
             await self._nowcast()
+            self.stats.nowcast_latencies.append(time.monotonic() - fetched)
+        if self._so_far:
+            await self._commit_due()
+        await self._checkpoint()
 
-    def _so_far_with(self, bar: Bar) -> bool:
-        """Fold an intraday bar into its ticker's session so far; False if its session is
-        committed already."""
-        last = self.state.last_ts(bar.ticker)
-        if last is not None and pd.Timestamp(bar.ts) <= last:
+    def _fold(self, bar: Bar) -> bool:
+        """Fold an intraday bar into its ticker's session so far; False if it adds nothing
+        (a redelivery, a session committed already, a bar outside every session)."""
+        bounds = self._sessions.session_of(bar.ts)
+        if bounds is None:
+            self.stats.skipped += 1
             return False
-        day = pd.Timestamp(bar.ts).tz_convert("UTC").date()
-        so_far = self._so_far.get(bar.ticker)
-        if so_far is None or pd.Timestamp(so_far.ts).tz_convert("UTC").date() != day:
-            self._so_far[bar.ticker] = dataclasses.replace(bar, interval="1d", adj_close=None)
-            return True
-        if bar.ts <= so_far.ts:
+        close = bounds[1]
+        if close in self._committed:
+            return False
+        last = self.state.last_ts(bar.ticker)
+        if last is not None and bar.ts <= last:
+            return False
+        held = self._so_far.get(bar.ticker)
+        if held is None or held[0] != close:
+            if held is not None and held[0] > close:
+                return False  # a bar of a session this ticker has left
+            folded = bar
+        elif bar.ts <= held[1].ts:
             return False  # a redelivery
-        self._so_far[bar.ticker] = dataclasses.replace(
-            so_far,
-            ts=bar.ts,
-            high=max(so_far.high, bar.high),
-            low=min(so_far.low, bar.low),
-            close=bar.close,
-            volume=so_far.volume + bar.volume,
-            ingested_at=bar.ingested_at,
-        )
+        else:
+            so_far = held[1]
+            folded = dataclasses.replace(
+                so_far,
+                ts=bar.ts,
+                high=max(so_far.high, bar.high),
+                low=min(so_far.low, bar.low),
+                close=bar.close,
+                adj_close=bar.adj_close,
+                volume=so_far.volume + bar.volume,
+                ingested_at=bar.ingested_at,
+            )
+        self._so_far[bar.ticker] = (close, folded)
+        self._dirty.add(bar.ticker)
+        if bar.ts >= close:
+            self._reached.setdefault(close, time.monotonic())
+        self.stats.intraday += 1
         return True
+
+    async def _commit_due(self) -> None:
+        """Commit the open sessions that are due (see the module docstring), oldest first."""
+        closes = sorted({close for close, _ in self._so_far.values()})
+        now = time.monotonic()
+        for position, close in enumerate(closes):
+            later = position < len(closes) - 1
+            reached = self._reached.get(close)
+            # Every ticker of the last session (an unmodelled one, the index, only if it
+            # comes intraday) has its bar of the close.
+            everyone = reached is not None and all(
+                self._at_close(t, close)
+                for t in self._expected
+                if self.state.models(t) or t in self._so_far
+            )
+            waited = reached is not None and now - reached >= self.idle_close
+            if not (later or everyone or waited):
+                break
+            await self._commit(close)
+
+    def _at_close(self, ticker: str, close: datetime) -> bool:
+        held = self._so_far.get(ticker)
+        return held is not None and held[0] == close and held[1].ts >= close
+
+    async def _commit(self, close: datetime) -> None:
+        """The sessions so far of ``close`` as daily bars on ``bars``: the session's commit."""
+        tickers = sorted(t for t, (c, _) in self._so_far.items() if c == close)
+        bars = [
+            dataclasses.replace(self._so_far[t][1], ts=close, interval="1d")
+            for t in tickers
+            if (last := self.state.last_ts(t)) is None or last < close
+        ]
+        if bars:
+            try:
+                await self._bus.publish_many(BARS, [(b.ticker, b) for b in bars])
+            except BusError as exc:
+                _LOG.warning("could not commit the session of %s (retrying): %s", close, exc)
+                return
+        for ticker in tickers:
+            del self._so_far[ticker]
+        self._reached.pop(close, None)
+        self._committed = {c for c in self._committed if c >= close - _COMMITTED_KEPT} | {close}
+        self.stats.committed += 1
+
+    async def _checkpoint(self, *, force: bool = False) -> None:
+        """Write the sessions so far changed since the last checkpoint, then acknowledge the
+        intraday deliveries folded into them."""
+        if not self._held:
+            return
+        if not force and time.monotonic() - self._checkpointed < self.checkpoint_every:
+            return
+        changed = [self._so_far[t] for t in sorted(self._dirty) if t in self._so_far]
+        committed = max(self._committed, default=None)
+        if changed or committed != self._dropped:
+            try:
+                await asyncio.to_thread(
+                    functools.partial(
+                        self._sink.write_session_bars,
+                        self.group,
+                        changed,
+                        committed_through=committed,
+                    )
+                )
+            except StockpredError as exc:
+                # Unacknowledged, the deliveries come again: nothing is lost.
+                _LOG.warning("could not checkpoint the sessions so far: %s", exc)
+                return
+        held, self._held = self._held, []
+        self._dirty.clear()
+        self._dropped = committed
+        self._checkpointed = time.monotonic()
+        self.stats.checkpoints += 1
+        await self._ack(held)
+
+    def _restore(self) -> None:
+        """The sessions so far of the last checkpoint, for sessions the state has not taken."""
+        newest = [self.state.last_ts(t) for t in self.state.last_session_tickers()[:1]]
+        after = newest[0] - _COMMITTED_KEPT if newest and newest[0] is not None else None
+        index = self.state.feature_set.context.index_ticker
+        for close, bar in self._sink.read_session_bars(self.group, after=after):
+            last = self.state.last_ts(bar.ticker)
+            if last is not None and last >= close:
+                continue  # committed before the crash
+            if self.state.models(bar.ticker) or bar.ticker == index:
+                self._so_far[bar.ticker] = (close, bar)
+                if bar.ts >= close:
+                    self._reached.setdefault(close, time.monotonic())
 
     async def _nowcast(self) -> None:
         """Provisional forecasts from every ticker's session so far, published (not stored)."""
-        partials = list(self._so_far.values())
+        if not self._so_far:
+            return
+        newest = max(close for close, _ in self._so_far.values())
+        partials = [bar for close, bar in self._so_far.values() if close == newest]
         rows = await asyncio.to_thread(self.state.peek, partials)
         if rows.empty:
             return
@@ -312,8 +489,8 @@ class StreamProcessor:
                 self._expected = {bar.ticker for bar, _ in taken}
             await self._close(ts, taken)
             for bar, _ in taken:
-                so_far = self._so_far.get(bar.ticker)
-                if so_far is not None and so_far.ts <= ts:
+                held = self._so_far.get(bar.ticker)
+                if held is not None and held[0] <= ts:
                     del self._so_far[bar.ticker]  # committed by the close
 
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:

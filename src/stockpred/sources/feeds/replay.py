@@ -2,8 +2,11 @@
 
 Bars are handed out one close at a time (every ticker's bar of that close in one batch), in
 time order. With ``speed`` N, the wait between two closes is their market-time distance divided
-by N (86,400: a day a second); without it, as fast as the consumer takes them. Daily bars come
-from the store (``bars_of`` a ``read_bars`` frame) or from a file of intraday bars.
+by N (86,400: a day a second); without it, as fast as the consumer takes them. Intraday bars
+may have a pace of their own (``intraday_speed``: a session watchable in a minute while the
+daily history flies by), and ``max_wait`` caps any one wait (a night, a weekend). Daily bars
+come from the store (``bars_of`` a ``read_bars`` frame); intraday ones from a file or split
+from daily bars (``sources/feeds/intraday.py``).
 """
 
 from __future__ import annotations
@@ -35,25 +38,40 @@ class ReplayFeed:
         bars: Iterable[Bar],
         *,
         speed: float | None = None,
+        intraday_speed: float | None = None,
+        max_wait: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if speed is not None and speed <= 0:
-            raise InvalidInputError(f"--speed must be above 0 (times market time), got {speed}")
+        for option, value in (("--speed", speed), ("--intraday-speed", intraday_speed)):
+            if value is not None and value <= 0:
+                raise InvalidInputError(
+                    f"{option} must be above 0 (times market time), got {value}"
+                )
         self._bars = sorted(bars, key=lambda b: (b.ts, b.ticker))
         self._speed = speed
+        self._intraday_speed = intraday_speed or speed
+        self._max_wait = max_wait
         self._sleep = sleep
         self._closed = False
-        self.sessions = len({b.ts for b in self._bars})
+        # The sessions replayed: the daily closes, and the (UTC) days of intraday bars.
+        self.sessions = len(
+            {b.ts for b in self._bars if b.interval == "1d"}
+            | {b.ts.date() for b in self._bars if b.interval != "1d"}
+        )
 
     async def batches(self) -> AsyncIterator[FeedBatch]:
         previous = None
         for ts, group in groupby(self._bars, key=lambda b: b.ts):
             if self._closed:
                 return
-            if previous is not None and self._speed is not None:
-                await self._sleep((ts - previous).total_seconds() / self._speed)
+            batch = tuple(group)
+            intraday = any(b.interval != "1d" for b in batch)
+            speed = self._intraday_speed if intraday else self._speed
+            if previous is not None and speed is not None:
+                wait = (ts - previous).total_seconds() / speed
+                await self._sleep(wait if self._max_wait is None else min(wait, self._max_wait))
             previous = ts
-            yield FeedBatch(tuple(group))
+            yield FeedBatch(batch)
 
     async def close(self) -> None:
         self._closed = True
