@@ -8,6 +8,7 @@ import statistics
 import time
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -16,9 +17,8 @@ from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.domain.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from stockpred.bus.base import Bus
+    from stockpred.domain.records import Bar
     from stockpred.sources.feeds.base import Feed
     from stockpred.stream.processor import StreamProcessor
 
@@ -52,6 +52,30 @@ def stream_command(
         "a second, a year a minute).",
     ),
     fast: bool = typer.Option(False, "--fast", help="Replay as fast as the processor takes it."),
+    file: Path | None = typer.Option(
+        None,
+        "--file",
+        exists=True,
+        dir_okay=False,
+        help="Replay the bars of this file (CSV, .csv.gz or Parquet; intraday times with their "
+        "UTC offset, e.g. 2024-03-01T14:31:00Z) instead of the stored history.",
+    ),
+    split: str | None = typer.Option(
+        None,
+        "--split",
+        help="Replay the last --split-sessions stored sessions as intraday bars of this length "
+        "(e.g. 5m): a synthetic path through each day's open, extremes and close, for demos.",
+    ),
+    split_sessions: int = typer.Option(
+        1, "--split-sessions", min=1, help="How many of the last sessions --split splits."
+    ),
+    intraday_speed: float | None = typer.Option(
+        None,
+        "--intraday-speed",
+        min=0.001,
+        help="Pace of intraday bars within a day, times market time (default: a session a "
+        "minute, 390).",
+    ),
     tickers: str | None = typer.Option(
         None, "--tickers", help="Comma-separated tickers (default: every stored stock)."
     ),
@@ -73,8 +97,13 @@ def stream_command(
     into the feature state, the store and the champions' forecasts, published on the
     predictions topic for the API's websockets.
 
+    Intraday bars give provisional forecasts ("if the session closed now", never stored);
+    the exchange's close commits the session.
+
     Examples: `stockpred stream` (replay the last stored year at a year a minute);
-    `stockpred stream --from 2012-01-01 --fast --json`; `stockpred stream --feed none`
+    `stockpred stream --from 2012-01-01 --fast --json`; `stockpred stream --split 5m
+    --split-sessions 2` (the last two sessions as 5-minute bars, a session a minute);
+    `stockpred stream --file minutes.csv.gz`; `stockpred stream --feed none`
     (with STOCKPRED_BUS_URL=redis://..., beside a feed process)."""
     runtime = runtime_of(ctx)
     summary = asyncio.run(
@@ -84,6 +113,10 @@ def stream_command(
             start=_date(start, "--from"),
             end=_date(end, "--to"),
             speed=None if fast else speed or _default_speed(),
+            intraday_speed=None if fast else intraday_speed or _default_speed(intraday=True),
+            file=file,
+            split=split,
+            split_sessions=split_sessions,
             tickers=[t.strip().upper() for t in (tickers or "").split(",") if t.strip()],
             group=group,
             once=once and feed is FeedChoice.replay,
@@ -100,12 +133,19 @@ def stream_command(
         markup=False,
         highlight=False,
     )
+    if summary["intraday"]:
+        runtime.out.print(
+            f"{summary['intraday']} intraday bars, {summary['nowcasts']} provisional forecasts "
+            f"(not stored), {summary['committed']} sessions committed at the close",
+            markup=False,
+            highlight=False,
+        )
 
 
-def _default_speed() -> float:
-    from stockpred.sources.feeds.replay import DEFAULT_SPEED
+def _default_speed(*, intraday: bool = False) -> float:
+    from stockpred.sources.feeds.replay import DEFAULT_SPEED, INTRADAY_SPEED
 
-    return DEFAULT_SPEED
+    return INTRADAY_SPEED if intraday else DEFAULT_SPEED
 
 
 def _date(text: str | None, option: str) -> date | None:
@@ -124,15 +164,35 @@ async def _stream(
     start: date | None,
     end: date | None,
     speed: float | None,
+    intraday_speed: float | None,
+    file: Path | None,
+    split: str | None,
+    split_sessions: int,
     tickers: list[str],
     group: str,
     once: bool,
     idle_exit: float | None,
 ) -> dict[str, Any]:
+    import pandas as pd
+
     from stockpred.compose import open_bus, stream_setup, universe
+    from stockpred.domain.frames import bars_of
+    from stockpred.sources.feeds.intraday import (
+        parse_interval,
+        read_intraday_bars,
+        split_last_sessions,
+    )
     from stockpred.sources.feeds.replay import replay_window
 
     settings = runtime.settings
+    if (file is not None or split is not None) and feed is not FeedChoice.replay:
+        raise InvalidInputError("--file and --split are for --feed replay")
+    every = parse_interval(split) if split is not None else None
+    from_file = await asyncio.to_thread(read_intraday_bars, file) if file is not None else None
+    if from_file is not None and tickers:
+        from_file = [b for b in from_file if b.ticker in set(tickers)]
+    if from_file == []:
+        raise InvalidInputError(f"{file} holds no bars of {', '.join(tickers) or 'any ticker'}")
     bus = open_bus(settings)
     setup = stream_setup(
         settings,
@@ -142,14 +202,24 @@ async def _stream(
         group=group,
         consumer=f"{group}-1",
         # A replay's bars are the stored ones: only what arrives from elsewhere is kept.
-        keep_bars=feed is not FeedChoice.replay,
+        keep_bars=feed is not FeedChoice.replay or from_file is not None,
     )
     if setup.bars.empty:
         raise InvalidInputError("no bars stored; run `stockpred ingest sample` first")
-    replayed = setup.bars.iloc[:0]
-    if feed is FeedChoice.replay:
-        cut, replayed = replay_window(setup.bars, universe(settings).select, start=start, end=end)
+    replayed: list[Bar] = []
+    if from_file is not None:
+        # The stored history before the file's first bar is the state the file continues.
+        first = pd.Timestamp(from_file[0].ts)
+        await asyncio.to_thread(setup.processor.state.warm, setup.bars[setup.bars["ts"] < first])
+        replayed = from_file
+    elif feed is FeedChoice.replay:
+        cut, window = replay_window(setup.bars, universe(settings).select, start=start, end=end)
         await asyncio.to_thread(setup.processor.state.warm, setup.bars[setup.bars["ts"] <= cut])
+        replayed = bars_of(window)
+        if every is not None:
+            replayed = split_last_sessions(
+                replayed, every=every, sessions=split_sessions, calendar=settings.calendar
+            )
     else:
         await asyncio.to_thread(setup.processor.state.warm, setup.bars)
     processor = setup.processor
@@ -159,7 +229,9 @@ async def _stream(
             markup=False,
             highlight=False,
         )
-    source = _feed(runtime, feed, replayed, speed=speed, tickers=tickers)
+    source = _feed(
+        runtime, feed, replayed, speed=speed, intraday_speed=intraday_speed, tickers=tickers
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,6 +272,9 @@ async def _stream(
         "rows": stats.rows,
         "forecasts": stats.forecasts,
         "redelivered": stats.redelivered,
+        "intraday": stats.intraday,
+        "nowcasts": stats.nowcasts,
+        "committed": stats.committed,
         "seconds": round(time.monotonic() - started, 3),
         "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1)
@@ -211,9 +286,10 @@ async def _stream(
 def _feed(
     runtime: Runtime,
     choice: FeedChoice,
-    replayed: pd.DataFrame,
+    replayed: list[Bar],
     *,
     speed: float | None,
+    intraday_speed: float | None,
     tickers: list[str],
 ) -> Feed | None:
     if choice is FeedChoice.none:
@@ -225,10 +301,9 @@ def _feed(
             raise InvalidInputError("--feed alpaca needs --tickers, e.g. --tickers AAPL,MSFT")
         feed: Feed = alpaca_feed(runtime.settings, tickers)
         return feed
-    from stockpred.domain.frames import bars_of
     from stockpred.sources.feeds.replay import ReplayFeed
 
-    return ReplayFeed(bars_of(replayed), speed=speed)
+    return ReplayFeed(replayed, speed=speed, intraday_speed=intraday_speed)
 
 
 async def _publish(

@@ -3,8 +3,9 @@
 Bars are handed out one close at a time (every ticker's bar of that close in one batch), in
 time order. With ``speed`` N, the wait between two closes is their market-time distance divided
 by N (86,400: a day a second); without it, as fast as the consumer takes them. Intraday bars
-may have a pace of their own (``intraday_speed``: a session watchable in a minute while the
-daily history flies by), and ``max_wait`` caps any one wait (a night, a weekend). Daily bars
+within a day have a pace of their own (``intraday_speed``, by default ``speed``: e.g. a session
+watchable in a minute while the daily history flies by); the wait across a night is the daily
+pace's. Daily bars
 come from the store (``bars_of`` a ``read_bars`` frame); intraday ones from a file or split
 from daily bars (``sources/feeds/intraday.py``).
 """
@@ -22,10 +23,12 @@ from stockpred.domain.errors import InvalidInputError
 from stockpred.domain.records import Bar
 from stockpred.sources.feeds.base import FeedBatch
 
-__all__ = ["DEFAULT_SPEED", "ReplayFeed", "replay_window"]
+__all__ = ["DEFAULT_SPEED", "INTRADAY_SPEED", "ReplayFeed", "replay_window"]
 
 # A replay's default pace: five sessions' market time a second, about a year a minute.
 DEFAULT_SPEED = 5 * 86_400.0
+# Intraday bars' default pace: a regular session (6.5 hours) in a minute.
+INTRADAY_SPEED = 6.5 * 3600 / 60
 
 
 class ReplayFeed:
@@ -39,7 +42,6 @@ class ReplayFeed:
         *,
         speed: float | None = None,
         intraday_speed: float | None = None,
-        max_wait: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         for option, value in (("--speed", speed), ("--intraday-speed", intraday_speed)):
@@ -50,7 +52,6 @@ class ReplayFeed:
         self._bars = sorted(bars, key=lambda b: (b.ts, b.ticker))
         self._speed = speed
         self._intraday_speed = intraday_speed or speed
-        self._max_wait = max_wait
         self._sleep = sleep
         self._closed = False
         # The sessions replayed: the daily closes, and the (UTC) days of intraday bars.
@@ -65,11 +66,11 @@ class ReplayFeed:
             if self._closed:
                 return
             batch = tuple(group)
-            intraday = any(b.interval != "1d" for b in batch)
-            speed = self._intraday_speed if intraday else self._speed
-            if previous is not None and speed is not None:
-                wait = (ts - previous).total_seconds() / speed
-                await self._sleep(wait if self._max_wait is None else min(wait, self._max_wait))
+            if previous is not None:
+                within = ts.date() == previous.date() and batch[0].interval != "1d"
+                speed = self._intraday_speed if within else self._speed
+                if speed is not None:
+                    await self._sleep((ts - previous).total_seconds() / speed)
             previous = ts
             yield FeedBatch(batch)
 
