@@ -227,7 +227,7 @@ class PollingFeed:
         )
         if self._period > poll_seconds:
             _LOG.warning(
-                "%s's quota (%s) allows a poll of %d ticker(s) every %.0f s at best; polling "
+                "%s's quota (%s) allows a poll of %d ticker(s) every %.4g s at best; polling "
                 "that often instead of every %g s",
                 source.name,
                 source.quota.describe(),
