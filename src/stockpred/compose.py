@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.sources.feeds.alpaca import AlpacaFeed
+    from stockpred.sources.feeds.polling import PollingFeed
     from stockpred.stream.processor import StreamProcessor
     from stockpred.stream.sessions import SessionClock
 
@@ -41,6 +42,7 @@ __all__ = [
     "open_bus",
     "open_registry",
     "open_store",
+    "polling_feed",
     "provider_context",
     "provider_status",
     "retrain_with",
@@ -131,6 +133,32 @@ def alpaca_feed(
         stream_url=settings.provider_urls.get("alpaca_stream", STREAM_URL),
         rest_url=settings.provider_urls.get("alpaca", REST_URL),
         from_trades=from_trades,
+    )
+
+
+def polling_feed(settings: Settings, symbols: Iterable[str]) -> PollingFeed:
+    """Intraday bars of ``symbols`` polled from ``poll_provider`` (``poll_bar_interval`` bars,
+    a poll of each every ``poll_seconds``), through the provider's adapter: its URL (or the
+    override in ``provider_urls``), key, cache and quota."""
+    from stockpred.sources.feeds.polling import AlphaVantageIntraday, PollingFeed, YahooIntraday
+    from stockpred.sources.providers.alphavantage import AlphaVantageProvider
+    from stockpred.sources.providers.http import HttpPolicy
+    from stockpred.sources.providers.yahoo import YahooProvider
+
+    # The feed retries a failed poll itself (degraded meanwhile), so the client tries little
+    # and never blocks long on the quota, which the feed paces itself to.
+    policy = HttpPolicy(attempts=2, backoff_max_s=2.0, breaker_reset_s=60.0, quota_wait_max_s=5.0)
+    context = provider_context(settings, settings.poll_provider)
+    interval = settings.poll_bar_interval
+    source: AlphaVantageIntraday | YahooIntraday
+    if settings.poll_provider == "alphavantage":
+        source = AlphaVantageIntraday(
+            AlphaVantageProvider(context, policy=policy), interval=interval
+        )
+    else:
+        source = YahooIntraday(YahooProvider(context, policy=policy), interval=interval)
+    return PollingFeed(
+        symbols, source=source, interval=interval, poll_seconds=settings.poll_seconds
     )
 
 

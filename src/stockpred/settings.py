@@ -126,6 +126,20 @@ class Settings(BaseSettings):
     alpaca_secret_key: SecretStr | None = Field(
         default=None, description="Alpaca market data API secret key (the live bar feed)"
     )
+    poll_provider: Literal["yahoo", "alphavantage"] = Field(
+        default="yahoo",
+        description="provider the polling feed (`stream --feed poll`) asks for intraday bars "
+        "(alphavantage needs its key and, for more than a poll an hour, a paid plan's quota)",
+    )
+    poll_bar_interval: Literal["1m", "5m", "15m", "30m", "1h"] = Field(
+        default="1m", description="length of the bars the polling feed asks for"
+    )
+    poll_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds between two polls of one ticker by the polling feed; stretched "
+        "to stay within the provider's quota",
+    )
     universe: list[str] = Field(
         default_factory=list,
         description='tickers the scheduled feeds fetch, JSON or TOML list: ["AAPL", "MSFT"]',

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from stockpred.features.sets import get_feature_set
 from stockpred.settings import load_settings
 from stockpred.store.duckdb import DuckDBStore
 from support.alpaca_stream import Session, alpaca_stream
+from support.fake_provider import FakeProvider, Reply, serve
+from support.intraday import yahoo_chart
 
 
 def test_a_replay_writes_the_sessions_features_and_forecasts_with_both_champions(
@@ -44,6 +47,7 @@ def test_a_replay_writes_the_sessions_features_and_forecasts_with_both_champions
         (["--from", "2013-13-01"], "--from '2013-13-01' is not a date"),
         (["--from", "2013-03-01", "--to", "2013-02-01"], "is not before --to"),
         (["--feed", "alpaca"], "--feed alpaca needs --tickers"),
+        (["--feed", "poll"], "--feed poll needs --tickers"),
     ],
 )
 def test_bad_options_are_refused_in_one_line(
@@ -90,3 +94,53 @@ def test_a_live_feed_the_provider_refuses_stops_the_stream_in_one_line(
     assert code == 1
     assert len([line for line in err if line.startswith("error:")]) == 1
     assert "STOCKPRED_ALPACA" in err[-1]
+
+
+def test_a_polling_feed_brings_the_sessions_minutes_as_nowcasts(
+    home_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Yahoo's chart of the session so far: the last five minutes, the one under way included.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    if now.hour == 0 and now.minute < 6:
+        pytest.skip("the five minutes would straddle UTC midnight, and a session's day with it")
+    minutes = [now - timedelta(minutes=n) for n in range(4, -1, -1)]
+    with serve(FakeProvider()) as yahoo:
+        yahoo.script("/v8/finance/chart/AAPL", Reply(200, yahoo_chart("AAPL", minutes)))
+        monkeypatch.setenv("STOCKPRED_PROVIDER_URLS", json.dumps({"yahoo": yahoo.url}))
+        monkeypatch.setenv("STOCKPRED_POLL_SECONDS", "0.2")
+
+        code = main(
+            ["stream", "--feed", "poll", "--tickers", "AAPL", "--idle-exit", "1.5", "--json"]
+        )
+
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["feed"] == "poll"
+    # Four complete minutes, folded into the session so far: forecasts marked provisional.
+    assert summary["nowcasts"] >= 1
+    assert summary["sessions"] == 0  # no session is committed from minutes
+    # Polled every 0.5 s (Yahoo's 2 a second), but within 20 s the cache answers: one request.
+    assert [(hit.query["interval"], hit.query["range"]) for hit in yahoo.hits] == [("1m", "1d")]
+
+
+def test_a_polling_feed_whose_key_is_refused_stops_the_stream_in_one_line(
+    home_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused = json.dumps(
+        {
+            "Error Message": "the parameter apikey is invalid or missing. Please claim your free "
+            "API key on (https://www.alphavantage.co/support/#api-key)."
+        }
+    )
+    with serve(FakeProvider()) as alpha:
+        alpha.script("/query", Reply(200, refused))
+        monkeypatch.setenv("STOCKPRED_PROVIDER_URLS", json.dumps({"alphavantage": alpha.url}))
+        monkeypatch.setenv("STOCKPRED_POLL_PROVIDER", "alphavantage")
+        monkeypatch.setenv("STOCKPRED_ALPHA_VANTAGE_API_KEY", "not-the-key")
+
+        code = main(["stream", "--feed", "poll", "--tickers", "IBM"])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len([line for line in err if line.startswith("error:")]) == 1
+    assert "STOCKPRED_ALPHA_VANTAGE_API_KEY" in err[-1]

@@ -29,6 +29,7 @@ class FeedChoice(StrEnum):
     none = "none"
     replay = "replay"
     alpaca = "alpaca"
+    poll = "poll"
 
 
 def stream_command(
@@ -37,8 +38,10 @@ def stream_command(
         FeedChoice.replay,
         "--feed",
         help="Run a feed in this process: 'replay' (stored history as market time), 'alpaca' "
-        "(Alpaca's live stream; STOCKPRED_ALPACA_KEY_ID and _SECRET_KEY), or 'none' (consume "
-        "what other processes publish on the bus).",
+        "(Alpaca's live stream; STOCKPRED_ALPACA_KEY_ID and _SECRET_KEY), 'poll' (intraday "
+        "bars asked for every STOCKPRED_POLL_SECONDS from STOCKPRED_POLL_PROVIDER, yahoo by "
+        "default, e.g. `--feed poll --tickers AAPL,MSFT`), or 'none' (consume what other "
+        "processes publish on the bus).",
     ),
     start: str | None = typer.Option(
         None, "--from", help="Replay from this date (default: a year before the last stored)."
@@ -271,6 +274,7 @@ async def _stream(
         "bars": stats.bars,
         "rows": stats.rows,
         "forecasts": stats.forecasts,
+        "nowcasts": stats.nowcasts,
         "redelivered": stats.redelivered,
         "intraday": stats.intraday,
         "nowcasts": stats.nowcasts,
@@ -301,6 +305,12 @@ def _feed(
             raise InvalidInputError("--feed alpaca needs --tickers, e.g. --tickers AAPL,MSFT")
         feed: Feed = alpaca_feed(runtime.settings, tickers)
         return feed
+    if choice is FeedChoice.poll:
+        from stockpred.compose import polling_feed
+
+        if not tickers:
+            raise InvalidInputError("--feed poll needs --tickers, e.g. --tickers AAPL,MSFT")
+        return polling_feed(runtime.settings, tickers)
     from stockpred.sources.feeds.replay import ReplayFeed
 
     return ReplayFeed(replayed, speed=speed, intraday_speed=intraday_speed)

@@ -288,6 +288,22 @@ def test_intraday_bars_are_converted_from_new_york_time_to_utc_oldest_first(
     assert fake_provider.hits[0].query["interval"] == "5min"
 
 
+def test_a_compact_regular_hours_intraday_call_is_cached_apart_from_the_full_one(
+    alpha: AlphaVantageProvider, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script(PATH, Reply(200, INTRADAY))
+
+    alpha.fetch_intraday("IBM", interval="5min", outputsize="compact", extended_hours=False)
+    alpha.fetch_intraday("IBM", interval="5min", outputsize="compact", extended_hours=False)
+    alpha.fetch_intraday("IBM", interval="5min")
+
+    compact, full = fake_provider.hits
+    assert (compact.query["outputsize"], compact.query["extended_hours"]) == ("compact", "false")
+    assert full.query["outputsize"] == "full"
+    assert "extended_hours" not in full.query
+    assert alpha.info.endpoints_ttl["intraday_recent"] == 20.0
+
+
 def test_intraday_quota_message_is_quota_exhausted(
     alpha: AlphaVantageProvider, fake_provider: FakeProvider
 ) -> None:

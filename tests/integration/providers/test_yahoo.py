@@ -8,7 +8,7 @@ and a 429 that outlasts the retries.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -23,6 +23,7 @@ from stockpred.domain.errors import (
 from stockpred.sources.providers.http import HttpPolicy
 from stockpred.sources.providers.yahoo import YahooProvider
 from support.fake_provider import ContextFactory, FakeProvider, Reply, Sleeps
+from support.intraday import price, yahoo_chart
 
 PATH = "/v8/finance/chart/AAPL"
 NOW = datetime(2020, 1, 8, 22, 0, tzinfo=UTC)
@@ -256,3 +257,43 @@ def test_malformed_answer_is_not_cached(yahoo: YahooProvider, fake_provider: Fak
 
     assert len(yahoo.fetch_bars("AAPL", start=None, end=None)) == 4
     assert fake_provider.hits_on(PATH) == 2
+
+
+def test_intraday_bars_are_stamped_at_their_start_in_utc_without_the_empty_minutes(
+    yahoo: YahooProvider, fake_provider: FakeProvider
+) -> None:
+    start = datetime(2020, 1, 7, 14, 30, tzinfo=UTC)
+    starts = [start, None, start + timedelta(minutes=2)]
+    fake_provider.script(PATH, Reply(200, yahoo_chart("AAPL", starts)))
+
+    bars = yahoo.fetch_intraday("aapl", interval="1m", window="1d")
+
+    assert list(bars["ts"]) == [pd.Timestamp(start), pd.Timestamp(start + timedelta(minutes=2))]
+    assert list(bars["close"]) == [price(start), price(start + timedelta(minutes=2))]
+    assert set(bars["ticker"]) == {"AAPL"}
+    sent = fake_provider.hits[0].query
+    assert (sent["interval"], sent["range"], sent["includePrePost"]) == ("1m", "1d", "false")
+
+
+def test_intraday_is_cached_for_twenty_seconds_only(
+    yahoo: YahooProvider, fake_provider: FakeProvider
+) -> None:
+    starts = [datetime(2020, 1, 7, 14, 30, tzinfo=UTC)]
+    fake_provider.script(PATH, Reply(200, yahoo_chart("AAPL", starts)))
+
+    yahoo.fetch_intraday("AAPL")
+    yahoo.fetch_intraday("AAPL")
+
+    assert fake_provider.hits_on(PATH) == 1
+    assert YahooProvider.info.endpoints_ttl["intraday"] == 20.0
+
+
+def test_intraday_interval_and_window_are_checked_before_any_call(
+    yahoo: YahooProvider, fake_provider: FakeProvider
+) -> None:
+    with pytest.raises(ValueError, match="interval must be one of"):
+        yahoo.fetch_intraday("AAPL", interval="1min")
+    with pytest.raises(ValueError, match="window must be one of"):
+        yahoo.fetch_intraday("AAPL", window="max")
+
+    assert fake_provider.hits == []

@@ -40,7 +40,7 @@ from stockpred.domain.errors import (
     ProviderUnavailableError,
     QuotaExhaustedError,
 )
-from stockpred.sources.providers.base import ProviderContext, ProviderInfo
+from stockpred.sources.providers.base import ProviderContext, ProviderInfo, RateLimit
 
 __all__ = ["HttpPolicy", "ProviderHttp", "Response", "decode_json", "raise_for_status"]
 
@@ -144,7 +144,7 @@ class ProviderHttp:
             )
         else:
             self._session = requests.Session()
-        rate = context.rate_limit or info.rate_limit
+        rate = self.rate_limit
         rates = [Rate(rate.requests, Duration.SECOND * rate.seconds)]
         if rate.per_day:
             # pyrate-limiter wants generous-before-tight rates; a daily quota no larger than the
@@ -174,6 +174,11 @@ class ProviderHttp:
     @property
     def info(self) -> ProviderInfo:
         return self._info
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The quota this client keeps to: the context's (a paid plan's) or the provider's."""
+        return self._context.rate_limit or self._info.rate_limit
 
     def close(self) -> None:
         self._session.close()
@@ -287,7 +292,7 @@ class ProviderHttp:
         self, url: str, query: dict[str, str], *, ttl: float, headers: dict[str, str] | None = None
     ) -> Response:
         if not self._limiter.try_acquire(self._quota, timeout=self._policy.quota_wait_max_s):
-            limit = (self._context.rate_limit or self._info.rate_limit).describe()
+            limit = self.rate_limit.describe()
             raise QuotaExhaustedError(
                 f"{self._info.name}: the local quota ({limit}) is spent for now; not calling "
                 "the provider until it frees up (a paid plan's quota can be configured)",

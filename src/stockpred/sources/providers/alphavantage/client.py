@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 import pandas as pd
 
@@ -19,11 +20,11 @@ from stockpred.sources.providers.alphavantage.parsing import (
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
 from stockpred.sources.providers.http import HttpPolicy, ProviderHttp, decode_json, raise_for_status
 
-__all__ = ["AlphaVantageProvider"]
+__all__ = ["INTRADAY_INTERVALS", "AlphaVantageProvider"]
 
 # compact = the latest 100 sessions: enough for an incremental run, and cheaper to transfer.
 _COMPACT_SESSIONS = 100
-_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
+INTRADAY_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
 
 
 class AlphaVantageProvider:
@@ -98,14 +99,30 @@ class AlphaVantageProvider:
         body = self._call({"function": "GLOBAL_QUOTE"}, endpoint="quote", symbol=symbol)
         return parse_global_quote(body, symbol=symbol, now=self._clock())
 
-    def fetch_intraday(self, symbol: str, *, interval: str = "5min") -> pd.DataFrame:
+    def fetch_intraday(
+        self,
+        symbol: str,
+        *,
+        interval: str = "5min",
+        outputsize: Literal["compact", "full"] = "full",
+        extended_hours: bool = True,
+    ) -> pd.DataFrame:
         """Intraday bars (TIME_SERIES_INTRADAY) at ``interval`` (1min, 5min, 15min, 30min, 60min),
-        timestamps converted from Alpha Vantage's US/Eastern labels to UTC."""
-        if interval not in _INTERVALS:
-            raise ValueError(f"interval must be one of {_INTERVALS}, got {interval!r}")
+        timestamps converted from Alpha Vantage's US/Eastern labels to UTC. ``compact``: the
+        latest 100 bars, cached for 20 s (what a poll asks); ``full``: the last 30 days, cached
+        for 5 minutes. ``extended_hours``: pre- and post-market bars too."""
+        if interval not in INTRADAY_INTERVALS:
+            raise ValueError(f"interval must be one of {INTRADAY_INTERVALS}, got {interval!r}")
+        params = {
+            "function": "TIME_SERIES_INTRADAY",
+            "interval": interval,
+            "outputsize": outputsize,
+        }
+        if not extended_hours:
+            params["extended_hours"] = "false"
         body = self._call(
-            {"function": "TIME_SERIES_INTRADAY", "interval": interval, "outputsize": "full"},
-            endpoint="intraday",
+            params,
+            endpoint="intraday" if outputsize == "full" else "intraday_recent",
             symbol=symbol,
         )
         return parse_intraday(body, symbol=symbol, interval=interval, now=self._clock())

@@ -1,4 +1,5 @@
-"""The Yahoo Finance adapter: ``/v8/finance/chart/{symbol}?period1=..&period2=..&interval=1d``.
+"""The Yahoo Finance adapter: ``/v8/finance/chart/{symbol}?period1=..&period2=..&interval=1d``,
+and intraday bars from the same endpoint (``?interval=1m&range=1d``).
 
 Why not through ``yfinance``: yfinance 1.7 reads this same endpoint, but it cannot be pointed at
 another server reliably. Its base URL is bound into each scraper module at import
@@ -26,9 +27,17 @@ from stockpred.domain.errors import MalformedResponseError
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo
 from stockpred.sources.providers.http import HttpPolicy, ProviderHttp
 from stockpred.sources.providers.yahoo.config import INFO, USER_AGENT
-from stockpred.sources.providers.yahoo.parsing import parse_chart, parse_error
+from stockpred.sources.providers.yahoo.parsing import (
+    parse_chart,
+    parse_error,
+    parse_intraday_chart,
+)
 
-__all__ = ["YahooProvider"]
+__all__ = ["INTRADAY_INTERVALS", "INTRADAY_RANGES", "YahooProvider"]
+
+INTRADAY_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m")
+# Yahoo keeps minute bars for the last 30 days and serves at most 7 days of them per request.
+INTRADAY_RANGES = ("1d", "5d")
 
 
 def _is_data(body: str) -> bool:
@@ -75,10 +84,29 @@ class YahooProvider:
             until = end + pd.Timedelta(days=1) if end is not None else today + timedelta(days=1)
             params["period1"] = _epoch(start) if start is not None else "0"
             params["period2"] = _epoch(until)
+        return parse_chart(self._chart(ticker, params, endpoint="chart"), symbol=ticker)
+
+    def fetch_intraday(
+        self, symbol: str, *, interval: str = "1m", window: str = "1d"
+    ) -> pd.DataFrame:
+        """Intraday bars of the regular session (ticker, ts, open, high, low, close, volume;
+        ``ts`` each bar's start, UTC) over the last ``window`` (``1d``: the latest session,
+        ``5d``: the latest five), the bar still forming last. Cached for 20 s."""
+        if interval not in INTRADAY_INTERVALS:
+            raise ValueError(f"interval must be one of {INTRADAY_INTERVALS}, got {interval!r}")
+        if window not in INTRADAY_RANGES:
+            raise ValueError(f"window must be one of {INTRADAY_RANGES}, got {window!r}")
+        ticker = symbol.strip().upper()
+        params = {"interval": interval, "range": window, "includePrePost": "false"}
+        body = self._chart(ticker, params, endpoint="intraday")
+        return parse_intraday_chart(body, symbol=ticker)
+
+    def _chart(self, ticker: str, params: dict[str, str], *, endpoint: str) -> object:
+        """One chart request: the body as JSON, or the error Yahoo's answer stands for."""
         response = self._http.get(
             f"/v8/finance/chart/{quote(ticker, safe='')}",
             params=params,
-            endpoint="chart",
+            endpoint=endpoint,
             symbol=ticker,
             headers={"User-Agent": USER_AGENT},
         )
@@ -94,7 +122,7 @@ class YahooProvider:
                 provider=INFO.name,
                 symbol=ticker,
             )
-        return parse_chart(body, symbol=ticker)
+        return body
 
     def close(self) -> None:
         self._http.close()
