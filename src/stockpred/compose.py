@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from stockpred.sources.feeds.alpaca import AlpacaFeed
     from stockpred.sources.feeds.polling import PollingFeed
     from stockpred.stream.processor import StreamProcessor
-    from stockpred.stream.sessions import SessionClock
 
 __all__ = [
     "alpaca_feed",
@@ -274,6 +273,7 @@ def stream_setup(
     from stockpred.pipeline.stream_sink import StoreStreamSink
     from stockpred.stream.features import SessionFeatures
     from stockpred.stream.processor import StreamProcessor
+    from stockpred.stream.sessions import SessionClock
 
     feature_set = get_feature_set(DEFAULT_FEATURE_SET)
     modelled = universe(settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from stockpred.cli.app import main
 from stockpred.features.sets import get_feature_set
 from stockpred.settings import load_settings
+from stockpred.sources.feeds import polling
 from stockpred.store.duckdb import DuckDBStore
 from support.alpaca_stream import Session, alpaca_stream
 from support.fake_provider import FakeProvider, Reply, serve
@@ -99,10 +101,14 @@ def test_a_live_feed_the_provider_refuses_stops_the_stream_in_one_line(
 def test_a_polling_feed_brings_the_sessions_minutes_as_nowcasts(
     home_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The feed's clock runs from a minute of a New York session (this machine's own time may
+    # be any, a weekend's or a night's): minutes outside every session would be skipped.
+    now = datetime(2024, 3, 1, 16, 5, tzinfo=UTC)
+    started = time.monotonic()
+    monkeypatch.setattr(
+        polling, "_utc_now", lambda: now + timedelta(seconds=time.monotonic() - started)
+    )
     # Yahoo's chart of the session so far: the last five minutes, the one under way included.
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    if now.hour == 0 and now.minute < 6:
-        pytest.skip("the five minutes would straddle UTC midnight, and a session's day with it")
     minutes = [now - timedelta(minutes=n) for n in range(4, -1, -1)]
     with serve(FakeProvider()) as yahoo:
         yahoo.script("/v8/finance/chart/AAPL", Reply(200, yahoo_chart("AAPL", minutes)))

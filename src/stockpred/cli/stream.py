@@ -277,7 +277,6 @@ async def _stream(
         "nowcasts": stats.nowcasts,
         "redelivered": stats.redelivered,
         "intraday": stats.intraday,
-        "nowcasts": stats.nowcasts,
         "committed": stats.committed,
         "seconds": round(time.monotonic() - started, 3),
         "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,

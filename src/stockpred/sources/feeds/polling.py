@@ -206,7 +206,7 @@ class PollingFeed:
         interval: str,
         poll_seconds: float = 60.0,
         policy: StreamPolicy | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._symbols = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
@@ -220,7 +220,8 @@ class PollingFeed:
         self._interval = interval
         self._length = BAR_INTERVALS[interval]
         self._policy = policy or StreamPolicy()
-        self._clock = clock
+        # Without one, the module's clock, looked up at each call.
+        self._clock = clock if clock is not None else lambda: _utc_now()  # noqa: PLW0108
         self._sleep = sleep
         self._spacing, self._period = poll_period(
             source.quota, tickers=len(self._symbols), poll_seconds=poll_seconds
