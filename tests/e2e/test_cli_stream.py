@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from stockpred.cli.app import main
@@ -41,6 +42,44 @@ def test_a_replay_writes_the_sessions_features_and_forecasts_with_both_champions
         after = store.read_features(feature_set=key)
     # The replayed sessions were stored already: rewritten equal, nothing added.
     assert len(after) == len(before)
+
+
+def test_the_last_sessions_split_into_minutes_commit_the_rows_features_build_stored(
+    home_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = get_feature_set("daily_v1").key
+    with DuckDBStore(load_settings().store_path) as store:
+        before = store.read_features(feature_set=key)
+        bars = store.read_bars()
+    last_two = sorted(before["ts"].unique())[-2:]
+    traded = bars[bars["ts"] == last_two[-1]]["ticker"].nunique()  # the stocks and indices
+
+    code = main(
+        ["stream", "--from", "2013-02-19", "--split", "5m", "--split-sessions", "2", "--fast",
+         "--json"]
+    )  # fmt: skip
+
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    # Both split sessions (78 five-minute bars of every ticker each) committed at their
+    # close, and provisional forecasts published on the way.
+    assert summary["intraday"] == 2 * 78 * traded
+    assert summary["committed"] == 2
+    assert summary["nowcasts"] > 0
+    assert summary["sessions"] == 9
+    assert summary["rows"] == 9 * 5
+    with DuckDBStore(load_settings().store_path) as store:
+        after = store.read_features(feature_set=key)
+        stored = store.read_predictions()
+    pick = after["ts"].isin(last_two)
+    pd.testing.assert_frame_equal(
+        after[pick].reset_index(drop=True),
+        before[before["ts"].isin(last_two)].reset_index(drop=True),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    # Only the committed forecasts are stored: each stock, both horizons, each session.
+    assert len(stored[stored["as_of"].isin(last_two)]) == 2 * 5 * 2
 
 
 @pytest.mark.parametrize(

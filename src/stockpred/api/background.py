@@ -18,6 +18,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -317,16 +318,27 @@ def schedule_stale_refresh(services: ApiServices, ticker: str) -> None:
 # The pause between two passes of the demo's replay: long enough that a pass's forecasts are
 # out of the websocket's de-duplication window (api/fanout.py, SeenIds) when the next comes.
 REPLAY_PAUSE_SECONDS = 30.0
+# The demo's last sessions replayed as intraday bars of this length.
+DEMO_INTRADAY_SESSIONS = 2
+DEMO_INTRADAY_EVERY = timedelta(minutes=5)
 
 
 async def replay_demo(services: ApiServices) -> None:
     """The demo's live source (``api_stream_replay``): the stream processor in this process,
-    fed the last stored year by the replay feed at its default pace, pass after pass. Its
-    forecasts go out on the bus like any stream's, so the websocket clients see them arrive."""
+    fed the last stored year by the replay feed at its default pace, the last sessions of it
+    intraday, pass after pass. Its forecasts go out on the bus like any stream's, so the
+    websocket clients see them arrive: provisional ones during those sessions, then each
+    session's committed ones at its close."""
     from stockpred.bus.topics import BARS
     from stockpred.compose import stream_setup
     from stockpred.domain.frames import bars_of
-    from stockpred.sources.feeds.replay import DEFAULT_SPEED, ReplayFeed, replay_window
+    from stockpred.sources.feeds.intraday import split_last_sessions
+    from stockpred.sources.feeds.replay import (
+        DEFAULT_SPEED,
+        INTRADAY_SPEED,
+        ReplayFeed,
+        replay_window,
+    )
 
     passes = 0
     while True:
@@ -350,7 +362,15 @@ async def replay_demo(services: ApiServices) -> None:
         except StockpredError as exc:
             _LOG.warning("the demo replay cannot start: %s", exc)
             return
-        feed = ReplayFeed(bars_of(replayed), speed=DEFAULT_SPEED)
+        # The last sessions come as 5-minute bars (split from the daily ones), a session a
+        # minute: provisional forecasts through each, then the committed one at its close.
+        bars = split_last_sessions(
+            bars_of(replayed),
+            every=DEMO_INTRADAY_EVERY,
+            sessions=DEMO_INTRADAY_SESSIONS,
+            calendar=services.settings.calendar,
+        )
+        feed = ReplayFeed(bars, speed=DEFAULT_SPEED, intraday_speed=INTRADAY_SPEED)
         stop = asyncio.Event()
         running = asyncio.create_task(setup.processor.run(stop))
         _LOG.info("demo replay pass %d: %d sessions from %s", passes, feed.sessions, cut.date())

@@ -195,8 +195,10 @@ class StreamProcessor:
         # one), those changed since the last checkpoint, the deliveries the next one holds.
         self._sessions = sessions or SessionClock()
         self.checkpoint_every = checkpoint_every
-        self._so_far: dict[str, tuple[datetime, Bar]] = {}
-        self._dirty: set[str] = set()
+        self._so_far: dict[datetime, dict[str, Bar]] = {}
+        self._dirty: set[tuple[datetime, str]] = set()
+        # Each ticker's newest session with intraday bars (an older one's bar is late).
+        self._session_of: dict[str, datetime] = {}
         self._held: list[Delivery] = []
         self._checkpointed = time.monotonic()
         # When market time reached each open session's close; the sessions committed lately.
@@ -242,7 +244,7 @@ class StreamProcessor:
                     await self.close_sessions(everything=True)
                 elif self._pending:
                     await self.close_sessions()  # one may have become overdue
-                if not deliveries and self._so_far:
+                if not deliveries and (self._so_far or self._held):
                     await self._commit_due()
                     await self._checkpoint()
                 try:
@@ -320,15 +322,16 @@ class StreamProcessor:
         last = self.state.last_ts(bar.ticker)
         if last is not None and bar.ts <= last:
             return False
-        held = self._so_far.get(bar.ticker)
-        if held is None or held[0] != close:
-            if held is not None and held[0] > close:
-                return False  # a bar of a session this ticker has left
+        newest = self._session_of.get(bar.ticker)
+        if newest is not None and newest > close:
+            return False  # a bar of a session this ticker has left
+        session = self._so_far.setdefault(close, {})
+        so_far = session.get(bar.ticker)
+        if so_far is None:
             folded = bar
-        elif bar.ts <= held[1].ts:
+        elif bar.ts <= so_far.ts:
             return False  # a redelivery
         else:
-            so_far = held[1]
             folded = dataclasses.replace(
                 so_far,
                 ts=bar.ts,
@@ -339,8 +342,9 @@ class StreamProcessor:
                 volume=so_far.volume + bar.volume,
                 ingested_at=bar.ingested_at,
             )
-        self._so_far[bar.ticker] = (close, folded)
-        self._dirty.add(bar.ticker)
+        session[bar.ticker] = folded
+        self._session_of[bar.ticker] = close
+        self._dirty.add((close, bar.ticker))
         if bar.ts >= close:
             self._reached.setdefault(close, time.monotonic())
         self.stats.intraday += 1
@@ -348,7 +352,7 @@ class StreamProcessor:
 
     async def _commit_due(self) -> None:
         """Commit the open sessions that are due (see the module docstring), oldest first."""
-        closes = sorted({close for close, _ in self._so_far.values()})
+        closes = sorted(self._so_far)
         now = time.monotonic()
         for position, close in enumerate(closes):
             later = position < len(closes) - 1
@@ -358,23 +362,25 @@ class StreamProcessor:
             everyone = reached is not None and all(
                 self._at_close(t, close)
                 for t in self._expected
-                if self.state.models(t) or t in self._so_far
+                if self.state.models(t) or t in self._so_far[close]
             )
             waited = reached is not None and now - reached >= self.idle_close
             if not (later or everyone or waited):
                 break
             await self._commit(close)
+            # Its daily bars are on the bus: what was folded into it may be acknowledged.
+            await self._checkpoint(force=True)
 
     def _at_close(self, ticker: str, close: datetime) -> bool:
-        held = self._so_far.get(ticker)
-        return held is not None and held[0] == close and held[1].ts >= close
+        so_far = self._so_far.get(close, {}).get(ticker)
+        return so_far is not None and so_far.ts >= close
 
     async def _commit(self, close: datetime) -> None:
         """The sessions so far of ``close`` as daily bars on ``bars``: the session's commit."""
-        tickers = sorted(t for t, (c, _) in self._so_far.items() if c == close)
+        session = self._so_far.get(close, {})
         bars = [
-            dataclasses.replace(self._so_far[t][1], ts=close, interval="1d")
-            for t in tickers
+            dataclasses.replace(session[t], ts=close, interval="1d")
+            for t in sorted(session)
             if (last := self.state.last_ts(t)) is None or last < close
         ]
         if bars:
@@ -383,8 +389,8 @@ class StreamProcessor:
             except BusError as exc:
                 _LOG.warning("could not commit the session of %s (retrying): %s", close, exc)
                 return
-        for ticker in tickers:
-            del self._so_far[ticker]
+        _LOG.debug("session %s committed from intraday bars: %d tickers", close, len(bars))
+        self._so_far.pop(close, None)
         self._reached.pop(close, None)
         self._committed = {c for c in self._committed if c >= close - _COMMITTED_KEPT} | {close}
         self.stats.committed += 1
@@ -396,7 +402,11 @@ class StreamProcessor:
             return
         if not force and time.monotonic() - self._checkpointed < self.checkpoint_every:
             return
-        changed = [self._so_far[t] for t in sorted(self._dirty) if t in self._so_far]
+        changed = [
+            (close, self._so_far[close][ticker])
+            for close, ticker in sorted(self._dirty)
+            if ticker in self._so_far.get(close, {})
+        ]
         committed = max(self._committed, default=None)
         if changed or committed != self._dropped:
             try:
@@ -429,7 +439,8 @@ class StreamProcessor:
             if last is not None and last >= close:
                 continue  # committed before the crash
             if self.state.models(bar.ticker) or bar.ticker == index:
-                self._so_far[bar.ticker] = (close, bar)
+                self._so_far.setdefault(close, {})[bar.ticker] = bar
+                self._session_of[bar.ticker] = max(close, self._session_of.get(bar.ticker, close))
                 if bar.ts >= close:
                     self._reached.setdefault(close, time.monotonic())
 
@@ -437,8 +448,7 @@ class StreamProcessor:
         """Provisional forecasts from every ticker's session so far, published (not stored)."""
         if not self._so_far:
             return
-        newest = max(close for close, _ in self._so_far.values())
-        partials = [bar for close, bar in self._so_far.values() if close == newest]
+        partials = list(self._so_far[max(self._so_far)].values())
         rows = await asyncio.to_thread(self.state.peek, partials)
         if rows.empty:
             return
@@ -489,12 +499,14 @@ class StreamProcessor:
                 self._expected = {bar.ticker for bar, _ in taken}
             await self._close(ts, taken)
             for bar, _ in taken:
-                held = self._so_far.get(bar.ticker)
-                if held is not None and held[0] <= ts:
-                    del self._so_far[bar.ticker]  # committed by the close
+                for close in [c for c in self._so_far if c <= ts]:
+                    self._so_far[close].pop(bar.ticker, None)  # committed by the close
+                    if not self._so_far[close]:
+                        del self._so_far[close]
 
     async def _close(self, ts: datetime, taken: list[tuple[Bar, Delivery]]) -> None:
         started = time.monotonic()
+        _LOG.debug("closing the session of %s: %d bars", ts, len(taken))
         # A bar redelivered while its first delivery still waits counts once (the first).
         bars = list({bar.ticker: bar for bar, _ in reversed(taken)}.values())
         key = self.state.feature_set.key
