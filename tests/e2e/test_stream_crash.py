@@ -39,6 +39,7 @@ from stockpred.pipeline.serving import ChampionCache
 from stockpred.settings import load_settings
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.schema import feature_table_name
+from support.bench_report import report
 from support.brokers import TANSU_ENV, tansu
 
 REDIS_URL = os.environ.get("STOCKPRED_TEST_REDIS_URL")
@@ -212,23 +213,18 @@ def test_killing_the_stream_at_random_moments_loses_and_duplicates_no_forecast(
         )
     )
     duplicated = len(stored_keys) - len(set(stored_keys))
-    print(
-        "\n"
-        + json.dumps(
-            {
-                "backend": backend,
-                "kills": KILLS,
-                "kill_seconds": [m / 10 for m in moments],
-                "lost": len(lost),
-                "duplicated": duplicated,
-                "redelivered_on_the_topic": len(keys) - len(set(keys)),
-                "sessions_before_the_last_run": SESSIONS
-                - summary["sessions"]
-                + summary["redelivered"],
-                "final_run": summary,
-            }
-        )
-    )
+    figures = {
+        "backend": backend,
+        "kills": KILLS,
+        "kill_seconds": [m / 10 for m in moments],
+        "lost": len(lost),
+        "duplicated": duplicated,
+        "redelivered_on_the_topic": len(keys) - len(set(keys)),
+        "sessions_before_the_last_run": SESSIONS - summary["sessions"] + summary["redelivered"],
+        "final_run": summary,
+    }
+    print("\n" + json.dumps(figures))
+    report("crash", figures)
     assert not lost, sorted(lost)[:5]
     assert duplicated == 0
     assert set(stored_keys) == set(expected)

@@ -17,6 +17,7 @@ from stockpred.domain.frames import bars_of
 from stockpred.features.sets import get_feature_set
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.stream.features import SessionFeatures
+from support.bench_report import report
 
 TOLERANCE = 1e-9
 
@@ -66,6 +67,15 @@ def _compare(streamed: pd.DataFrame, stored: pd.DataFrame) -> float:
     worst = np.nanmax(np.where(both, diff, 0.0), axis=0)
     off = {names[j]: float(worst[j]) for j in np.nonzero(worst > TOLERANCE)[0]}
     assert not off, f"features off by more than {TOLERANCE}: {off}"
+    report(
+        "parity",
+        {
+            "rows": len(stored),
+            "features": len(names),
+            "max_abs_diff": float(np.nanmax(np.where(both, np.abs(a - b), 0.0))),
+            "max_rel_diff": float(worst.max()),
+        },
+    )
     return float(worst.max())
 
 
