@@ -137,6 +137,11 @@ class StackedStates:
         """The input series the indicators read (of open, high, low, close, volume)."""
         return self._inputs
 
+    @property
+    def row_size(self) -> int:
+        """The float64 values of state one row holds (every indicator's arrays)."""
+        return sum(array.shape[1] for layer in self._layers for array in layer.arrays)
+
     def __len__(self) -> int:
         """The rows added."""
         return len(self._rows)
