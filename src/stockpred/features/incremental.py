@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,23 @@ __all__ = [
     "RSIState",
     "SMADistanceState",
     "SMAState",
+    "StepSpec",
     "VolatilityState",
     "VolumeZScoreState",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """What a :class:`KernelState` steps: the compiled ``step``, its ``params``, the length of
+    each state array (``array_sizes``) and the names of its ``inputs`` and ``outputs``, in the
+    order ``step`` takes and returns them."""
+
+    step: Callable[..., Any]
+    params: tuple[int | float, ...]
+    array_sizes: tuple[int, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
 
 
 class KernelState:
@@ -83,6 +98,18 @@ class KernelState:
         if isinstance(result, tuple):
             return {name: float(x) for name, x in zip(self._outputs, result, strict=True)}
         return {self._outputs[0]: float(result)}
+
+    @property
+    def spec(self) -> StepSpec:
+        """The step and its layout, for code that holds the same state for many instruments
+        (``features/stacked.py``)."""
+        return StepSpec(
+            step=self._step,
+            params=self._params,
+            array_sizes=self._array_sizes,
+            inputs=self._inputs,
+            outputs=self._outputs,
+        )
 
     @property
     def value(self) -> Mapping[str, float]:

@@ -27,7 +27,6 @@ from stockpred.domain.errors import FeatureError
 from stockpred.domain.frames import bars_of
 from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.domain.records import Bar
-from stockpred.features.library import IncrementalState, Indicator
 from stockpred.features.panel import (
     add_ranks,
     context_outputs,
@@ -37,6 +36,7 @@ from stockpred.features.panel import (
     ticker_outputs,
 )
 from stockpred.features.sets import FeatureSet
+from stockpred.features.stacked import FRESH, StackedStates
 
 __all__ = ["SessionFeatures"]
 
@@ -48,7 +48,7 @@ _INDEX_SLACK = 260
 
 @dataclass(eq=False)
 class _Ticker:
-    states: list[tuple[Indicator, IncrementalState]]
+    row: int  # its indicator states' row of the stacked states (FRESH: none yet)
     ts: deque[int]
     close: deque[float]
     factor: float = 1.0
@@ -85,6 +85,7 @@ class SessionFeatures:
         self._index_close: deque[float] = deque(maxlen=index_window)
         self._index_factor = 1.0
         self._tickers: dict[str, _Ticker] = {}
+        self._stacked = StackedStates(feature_set.built)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -165,24 +166,24 @@ class SessionFeatures:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _fresh(self) -> _Ticker:
-        return _Ticker(
-            states=[(ind, ind.incremental()) for ind in self.feature_set.built],
-            ts=deque(maxlen=self._window),
-            close=deque(maxlen=self._window),
-        )
+    def _fresh(self, row: int = FRESH) -> _Ticker:
+        return _Ticker(row=row, ts=deque(maxlen=self._window), close=deque(maxlen=self._window))
 
     def _state(self, ticker: str) -> _Ticker:
         state = self._tickers.get(ticker)
         if state is None:
-            state = self._tickers[ticker] = self._fresh()
+            state = self._tickers[ticker] = self._fresh(self._stacked.add(ticker))
         return state
 
     def _take(self, bars: Sequence[Bar]) -> list[str]:
-        """Update the states with ``bars`` (index first); the modelled tickers updated."""
+        """Update the states with ``bars`` (index first); the modelled tickers updated. The
+        indicator states take the bars as one stacked update (or one per bar of a ticker when
+        a ticker has several)."""
         taken: list[str] = []
+        pending: dict[int, tuple[_Ticker, dict[str, float]]] = {}
         for bar in sorted(bars, key=lambda b: (b.ticker != self._index, b.ticker)):
             if bar.interval != "1d":
+                self._update_states(pending)  # the bars before it are taken, as they were
                 raise FeatureError(
                     f"a session close takes daily bars; got a {bar.interval} bar of {bar.ticker}"
                 )
@@ -195,19 +196,28 @@ class SessionFeatures:
             state = self._state(bar.ticker)
             if state.last is not None and stamp <= state.last:
                 continue  # taken before: a redelivery
+            if state.row in pending:
+                self._update_states(pending)  # a later bar of a ticker steps after its first
             state.factor = _factor(bar, state.factor)
             inputs = _inputs(bar, state.factor)
-            row: list[float] = []
-            for indicator, incremental in state.states:
-                incremental.update(inputs)
-                value = incremental.value
-                row += [value[name] for name in indicator.outputs]
-            state.values = np.asarray(row, dtype=np.float64)
+            pending[state.row] = (state, inputs)
             state.ts.append(stamp)
             state.close.append(inputs["close"])
             state.last = stamp
             taken.append(bar.ticker)
+        self._update_states(pending)
         return taken
+
+    def _update_states(self, pending: dict[int, tuple[_Ticker, dict[str, float]]]) -> None:
+        """Step the indicator states of ``pending``'s rows (one bar's inputs each) in one update,
+        keep each ticker's values, and empty ``pending``."""
+        if not pending:
+            return
+        rows = np.fromiter(pending, dtype=np.int64, count=len(pending))
+        values = self._stacked.update(rows, _columns([inputs for _, inputs in pending.values()]))
+        for (state, _), row in zip(pending.values(), values, strict=True):
+            state.values = row
+        pending.clear()
 
     def _take_index(self, bar: Bar, stamp: int) -> None:
         if self._index_ts and stamp <= self._index_ts[-1]:
@@ -242,7 +252,9 @@ class SessionFeatures:
         stamp = max(pd.Timestamp(b.ts).tz_convert("UTC").as_unit("ns").value for b in bars)
         index_ts = np.fromiter(self._index_ts, dtype=np.int64)
         index_close = np.fromiter(self._index_close, dtype=np.float64)
-        entries: list[_Entry] = []
+        windows: list[tuple[str, np.ndarray, np.ndarray]] = []
+        rows: list[int] = []
+        peeked: list[dict[str, float]] = []
         for bar in sorted(bars, key=lambda b: b.ticker):
             if bar.ticker == self._index:
                 if not len(index_ts) or stamp > index_ts[-1]:
@@ -256,17 +268,18 @@ class SessionFeatures:
             if state.last is not None and stamp <= state.last:
                 continue  # its session is taken already
             inputs = _inputs(bar, _factor(bar, state.factor))
-            row: list[float] = []
-            for indicator, incremental in state.states:
-                value = incremental.peek(inputs)
-                row += [value[name] for name in indicator.outputs]
             ts = np.append(np.fromiter(state.ts, dtype=np.int64), stamp)[-self._window :]
             close = np.append(np.fromiter(state.close, dtype=np.float64), inputs["close"])
-            entries.append(
-                _Entry(bar.ticker, np.asarray(row, dtype=np.float64), ts, close[-self._window :])
-            )
-        if not entries:
+            windows.append((bar.ticker, ts, close[-self._window :]))
+            rows.append(state.row)
+            peeked.append(inputs)
+        if not windows:
             return pd.DataFrame(columns=["ticker", "ts", *self.outputs])
+        values = self._stacked.peek(np.asarray(rows, dtype=np.int64), _columns(peeked))
+        entries = [
+            _Entry(ticker, row, ts, close)
+            for (ticker, ts, close), row in zip(windows, values, strict=True)
+        ]
         return self._assemble(entries, stamp, index_ts, index_close)
 
     def _assemble(
@@ -336,6 +349,14 @@ def _inputs(bar: Bar, factor: float) -> dict[str, float]:
     inputs = {name: float(getattr(bar, name)) * factor for name in _PRICES}
     inputs["volume"] = float(bar.volume)
     return inputs
+
+
+def _columns(inputs: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
+    """Bars' inputs (``_inputs``) as one float64 array per name, bar for bar."""
+    return {
+        name: np.fromiter((x[name] for x in inputs), dtype=np.float64, count=len(inputs))
+        for name in (*_PRICES, "volume")
+    }
 
 
 def _factor(bar: Bar, last: float) -> float:
