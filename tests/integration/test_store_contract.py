@@ -209,13 +209,11 @@ def _bars() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _session_bars() -> pd.DataFrame:
-    """Sessions so far: each day's bars as folded up to an hour before the close."""
+def _intraday_bars() -> pd.DataFrame:
+    """Each day's bars as if they were an hour's, closing an hour before the day's close."""
     frame = _bars()
-    frame.insert(0, "stream", "stream")
-    frame.insert(2, "session", frame["ts"])
     frame["ts"] = frame["ts"] - pd.Timedelta(hours=1)
-    frame.insert(len(frame.columns) - 1, "interval", "1m")
+    frame.insert(2, "interval", "1h")
     return frame
 
 
@@ -381,10 +379,10 @@ CASES: dict[str, TableCase] = {
             numeric="value",
         ),
         TableCase(
-            "session_bars",
-            _session_bars,
-            lambda s, f: s.write_session_bars(f),
-            lambda s, **kw: s.read_session_bars(stream="stream", **kw),
+            "intraday_bars",
+            _intraday_bars,
+            lambda s, f: s.write_intraday_bars(f),
+            lambda s, **kw: s.read_intraday_bars(**kw),
             corrected="close",
             numeric="high",
         ),
@@ -1016,35 +1014,15 @@ def test_delete_bars_removes_only_bars_before_the_cutoff(store: Store) -> None:
     assert store.delete_bars(before=cutoff) == 0
 
 
-def test_read_session_bars_after_gives_the_later_sessions_of_the_stream_in_order(
-    store: Store,
-) -> None:
-    frame = _session_bars()
-    other = frame.assign(stream="other", close=frame["close"] + 1)
-    store.write_session_bars(pd.concat([frame, other], ignore_index=True))
-    after = DAYS[0]
-    later = store.read_session_bars(stream="stream", after=after)
-    expected = frame[frame["session"] > after].sort_values(["session", "ticker"])
-    assert list(zip(later["session"], later["ticker"], later["close"], strict=True)) == list(
-        zip(expected["session"], expected["ticker"], expected["close"], strict=True)
-    )
-    assert len(store.read_session_bars(stream="stream")) == len(frame)
-    assert store.read_session_bars(stream="stream", after=DAYS[-1]).empty
-    assert store.read_session_bars(stream="nobody").empty
-
-
-def test_delete_session_bars_removes_the_streams_sessions_through_the_cutoff(
-    store: Store,
-) -> None:
-    frame = _session_bars()
-    other = frame.assign(stream="other")
-    store.write_session_bars(pd.concat([frame, other], ignore_index=True))
-    removed = store.delete_session_bars(stream="stream", through=DAYS[0])
-    assert removed == int((frame["session"] <= DAYS[0]).sum())
-    assert set(store.read_session_bars(stream="stream")["session"]) == set(DAYS[1:])
-    assert store.delete_session_bars(stream="stream") == len(frame) - removed
-    assert store.read_session_bars(stream="stream").empty
-    assert len(store.read_session_bars(stream="other")) == len(other)
+def test_read_intraday_bars_filters_by_tickers_and_times_inclusive(store: Store) -> None:
+    frame = _intraday_bars()
+    store.write_intraday_bars(frame)
+    start, end = frame["ts"].min() + pd.Timedelta(days=1), frame["ts"].max()
+    got = store.read_intraday_bars(tickers=[TICKERS[0]], start=start, end=end)
+    want = frame[(frame["ticker"] == TICKERS[0]) & (frame["ts"] >= start) & (frame["ts"] <= end)]
+    assert list(got["ts"]) == sorted(want["ts"])
+    assert len(store.read_intraday_bars()) == len(frame)
+    assert store.read_bars().empty  # intraday bars are not session bars
 
 
 def test_delete_bars_refuses_a_naive_cutoff(store: Store) -> None:

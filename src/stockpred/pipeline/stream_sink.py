@@ -75,41 +75,16 @@ class StoreStreamSink:
 
         return self._with_store(read)
 
-    def write_session_bars(
-        self,
-        stream: str,
-        open_sessions: Sequence[tuple[datetime, Bar]],
-        *,
-        committed_through: datetime | None,
-    ) -> None:
-        """The checkpoint of the sessions still open (an upsert per ticker and session), and
-        the committed ones' rows dropped, in one opening of the store."""
-        frame = None
-        if open_sessions:
-            frame = bars_frame([bar for _, bar in open_sessions])
-            frame.insert(0, "stream", stream)
-            closes = pd.to_datetime([close for close, _ in open_sessions], utc=True)
-            frame.insert(2, "session", closes)
-            frame.insert(len(frame.columns) - 1, "interval", [b.interval for _, b in open_sessions])
+    def write_intraday_bars(self, bars: Sequence[Bar]) -> None:
+        """Intraday bars as received, an upsert on (ticker, interval, ts)."""
+        if not bars:
+            return
+        frame = bars_frame(bars)
+        frame.insert(2, "interval", [b.interval for b in bars])
+        self._with_store(lambda store: store.write_intraday_bars(frame))
 
-        def write(store: Store) -> None:
-            if frame is not None:
-                store.write_session_bars(frame)
-            if committed_through is not None:
-                store.delete_session_bars(stream=stream, through=pd.Timestamp(committed_through))
-
-        self._with_store(write)
-
-    def read_session_bars(
-        self, stream: str, *, after: datetime | None
-    ) -> list[tuple[datetime, Bar]]:
-        """The checkpointed sessions so far of sessions closing after ``after``."""
-        stamp = None if after is None else pd.Timestamp(after)
-        frame = self._with_store(lambda store: store.read_session_bars(stream=stream, after=stamp))
-        closes = pd.to_datetime(frame["session"], utc=True)
-        return [
-            (close.to_pydatetime(), bar) for close, bar in zip(closes, bars_of(frame), strict=True)
-        ]
-
-    def delete_session_bars(self, stream: str) -> None:
-        self._with_store(lambda store: store.delete_session_bars(stream=stream))
+    def read_intraday_bars(self, *, start: datetime, end: datetime) -> list[Bar]:
+        """The intraday bars kept with ``start < ts <= end``."""
+        first, last = pd.Timestamp(start), pd.Timestamp(end)
+        frame = self._with_store(lambda store: store.read_intraday_bars(start=first, end=last))
+        return [b for b in bars_of(frame) if b.ts > start] if not frame.empty else []

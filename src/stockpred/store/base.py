@@ -72,20 +72,19 @@ class Store(Protocol):
         request path)."""
         ...
 
-    def write_session_bars(self, bars: pd.DataFrame) -> WriteResult:
-        """Upsert sessions so far keyed by (stream, ticker, session): the bars contract's
-        columns plus ``stream`` (the processor's consumer group), ``session`` (the session's
-        close) and ``interval`` (of the bars folded in)."""
+    def write_intraday_bars(self, bars: pd.DataFrame) -> WriteResult:
+        """Upsert intraday bars keyed by (ticker, interval, ts): the bars contract's columns
+        plus ``interval``; all rows or none."""
         ...
 
-    def read_session_bars(self, *, stream: str, after: pd.Timestamp | None = None) -> pd.DataFrame:
-        """The sessions so far of ``stream`` with ``session > after``, sorted by session and
-        ticker."""
-        ...
-
-    def delete_session_bars(self, *, stream: str, through: pd.Timestamp | None = None) -> int:
-        """Delete the sessions so far of ``stream`` with ``session <= through`` (all without
-        ``through``); returns how many."""
+    def read_intraday_bars(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Intraday bars with ``start <= ts <= end``, sorted by ticker, interval and ts."""
         ...
 
     def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:

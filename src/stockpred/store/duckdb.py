@@ -274,18 +274,8 @@ class DuckDBStore:
     def write_bars(self, bars: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["bars"], bars)
 
-    def write_session_bars(self, bars: pd.DataFrame) -> WriteResult:
-        return self._upsert(TABLES["session_bars"], bars)
-
-    def read_session_bars(self, *, stream: str, after: pd.Timestamp | None = None) -> pd.DataFrame:
-        where: list[str] = ["stream = $stream"]
-        params: dict[str, object] = {"stream": stream}
-        if after is not None:
-            where.append("session > $after")
-            params["after"] = utc_timestamp(after, "after")
-        return self._read(
-            TABLES["session_bars"], where=where, params=params, order=("session", "ticker")
-        )
+    def write_intraday_bars(self, bars: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["intraday_bars"], bars)
 
     def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["headlines"], headlines)
@@ -503,20 +493,16 @@ class DuckDBStore:
             raise StoreError(f"deleting bars before {cutoff} failed: {exc}") from exc
         return int(rows[0][0]) if rows else 0
 
-    def delete_session_bars(self, *, stream: str, through: pd.Timestamp | None = None) -> int:
-        sql = "DELETE FROM session_bars WHERE stream = ?"
-        params: list[object] = [stream]
-        if through is not None:
-            sql += " AND session <= ?"
-            params.append(utc_timestamp(through, "through"))
-        try:
-            self._con.execute("BEGIN TRANSACTION")
-            rows = self._con.execute(sql, params).fetchall()
-            self._con.execute("COMMIT")
-        except duckdb.Error as exc:
-            self._rollback()
-            raise StoreError(f"deleting the sessions so far of {stream!r} failed: {exc}") from exc
-        return int(rows[0][0]) if rows else 0
+    def read_intraday_bars(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
+        order = ("ticker", "interval", "ts")
+        return self._read(TABLES["intraday_bars"], where=where, params=params, order=order)
 
     def bar_coverage(self) -> pd.DataFrame:
         return self._select(

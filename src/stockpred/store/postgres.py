@@ -286,18 +286,8 @@ class PostgresStore:
     def write_bars(self, bars: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["bars"], bars)
 
-    def write_session_bars(self, bars: pd.DataFrame) -> WriteResult:
-        return self._upsert(TABLES["session_bars"], bars)
-
-    def read_session_bars(self, *, stream: str, after: pd.Timestamp | None = None) -> pd.DataFrame:
-        where: list[str] = ["stream = %(stream)s"]
-        params: dict[str, object] = {"stream": stream}
-        if after is not None:
-            where.append("session > %(after)s")
-            params["after"] = utc_timestamp(after, "after")
-        return self._read(
-            TABLES["session_bars"], where=where, params=params, order=("session", "ticker")
-        )
+    def write_intraday_bars(self, bars: pd.DataFrame) -> WriteResult:
+        return self._upsert(TABLES["intraday_bars"], bars)
 
     def write_headlines(self, headlines: pd.DataFrame) -> WriteResult:
         return self._upsert(TABLES["headlines"], headlines)
@@ -445,17 +435,16 @@ class PostgresStore:
             cursor.execute("DELETE FROM bars WHERE ts < %(before)s", {"before": cutoff})
             return cursor.rowcount
 
-    def delete_session_bars(self, *, stream: str, through: pd.Timestamp | None = None) -> int:
-        sql = "DELETE FROM session_bars WHERE stream = %(stream)s"
-        params: dict[str, object] = {"stream": stream}
-        if through is not None:
-            sql += " AND session <= %(through)s"
-            params["through"] = utc_timestamp(through, "through")
-        with self._transaction(
-            f"deleting the sessions so far of {stream!r}", hint="; nothing was deleted"
-        ) as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+    def read_intraday_bars(
+        self,
+        *,
+        tickers: Sequence[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        where, params = self._range("ts", tickers=tickers, start=start, end=end, as_of=None)
+        order = ("ticker", "interval", "ts")
+        return self._read(TABLES["intraday_bars"], where=where, params=params, order=order)
 
     def bar_coverage(self) -> pd.DataFrame:
         return self._select(

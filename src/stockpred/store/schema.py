@@ -163,16 +163,14 @@ SENTIMENT_DAILY = TableSpec(
     key=("ticker", "day", "scorer", "released_at"),
 )
 
-# Each ticker's session so far, folded from intraday bars: a stream processor's checkpoint of
-# the sessions still open (``stream``: its consumer group; ``session``: the session's close;
-# ``ts``: the last bar folded in).
-SESSION_BARS = TableSpec(
-    name="session_bars",
+# Intraday bars (``interval`` other than 1d) as the stream received them: what a session so far
+# is folded from, and what a restarted stream processor folds it from again.
+INTRADAY_BARS = TableSpec(
+    name="intraday_bars",
     columns=(
-        ("stream", _S),
         ("ticker", _S),
-        ("session", _TS),
         ("ts", _TS),
+        ("interval", _S),
         ("open", _F),
         ("high", _F),
         ("low", _F),
@@ -180,10 +178,9 @@ SESSION_BARS = TableSpec(
         ("adj_close", _F),
         ("volume", _F),
         ("source", _S),
-        ("interval", _S),
         ("ingested_at", _TS),
     ),
-    key=("stream", "ticker", "session"),
+    key=("ticker", "interval", "ts"),
     bookkeeping=("ingested_at",),
     nullable=("adj_close",),
 )
@@ -202,7 +199,8 @@ FEATURE_SETS = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BARS, HEADLINES, MACRO, PREDICTIONS, SENTIMENT_DAILY, SESSION_BARS)
+    spec.name: spec
+    for spec in (BARS, HEADLINES, MACRO, PREDICTIONS, SENTIMENT_DAILY, INTRADAY_BARS)
 }
 
 for _spec, _contract in (
@@ -219,7 +217,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (SENTIMENT_DAILY.create_sql(),),
     # Features are derived data, rebuilt by `stockpred features build`: the long table goes.
     3: ("DROP TABLE features", FEATURE_SETS.create_sql()),
-    4: (SESSION_BARS.create_sql(),),
+    4: (INTRADAY_BARS.create_sql(),),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

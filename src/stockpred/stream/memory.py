@@ -15,14 +15,14 @@ __all__ = ["MemorySink"]
 
 class MemorySink:
     """A ``StreamSink`` (``stream/processor.py``) whose writes are upserts on the same keys as
-    the store's: forecasts by (ticker, as_of, horizon, model version), sessions so far by
-    (stream, ticker, session)."""
+    the store's: forecasts by (ticker, as_of, horizon, model version), intraday bars by
+    (ticker, interval, ts)."""
 
     def __init__(self) -> None:
         self.rows: list[pd.DataFrame] = []
         self.bars: list[Bar] = []
         self.forecasts: dict[tuple[str, datetime, int, str], Prediction] = {}
-        self.open_sessions: dict[tuple[str, str, datetime], Bar] = {}
+        self.intraday: dict[tuple[str, str, datetime], Bar] = {}
 
     def write_session(self, feature_set: str, bars: Sequence[Bar], rows: pd.DataFrame) -> None:
         self.rows.append(rows)
@@ -42,32 +42,12 @@ class MemorySink:
         rows = rows.drop_duplicates(["ticker", "ts"], keep="last").sort_values(["ticker", "ts"])
         return rows.groupby("ticker", sort=True).tail(depth).reset_index(drop=True)
 
-    def write_session_bars(
-        self,
-        stream: str,
-        open_sessions: Sequence[tuple[datetime, Bar]],
-        *,
-        committed_through: datetime | None,
-    ) -> None:
-        for close, bar in open_sessions:
-            self.open_sessions[(stream, bar.ticker, close)] = bar
-        if committed_through is not None:
-            for key in [k for k in self.open_sessions if k[0] == stream]:
-                if key[2] <= committed_through:
-                    del self.open_sessions[key]
+    def write_intraday_bars(self, bars: Sequence[Bar]) -> None:
+        for bar in bars:
+            self.intraday[(bar.ticker, bar.interval, bar.ts)] = bar
 
-    def read_session_bars(
-        self, stream: str, *, after: datetime | None
-    ) -> list[tuple[datetime, Bar]]:
+    def read_intraday_bars(self, *, start: datetime, end: datetime) -> list[Bar]:
         return sorted(
-            (
-                (close, bar)
-                for (name, _, close), bar in self.open_sessions.items()
-                if name == stream and (after is None or close > after)
-            ),
-            key=lambda item: (item[0], item[1].ticker),
+            (b for b in self.intraday.values() if start < b.ts <= end),
+            key=lambda b: (b.ticker, b.interval, b.ts),
         )
-
-    def delete_session_bars(self, stream: str) -> None:
-        for key in [k for k in self.open_sessions if k[0] == stream]:
-            del self.open_sessions[key]

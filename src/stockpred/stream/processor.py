@@ -31,22 +31,23 @@ when a later session has begun: its sessions so far become daily bars stamped at
 published on ``bars`` like any feed's, and taken from there as above (so a session a provider
 also sends as a daily bar counts once, the first).
 
-The sessions so far are checkpointed to the store (``session_bars``) at most
-``checkpoint_every`` seconds apart, and an intraday delivery is acknowledged only once a
-checkpoint holds it: after a ``kill -9`` the restarted processor reads the checkpoint, and the
-deliveries after it come again, so the committed session is the same as without the crash.
+The intraday bars are kept in the store (``intraday_bars``) at most ``checkpoint_every``
+seconds apart, and an intraday delivery is acknowledged only once its bar is kept: after a
+``kill -9`` the restarted processor folds its sessions so far again from the bars kept, and
+the deliveries after them come again. A session so far takes each bar once, in any order
+(redeliveries and new bars interleave after a restart), so the committed session is the same
+as without the crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import pandas as pd
@@ -64,6 +65,42 @@ _LOG = logging.getLogger("stockpred.stream")
 
 # How long a committed session's late intraday bars are recognised (and skipped).
 _COMMITTED_KEPT = pd.Timedelta(days=7)
+# How far after the state's newest close a restart looks for sessions still open.
+_OPEN_KEPT = timedelta(days=7)
+
+
+@dataclass(slots=True)
+class _Fold:
+    """A ticker's session so far: its intraday bars folded into one, each once, in any order
+    (after a restart, redelivered bars and new ones interleave)."""
+
+    bar: Bar
+    first: datetime = field(init=False)
+    seen: set[datetime] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.first = self.bar.ts
+        self.seen = {self.bar.ts}
+
+    def add(self, bar: Bar) -> bool:
+        """Fold ``bar`` in; False if it was folded already."""
+        if bar.ts in self.seen:
+            return False
+        self.seen.add(bar.ts)
+        so_far, later = self.bar, bar.ts > self.bar.ts
+        self.bar = dataclasses.replace(
+            so_far,
+            ts=bar.ts if later else so_far.ts,
+            open=bar.open if bar.ts < self.first else so_far.open,
+            high=max(so_far.high, bar.high),
+            low=min(so_far.low, bar.low),
+            close=bar.close if later else so_far.close,
+            adj_close=bar.adj_close if later else so_far.adj_close,
+            volume=so_far.volume + bar.volume,
+            ingested_at=max(so_far.ingested_at, bar.ingested_at),
+        )
+        self.first = min(self.first, bar.ts)
+        return True
 
 
 class StreamSink(Protocol):
@@ -75,25 +112,12 @@ class StreamSink(Protocol):
 
     def write_forecasts(self, forecasts: Sequence[Prediction]) -> None: ...
 
-    def write_session_bars(
-        self,
-        stream: str,
-        open_sessions: Sequence[tuple[datetime, Bar]],
-        *,
-        committed_through: datetime | None,
-    ) -> None:
-        """The checkpoint of ``stream``'s sessions so far, (session close, the session folded
-        so far) each; those of sessions up to ``committed_through`` are committed: dropped."""
+    def write_intraday_bars(self, bars: Sequence[Bar]) -> None:
+        """Intraday bars as received (an upsert on ticker, interval and ts)."""
         ...
 
-    def read_session_bars(
-        self, stream: str, *, after: datetime | None
-    ) -> list[tuple[datetime, Bar]]:
-        """``stream``'s checkpointed sessions so far, of sessions closing after ``after``."""
-        ...
-
-    def delete_session_bars(self, stream: str) -> None:
-        """Forget ``stream``'s checkpoint (a consumer group done with)."""
+    def read_intraday_bars(self, *, start: datetime, end: datetime) -> list[Bar]:
+        """The intraday bars kept with ``start < ts <= end``."""
         ...
 
     def read_rows(
@@ -191,21 +215,19 @@ class StreamProcessor:
         self._expected: set[str] = set(state.last_session_tickers())
         self._first_seen: dict[datetime, float] = {}
         self._raw_close: dict[str, float] = {}
-        # Intraday: each ticker's session so far (the session's close, the bars folded into
-        # one), those changed since the last checkpoint, the deliveries the next one holds.
+        # Intraday: each session's so far per ticker (by the session's close), the bars
+        # folded since the last checkpoint and their deliveries.
         self._sessions = sessions or SessionClock()
         self.checkpoint_every = checkpoint_every
-        self._so_far: dict[datetime, dict[str, Bar]] = {}
-        self._dirty: set[tuple[datetime, str]] = set()
-        # Each ticker's newest session with intraday bars (an older one's bar is late).
-        self._session_of: dict[str, datetime] = {}
+        self._so_far: dict[datetime, dict[str, _Fold]] = {}
+        self._unwritten: list[Bar] = []
         self._held: list[Delivery] = []
         self._checkpointed = time.monotonic()
+        # Each ticker's newest session with intraday bars (an older one's bar is late).
+        self._session_of: dict[str, datetime] = {}
         # When market time reached each open session's close; the sessions committed lately.
         self._reached: dict[datetime, float] = {}
         self._committed: set[datetime] = set()
-        # The newest committed session whose checkpoint rows are dropped.
-        self._dropped: datetime | None = None
 
     @property
     def pending(self) -> int:
@@ -261,9 +283,8 @@ class StreamProcessor:
 
     async def forget(self) -> None:
         """Leave nothing of this processor's group behind (a demo pass done with): its
-        position on ``bars`` and its checkpoint. Call once ``run`` has returned."""
+        position on ``bars``. Call once ``run`` has returned."""
         await self._bus.delete_group(BARS, group=self.group)
-        await asyncio.to_thread(self._sink.delete_session_bars, self.group)
 
     async def _follow_models(self, models: Subscription) -> None:
         deliveries = await models.fetch(max_records=100, timeout=0)
@@ -309,9 +330,9 @@ class StreamProcessor:
             await self._commit_due()
         await self._checkpoint()
 
-    def _fold(self, bar: Bar) -> bool:
+    def _fold(self, bar: Bar, *, restoring: bool = False) -> bool:
         """Fold an intraday bar into its ticker's session so far; False if it adds nothing
-        (a redelivery, a session committed already, a bar outside every session)."""
+        (a bar folded already, of a session committed already, or outside every session)."""
         bounds = self._sessions.session_of(bar.ts)
         if bounds is None:
             self.stats.skipped += 1
@@ -326,28 +347,17 @@ class StreamProcessor:
         if newest is not None and newest > close:
             return False  # a bar of a session this ticker has left
         session = self._so_far.setdefault(close, {})
-        so_far = session.get(bar.ticker)
-        if so_far is None:
-            folded = bar
-        elif bar.ts <= so_far.ts:
-            return False  # a redelivery
-        else:
-            folded = dataclasses.replace(
-                so_far,
-                ts=bar.ts,
-                high=max(so_far.high, bar.high),
-                low=min(so_far.low, bar.low),
-                close=bar.close,
-                adj_close=bar.adj_close,
-                volume=so_far.volume + bar.volume,
-                ingested_at=bar.ingested_at,
-            )
-        session[bar.ticker] = folded
+        fold = session.get(bar.ticker)
+        if fold is None:
+            session[bar.ticker] = _Fold(bar)
+        elif not fold.add(bar):
+            return False
         self._session_of[bar.ticker] = close
-        self._dirty.add((close, bar.ticker))
+        if not restoring:
+            self._unwritten.append(bar)
+            self.stats.intraday += 1
         if bar.ts >= close:
             self._reached.setdefault(close, time.monotonic())
-        self.stats.intraday += 1
         return True
 
     async def _commit_due(self) -> None:
@@ -372,14 +382,14 @@ class StreamProcessor:
             await self._checkpoint(force=True)
 
     def _at_close(self, ticker: str, close: datetime) -> bool:
-        so_far = self._so_far.get(close, {}).get(ticker)
-        return so_far is not None and so_far.ts >= close
+        fold = self._so_far.get(close, {}).get(ticker)
+        return fold is not None and fold.bar.ts >= close
 
     async def _commit(self, close: datetime) -> None:
         """The sessions so far of ``close`` as daily bars on ``bars``: the session's commit."""
         session = self._so_far.get(close, {})
         bars = [
-            dataclasses.replace(session[t], ts=close, interval="1d")
+            dataclasses.replace(session[t].bar, ts=close, interval="1d")
             for t in sorted(session)
             if (last := self.state.last_ts(t)) is None or last < close
         ]
@@ -396,59 +406,42 @@ class StreamProcessor:
         self.stats.committed += 1
 
     async def _checkpoint(self, *, force: bool = False) -> None:
-        """Write the sessions so far changed since the last checkpoint, then acknowledge the
-        intraday deliveries folded into them."""
+        """Keep the intraday bars folded since the last checkpoint, then acknowledge their
+        deliveries: a restart folds its sessions so far again from what was kept."""
         if not self._held:
             return
         if not force and time.monotonic() - self._checkpointed < self.checkpoint_every:
             return
-        changed = [
-            (close, self._so_far[close][ticker])
-            for close, ticker in sorted(self._dirty)
-            if ticker in self._so_far.get(close, {})
-        ]
-        committed = max(self._committed, default=None)
-        if changed or committed != self._dropped:
+        if self._unwritten:
             try:
-                await asyncio.to_thread(
-                    functools.partial(
-                        self._sink.write_session_bars,
-                        self.group,
-                        changed,
-                        committed_through=committed,
-                    )
-                )
+                await asyncio.to_thread(self._sink.write_intraday_bars, self._unwritten)
             except StockpredError as exc:
                 # Unacknowledged, the deliveries come again: nothing is lost.
-                _LOG.warning("could not checkpoint the sessions so far: %s", exc)
+                _LOG.warning("could not keep %d intraday bars: %s", len(self._unwritten), exc)
                 return
-        held, self._held = self._held, []
-        self._dirty.clear()
-        self._dropped = committed
+        held, self._held, self._unwritten = self._held, [], []
         self._checkpointed = time.monotonic()
         self.stats.checkpoints += 1
         await self._ack(held)
 
     def _restore(self) -> None:
-        """The sessions so far of the last checkpoint, for sessions the state has not taken."""
+        """The sessions so far after the state's newest close (within ``_OPEN_KEPT``), folded
+        again from the intraday bars kept; redeliveries of them then add nothing."""
         newest = [self.state.last_ts(t) for t in self.state.last_session_tickers()[:1]]
-        after = newest[0] - _COMMITTED_KEPT if newest and newest[0] is not None else None
+        if not newest or newest[0] is None:
+            return
+        start = newest[0].to_pydatetime()
+        kept = self._sink.read_intraday_bars(start=start, end=start + _OPEN_KEPT)
         index = self.state.feature_set.context.index_ticker
-        for close, bar in self._sink.read_session_bars(self.group, after=after):
-            last = self.state.last_ts(bar.ticker)
-            if last is not None and last >= close:
-                continue  # committed before the crash
+        for bar in sorted(kept, key=lambda b: b.ts):
             if self.state.models(bar.ticker) or bar.ticker == index:
-                self._so_far.setdefault(close, {})[bar.ticker] = bar
-                self._session_of[bar.ticker] = max(close, self._session_of.get(bar.ticker, close))
-                if bar.ts >= close:
-                    self._reached.setdefault(close, time.monotonic())
+                self._fold(bar, restoring=True)
 
     async def _nowcast(self) -> None:
         """Provisional forecasts from every ticker's session so far, published (not stored)."""
         if not self._so_far:
             return
-        partials = list(self._so_far[max(self._so_far)].values())
+        partials = [fold.bar for fold in self._so_far[max(self._so_far)].values()]
         rows = await asyncio.to_thread(self.state.peek, partials)
         if rows.empty:
             return
