@@ -4,6 +4,7 @@ tickers in: a Kafka topic keeps one key's order, not the order across keys (part
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
@@ -399,3 +400,38 @@ def test_a_processor_killed_mid_session_commits_the_same_session_after_a_restart
     got = pd.concat(sink.rows, ignore_index=True)
     pd.testing.assert_frame_equal(got, expected, rtol=0, atol=0)
     assert len(sink.forecasts) == TICKERS
+
+
+def test_daily_sessions_after_an_intraday_one_wait_for_its_commit() -> None:
+    bars = _bars()
+    until, close = _session_day(bars)
+    later = bars[bars["ts"] > close].sort_values(["ts", "ticker"])
+    sink = _Stored()
+
+    async def run() -> None:
+        bus = InProcessBus()
+        processor = _intraday_processor(bars, until, bus, sink)
+        stop = asyncio.Event()
+        running = asyncio.create_task(processor.run(stop))
+        await processor.ready.wait()
+        # All at once: the commit's daily bars come back behind the later sessions' bars.
+        everything = [*_split(bars, close), *bars_of(later)]
+        await bus.publish_many(BARS, [(b.ticker, b) for b in everything])
+        sessions = 1 + later["ts"].nunique()
+        deadline = time.monotonic() + 30
+        while processor.stats.sessions < sessions:
+            assert not running.done()
+            assert time.monotonic() < deadline, f"{processor.stats.sessions} of {sessions}"
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+
+    asyncio.run(run())
+
+    reference = _state(bars, until)
+    want = pd.concat(
+        [reference.close_session(bars_of(s)) for _, s in bars[bars["ts"] > until].groupby("ts")],
+        ignore_index=True,
+    )
+    got = pd.concat(sink.rows, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)

@@ -29,7 +29,8 @@ intraday bar) has reached its close and every expected ticker's bar of the close
 ``idle_close`` seconds after (a ticker without a last trade does not hold the others back), or
 when a later session has begun: its sessions so far become daily bars stamped at the close,
 published on ``bars`` like any feed's, and taken from there as above (so a session a provider
-also sends as a daily bar counts once, the first).
+also sends as a daily bar counts once, the first). Sessions are taken in order: a later
+session's daily bars wait while an earlier one is open or on its way back.
 
 The intraday bars are kept in the store (``intraday_bars``) at most ``checkpoint_every``
 seconds apart, and an intraday delivery is acknowledged only once its bar is kept: after a
@@ -228,6 +229,8 @@ class StreamProcessor:
         # When market time reached each open session's close; the sessions committed lately.
         self._reached: dict[datetime, float] = {}
         self._committed: set[datetime] = set()
+        # Sessions committed whose daily bars have not come back from the bus yet.
+        self._committing: set[datetime] = set()
 
     @property
     def pending(self) -> int:
@@ -365,7 +368,7 @@ class StreamProcessor:
         closes = sorted(self._so_far)
         now = time.monotonic()
         for position, close in enumerate(closes):
-            later = position < len(closes) - 1
+            later = position < len(closes) - 1 or any(ts > close for ts in self._pending)
             reached = self._reached.get(close)
             # Every ticker of the last session (an unmodelled one, the index, only if it
             # comes intraday) has its bar of the close.
@@ -402,6 +405,8 @@ class StreamProcessor:
         _LOG.debug("session %s committed from intraday bars: %d tickers", close, len(bars))
         self._so_far.pop(close, None)
         self._reached.pop(close, None)
+        if bars:
+            self._committing.add(close)
         self._committed = {c for c in self._committed if c >= close - _COMMITTED_KEPT} | {close}
         self.stats.committed += 1
 
@@ -482,6 +487,10 @@ class StreamProcessor:
         closes = sorted(self._pending)
         now = time.monotonic()
         for position, ts in enumerate(closes):
+            if any(c < ts for c in (*self._so_far, *self._committing)):
+                # An earlier session is still open, or committed and on its way back on the
+                # bus: sessions are taken in order, so this one waits (the bars stay pending).
+                break
             complete = self._complete(ts)
             overdue = position < len(closes) - 1 and now - self._first_seen[ts] >= self.idle_close
             if not (complete or overdue or everything):
@@ -491,6 +500,7 @@ class StreamProcessor:
             if complete:
                 self._expected = {bar.ticker for bar, _ in taken}
             await self._close(ts, taken)
+            self._committing = {c for c in self._committing if c > ts}
             for bar, _ in taken:
                 for close in [c for c in self._so_far if c <= ts]:
                     self._so_far[close].pop(bar.ticker, None)  # committed by the close
