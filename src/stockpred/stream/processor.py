@@ -194,6 +194,7 @@ class StreamProcessor:
         new_only: bool = False,
         sessions: SessionClock | None = None,
         checkpoint_every: float = 1.0,
+        fetch_size: int = 2_000,
     ) -> None:
         self.state = state
         self._bus = bus
@@ -203,6 +204,9 @@ class StreamProcessor:
         self.group = group
         self.consumer = consumer
         self.idle_close = idle_close
+        # Bars fetched at most at once: a backlog (a replay, a restart) is taken in batches of
+        # this many, one nowcast each.
+        self.fetch_size = fetch_size
         # A group created now starts after the newest bar kept (a demo's fresh pass).
         self.new_only = new_only
         self.stats = StreamStats()
@@ -256,7 +260,7 @@ class StreamProcessor:
         try:
             while not stop.is_set():
                 try:
-                    deliveries = await bars.fetch(max_records=500, timeout=0.2)
+                    deliveries = await bars.fetch(max_records=self.fetch_size, timeout=0.2)
                 except BusError as exc:
                     # What was fetched and not acknowledged comes again: nothing is lost.
                     _LOG.warning("reading bars failed (retrying in 1 s): %s", exc)
