@@ -16,6 +16,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
@@ -376,10 +377,19 @@ async def replay_demo(services: ApiServices) -> None:
         _LOG.info("demo replay pass %d: %d sessions from %s", passes, feed.sessions, cut.date())
         try:
             # Its group is new_only: publish once it has joined, or the first bars are missed.
-            await asyncio.wait_for(setup.processor.ready.wait(), timeout=60)
+            ready = asyncio.create_task(setup.processor.ready.wait())
+            await asyncio.wait({ready, running}, timeout=60, return_when=FIRST_COMPLETED)
+            ready.cancel()
+            if running.done():
+                running.result()  # it failed before it was ready: say why
             async for batch in feed.batches():
                 await services.bus.publish_many(BARS, [(b.ticker, b) for b in batch.bars])
             await _until_handled(setup.processor, feed.sessions, running)
+            if running.done():
+                running.result()
+        except StockpredError as exc:
+            _LOG.warning("the demo replay stopped: %s", exc)
+            return
         finally:
             stop.set()
             await asyncio.gather(running, return_exceptions=True)
