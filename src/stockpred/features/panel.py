@@ -23,7 +23,7 @@ from scipy.stats import rankdata
 
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import FeatureError
-from stockpred.features.kernels.regression import compute_rolling_beta
+from stockpred.features.kernels.regression import compute_rolling_beta, last_rolling_betas
 from stockpred.features.sets import ContextSpec, FeatureSet
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "build_panel",
     "context_outputs",
     "date_context",
+    "last_context_rows",
     "panel_to_long",
     "prepare_bars",
     "sentiment_rows",
@@ -317,6 +318,60 @@ def ticker_context(
     return out
 
 
+def last_context_rows(
+    ts: np.ndarray,
+    close: np.ndarray,
+    feature_set: FeatureSet,
+    context: DateContext,
+    *,
+    sentiment: Sequence[pd.DataFrame | None],
+) -> np.ndarray:
+    """:func:`ticker_context`'s last row for many tickers at once: ``ts`` and ``close`` are
+    (tickers, bars), each row a ticker's last bars (equally many for all), ``sentiment`` each
+    one's daily rows. The same numbers, without a Python call per ticker (a stream's close)."""
+    ctx = feature_set.context
+    n, width = ts.shape
+    out = np.empty((n, len(context_outputs(feature_set))))
+    at = np.searchsorted(context.ts, ts)
+    last = at[:, -1]
+    col = 0
+    if ctx.market_outputs:
+        mkt_return, mkt_vol, _ = ctx.market_outputs
+        out[:, col] = context.columns[mkt_return][last]
+        out[:, col + 1] = context.columns[mkt_vol][last]
+        if context.index_log is None:
+            out[:, col + 2] = np.nan
+        else:
+            stock = np.full((n, width), np.nan)
+            market = np.full((n, width), np.nan)
+            np.subtract(np.log(close[:, 1:]), np.log(close[:, :-1]), out=stock[:, 1:])
+            index_log = context.index_log[at]
+            np.subtract(index_log[:, 1:], index_log[:, :-1], out=market[:, 1:])
+            out[:, col + 2] = last_rolling_betas(stock, market, ctx.beta_window)
+        col += 3
+    for name in ctx.macro_outputs:
+        out[:, col] = context.columns[name][last]
+        col += 1
+    if ctx.sentiment_outputs:
+        for i in range(n):
+            out[i, col : col + 4] = _sentiment(
+                ts[i, -1:], sentiment[i], ctx.sentiment_max_age_days
+            )[0]
+        col += 4
+    if ctx.calendar_outputs:
+        for name in ctx.calendar_outputs[:-1]:
+            out[:, col] = context.columns[name][last]
+            col += 1
+        assert context.session is not None
+        if width < 2:
+            out[:, col] = np.nan
+        else:
+            sessions = context.session.astype("float64")
+            out[:, col] = sessions[last] - sessions[at[:, -2]]
+        col += 1
+    return out
+
+
 def _beta(close: np.ndarray, context: DateContext, at: np.ndarray, window: int) -> np.ndarray:
     """Rolling beta of the stock's log returns to the index's over the same intervals (a gap in
     the stock's bars is compared with the index over the same gap, not one day of it)."""
@@ -384,27 +439,43 @@ def add_ranks(frame: pd.DataFrame, ranks: Sequence[str]) -> pd.DataFrame:
     rows = codes[universe]
     cols = ticker_codes[universe]
     result: dict[str, np.ndarray] = {}
-    # The ranks of several columns at once while their grids are small (a stream's session):
-    # one call instead of one per column, the same numbers.
-    cells = len(dates) * len(tickers)
-    step = max(1, _STACKED_RANK_CELLS // max(1, cells))
-    for first in range(0, len(ranks), step):
-        names = list(ranks[first : first + step])
-        grid = np.full((len(names), len(dates), len(tickers)), np.nan)
-        grid[:, rows, cols] = frame[names].to_numpy(dtype="float64")[universe].T
-        ranked = rankdata(grid, axis=2, nan_policy="omit")
-        counts = np.sum(~np.isnan(grid), axis=2, keepdims=True)
+    if len(dates) == 1:
+        # One date (a stream's session): each column's average ranks by one sort, the new
+        # columns added at once.
+        columns = frame.loc[universe, list(ranks)].to_numpy(dtype="float64")
+        ranked = np.full((len(frame), len(ranks)), np.nan)
+        for j in range(len(ranks)):
+            ranked[universe, j] = _percentile_ranks(columns[:, j])
+        names = [f"rank_{name}" for name in ranks]
+        kept = frame.drop(columns=[n for n in names if n in frame.columns])
+        return pd.concat([kept, pd.DataFrame(ranked, columns=names, index=frame.index)], axis=1)
+    for name in ranks:
+        grid = np.full((len(dates), len(tickers)), np.nan)
+        grid[rows, cols] = frame[name].to_numpy(dtype="float64")[universe]
+        ranked = rankdata(grid, axis=1, nan_policy="omit")
+        counts = np.sum(~np.isnan(grid), axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             pct = ranked / counts
-        for k, name in enumerate(names):
-            values = np.full(len(frame), np.nan)
-            values[universe] = pct[k, rows, cols]
-            result[f"rank_{name}"] = values
+        values = np.full(len(frame), np.nan)
+        values[universe] = pct[rows, cols]
+        result[f"rank_{name}"] = values
     return frame.assign(**result)
 
 
-# Cells of the rank grids stacked into one call (about 16 MB of float64).
-_STACKED_RANK_CELLS = 2_000_000
+def _percentile_ranks(x: np.ndarray) -> np.ndarray:
+    """``rankdata(x, nan_policy="omit") / count``: average ranks of ties (exact halves), NaN
+    kept NaN, divided by the number of values."""
+    out = np.full(len(x), np.nan)
+    valid = np.flatnonzero(~np.isnan(x))
+    if not len(valid):
+        return out
+    order = valid[np.argsort(x[valid], kind="mergesort")]
+    ordered = x[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    average = (starts + 1 + ends) / 2.0  # 1-based first and last positions of each tie
+    out[order] = np.repeat(average, ends - starts) / len(valid)
+    return out
 
 
 # -- per date, shared by every ticker --------------------------------------------------------

@@ -31,8 +31,8 @@ from stockpred.features.panel import (
     add_ranks,
     context_outputs,
     date_context,
+    last_context_rows,
     sentiment_rows,
-    ticker_context,
     ticker_outputs,
 )
 from stockpred.features.sets import FeatureSet
@@ -54,6 +54,16 @@ class _Ticker:
     factor: float = 1.0
     last: int | None = None
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # ``ts`` and ``close`` as arrays, made when first asked after a change (for the peeks).
+    arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def window(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.arrays is None:
+            self.arrays = (
+                np.fromiter(self.ts, dtype=np.int64, count=len(self.ts)),
+                np.fromiter(self.close, dtype=np.float64, count=len(self.close)),
+            )
+        return self.arrays
 
 
 class SessionFeatures:
@@ -203,6 +213,7 @@ class SessionFeatures:
             pending[state.row] = (state, inputs)
             state.ts.append(stamp)
             state.close.append(inputs["close"])
+            state.arrays = None
             state.last = stamp
             taken.append(bar.ticker)
         self._update_states(pending)
@@ -249,7 +260,7 @@ class SessionFeatures:
         bars = list(partials)
         if not bars:
             return pd.DataFrame(columns=["ticker", "ts", *self.outputs])
-        stamp = max(pd.Timestamp(b.ts).tz_convert("UTC").as_unit("ns").value for b in bars)
+        stamp = pd.Timestamp(max(b.ts for b in bars)).tz_convert("UTC").as_unit("ns").value
         index_ts = np.fromiter(self._index_ts, dtype=np.int64)
         index_close = np.fromiter(self._index_close, dtype=np.float64)
         windows: list[tuple[str, np.ndarray, np.ndarray]] = []
@@ -268,9 +279,10 @@ class SessionFeatures:
             if state.last is not None and stamp <= state.last:
                 continue  # its session is taken already
             inputs = _inputs(bar, _factor(bar, state.factor))
-            ts = np.append(np.fromiter(state.ts, dtype=np.int64), stamp)[-self._window :]
-            close = np.append(np.fromiter(state.close, dtype=np.float64), inputs["close"])
-            windows.append((bar.ticker, ts, close[-self._window :]))
+            held_ts, held_close = state.window()
+            ts = np.append(held_ts, stamp)[-self._window :]
+            close = np.append(held_close, inputs["close"])[-self._window :]
+            windows.append((bar.ticker, ts, close))
             rows.append(state.row)
             peeked.append(inputs)
         if not windows:
@@ -310,23 +322,21 @@ class SessionFeatures:
         names = (*self._indicator_names, *self._context_names)
         values = np.empty((len(entries), len(names)), dtype=np.float64)
         n_indicators = len(self._indicator_names)
-        scratch: dict[int, np.ndarray] = {}
-        for i, entry in enumerate(entries):
-            values[i, :n_indicators] = entry.values
-            if not self._context_names:
-                continue
-            out = scratch.get(len(entry.ts))
-            if out is None:
-                out = scratch[len(entry.ts)] = np.empty((len(entry.ts), len(self._context_names)))
-            ticker_context(
-                entry.ts,
-                entry.close,
-                self.feature_set,
-                context,
-                sentiment=self._sentiment.get(entry.ticker),
-                out=out,
-            )
-            values[i, n_indicators:] = out[-1]
+        values[:, :n_indicators] = np.stack([e.values for e in entries])
+        if self._context_names:
+            # The tickers with equally long windows (all but the new ones, usually) at once.
+            by_width: dict[int, list[int]] = {}
+            for i, entry in enumerate(entries):
+                by_width.setdefault(len(entry.ts), []).append(i)
+            for positions in by_width.values():
+                group = [entries[i] for i in positions]
+                values[positions, n_indicators:] = last_context_rows(
+                    np.stack([e.ts for e in group]),
+                    np.stack([e.close for e in group]),
+                    self.feature_set,
+                    context,
+                    sentiment=[self._sentiment.get(e.ticker) for e in group],
+                )
         frame = pd.DataFrame(values, columns=list(names))
         frame.insert(0, "ts", pd.Timestamp(stamp, tz="UTC"))
         frame.insert(0, "ticker", [e.ticker for e in entries])

@@ -7,7 +7,7 @@ from numba import njit
 
 from stockpred.features.kernels._window import FloatArray
 
-__all__ = ["compute_rolling_beta"]
+__all__ = ["compute_rolling_beta", "last_rolling_betas"]
 
 
 @njit(cache=True, nogil=True)
@@ -43,4 +43,15 @@ def compute_rolling_beta(stock: FloatArray, market: FloatArray, window: int) -> 
         variance = mm / window - mean_m * mean_m
         if variance > 0.0:
             out[i] = (sm / window - mean_s * mean_m) / variance
+    return out
+
+
+@njit(cache=True, nogil=True)
+def last_rolling_betas(stock: FloatArray, market: FloatArray, window: int) -> FloatArray:
+    """Each row's last :func:`compute_rolling_beta` (rows: tickers, columns: their last bars),
+    the same arithmetic: one call for a session's tickers."""
+    rows = stock.shape[0]
+    out = np.full(rows, np.nan)
+    for r in range(rows):
+        out[r] = compute_rolling_beta(stock[r], market[r], window)[-1]
     return out
