@@ -15,6 +15,7 @@ from stockpred.domain.errors import BusError, MessageFormatError
 from stockpred.domain.records import (
     Bar,
     FeaturesWritten,
+    FeedHealth,
     Headline,
     MacroPoint,
     ModelPromoted,
@@ -34,6 +35,11 @@ RECORDS: list[Record] = [
     ),
     FeaturesWritten("daily_v1", ("AAPL", "BRK.B"), T0, T0 + timedelta(minutes=1)),
     ModelPromoted("daily_h5", "12", 5, T0),
+    FeedHealth("alpaca", ("AAPL", "MSFT"), T0),
+    Prediction(
+        "MSFT", T0, 1, "log_return", 0.0, -0.01, 0.01, 0.5, "ridge", "3", T0,
+        provisional=True, degraded=True,
+    ),
 ]  # fmt: skip
 
 

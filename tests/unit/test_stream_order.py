@@ -15,7 +15,7 @@ import pandas as pd
 from stockpred.bus.inprocess import InProcessBus
 from stockpred.bus.topics import BARS
 from stockpred.domain.frames import bars_of
-from stockpred.domain.records import Bar, Prediction
+from stockpred.domain.records import Bar, FeedHealth, Prediction
 from stockpred.features.sets import get_feature_set
 from stockpred.sources.feeds.intraday import split_last_sessions
 from stockpred.stream.features import SessionFeatures
@@ -435,3 +435,48 @@ def test_daily_sessions_after_an_intraday_one_wait_for_its_commit() -> None:
     )
     got = pd.concat(sink.rows, ignore_index=True)
     pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)
+
+
+def test_forecasts_of_a_ticker_whose_feed_has_a_hole_are_marked_degraded_until_it_is_filled() -> (
+    None
+):
+    bars = _bars()
+    until, close = _session_day(bars)
+    minutes = _split(bars, close)
+    half = len(minutes) // 2
+    sink = _Stored()
+    published: list[Prediction] = []
+
+    async def run() -> None:
+        bus = InProcessBus()
+        listener = await bus.subscribe("predictions", group="t", consumer="t")
+        processor = _intraday_processor(bars, until, bus, sink)
+        stop = asyncio.Event()
+        running = asyncio.create_task(processor.run(stop))
+        await processor.ready.wait()
+        hole = FeedHealth("live", ("S03",), NOW_UTC)
+        await bus.publish(BARS, key="live", record=hole)
+        await _publish_minutes(bus, minutes[:half])
+        await asyncio.sleep(0.3)
+        filled = FeedHealth("live", (), NOW_UTC)
+        await bus.publish(BARS, key="live", record=filled)
+        await asyncio.sleep(0.1)
+        await _publish_minutes(bus, minutes[half:])
+        while processor.stats.sessions < 1:
+            assert not running.done()
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+        while deliveries := await listener.fetch(max_records=10_000, timeout=0.1):
+            published.extend(d.record for d in deliveries if isinstance(d.record, Prediction))
+
+    asyncio.run(run())
+
+    middle = pd.Timestamp(minutes[half].ts)
+    early = [p for p in published if p.provisional and p.as_of < middle]
+    late = [p for p in published if p.as_of >= middle]
+    assert early
+    assert all(p.degraded == (p.ticker == "S03") for p in early)
+    assert late
+    assert not any(p.degraded for p in late)  # the committed ones included
+    assert not any(p.degraded for p in sink.forecasts)

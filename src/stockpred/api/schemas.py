@@ -119,6 +119,11 @@ class PredictionOut(BaseModel):
         description="a nowcast from a session still open (if it closed now); the session's "
         "close gives the committed forecast",
     )
+    degraded: bool = Field(
+        default=False,
+        description="its ticker's live feed had a hole then (reconnecting, failed polls), "
+        "filled later from the provider's history: bars may be missing from it",
+    )
 
 
 class BatchRequest(BaseModel):
@@ -173,4 +178,5 @@ def prediction_out(served: ServedForecast) -> PredictionOut:
         freshness=_freshness_out(served.freshness),
         contributions=[ContributionOut(feature=k, value=v) for k, v in forecast.contributions],
         provisional=forecast.provisional,
+        degraded=forecast.degraded,
     )

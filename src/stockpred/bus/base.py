@@ -52,6 +52,7 @@ from stockpred.domain.errors import BusError
 from stockpred.domain.records import (
     Bar,
     FeaturesWritten,
+    FeedHealth,
     Headline,
     MacroPoint,
     ModelPromoted,
@@ -61,7 +62,7 @@ from stockpred.domain.records import (
 __all__ = ["Bus", "Delivery", "Record", "Subscription", "check_name"]
 
 # What the bus carries: the domain records, and the events writers announce once committed.
-Record = Bar | Headline | MacroPoint | Prediction | FeaturesWritten | ModelPromoted
+Record = Bar | Headline | MacroPoint | Prediction | FeaturesWritten | ModelPromoted | FeedHealth
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 

@@ -24,6 +24,7 @@ from stockpred.domain.errors import MessageFormatError
 from stockpred.domain.records import (
     Bar,
     FeaturesWritten,
+    FeedHealth,
     Headline,
     MacroPoint,
     ModelPromoted,
@@ -114,6 +115,13 @@ SCHEMAS: tuple[Schema, ...] = (
     Schema("prediction", 1, Prediction, _PREDICTION_V1),
     # v2: provisional (a nowcast from a session still open); v1 predictions are committed.
     Schema("prediction", 2, Prediction, (*_PREDICTION_V1, ("provisional", "bool"))),
+    # v3: degraded (its feed had a hole then); v1 and v2 predictions are not.
+    Schema(
+        "prediction",
+        3,
+        Prediction,
+        (*_PREDICTION_V1, ("provisional", "bool"), ("degraded", "bool")),
+    ),
     Schema(
         "features_written",
         1,
@@ -124,6 +132,12 @@ SCHEMAS: tuple[Schema, ...] = (
             ("last_ts", "datetime"),
             ("written_at", "datetime"),
         ),
+    ),
+    Schema(
+        "feed_health",
+        1,
+        FeedHealth,
+        (("feed", "str"), ("degraded", "strs"), ("at", "datetime")),
     ),
     Schema(
         "model_promoted",

@@ -6,7 +6,8 @@ import asyncio
 import signal
 import statistics
 import time
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,7 +244,9 @@ async def _stream(
     try:
         running = asyncio.create_task(processor.run(stop))
         feeding = (
-            asyncio.create_task(_publish(source, bus, processor, stop, once=once))
+            asyncio.create_task(
+                _publish(source, bus, processor, stop, once=once, clock=runtime.clock)
+            )
             if source is not None
             else None
         )
@@ -316,14 +319,18 @@ def _feed(
 
 
 async def _publish(
-    feed: Feed, bus: Bus, processor: StreamProcessor, stop: asyncio.Event, *, once: bool
+    feed: Feed,
+    bus: Bus,
+    processor: StreamProcessor,
+    stop: asyncio.Event,
+    *,
+    once: bool,
+    clock: Callable[[], datetime],
 ) -> None:
-    from stockpred.bus.topics import BARS
+    from stockpred.stream.feeding import publish_feed
 
     try:
-        async for batch in feed.batches():
-            if batch.bars:
-                await bus.publish_many(BARS, [(bar.ticker, bar) for bar in batch.bars])
+        await publish_feed(feed, bus, clock=clock)
     except BaseException:
         stop.set()  # a feed that fails (bad keys, a broker down) stops the processor too
         raise

@@ -19,6 +19,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "Bar",
     "FeaturesWritten",
+    "FeedHealth",
     "Headline",
     "MacroPoint",
     "ModelPromoted",
@@ -141,6 +142,9 @@ class Prediction:
     # A nowcast: "if the session closed now", from a bar within a session still open; never
     # stored as the day's forecast (the session's close commits that).
     provisional: bool = False
+    # Its ticker's feed has a hole (a lost connection, failed polls) not filled yet: the
+    # session so far misses bars, and so may the forecast.
+    degraded: bool = False
 
 
 # -- events: what a writer announces once it has committed ----------------------------------
@@ -155,6 +159,16 @@ class FeaturesWritten:
     tickers: tuple[str, ...]
     last_ts: datetime
     written_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """The tickers of feed ``feed`` whose history has a hole at ``at`` (none: all whole):
+    published on ``bars`` when that set changes, so the stream marks their forecasts."""
+
+    feed: str
+    degraded: tuple[str, ...]
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

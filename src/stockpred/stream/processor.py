@@ -24,13 +24,16 @@ Intraday bars (``interval`` other than ``1d``) fold into each ticker's session s
 exchange's calendar (``SessionClock``; a bar outside the session, extended hours, is skipped).
 After each batch of them the state is *peeked* at with every session so far ("if the session
 closed now", leaving the state as it is) and the champions' forecasts are published with
-``provisional=True``, never stored. The session is committed once market time (the newest
-intraday bar) has reached its close and every expected ticker's bar of the close has come, or
-``idle_close`` seconds after (a ticker without a last trade does not hold the others back), or
-when a later session has begun: its sessions so far become daily bars stamped at the close,
-published on ``bars`` like any feed's, and taken from there as above (so a session a provider
-also sends as a daily bar counts once, the first). Sessions are taken in order: a later
-session's daily bars wait while an earlier one is open or on its way back.
+``provisional=True``, never stored. A ``FeedHealth`` on ``bars`` names the tickers whose feed
+has a hole (reconnecting, failed polls): their forecasts are marked ``degraded`` until it is
+filled, and a session does not commit at its close while one of its tickers has one. The
+session is committed once market time (the newest intraday bar) has reached its close and
+every expected ticker's bar of the close has come, or ``idle_close`` seconds after (a ticker
+without a last trade does not hold the others back), or when a later session has begun: its
+sessions so far become daily bars stamped at the close, published on ``bars`` like any feed's,
+and taken from there as above (so a session a provider also sends as a daily bar counts once,
+the first). Sessions are taken in order: a later session's daily bars wait while an earlier
+one is open or on its way back.
 
 The intraday bars are kept in the store (``intraday_bars``) at most ``checkpoint_every``
 seconds apart, and an intraday delivery is acknowledged only once its bar is kept: after a
@@ -56,7 +59,7 @@ import pandas as pd
 from stockpred.bus.base import Bus, Delivery, Subscription
 from stockpred.bus.topics import BARS, FEATURES, MODELS, PREDICTIONS
 from stockpred.domain.errors import BusError, StockpredError
-from stockpred.domain.records import Bar, FeaturesWritten, ModelPromoted, Prediction
+from stockpred.domain.records import Bar, FeaturesWritten, FeedHealth, ModelPromoted, Prediction
 from stockpred.stream.features import SessionFeatures
 from stockpred.stream.sessions import SessionClock
 
@@ -235,6 +238,8 @@ class StreamProcessor:
         self._committed: set[datetime] = set()
         # Sessions committed whose daily bars have not come back from the bus yet.
         self._committing: set[datetime] = set()
+        # Each feed's tickers with a hole in their history (``FeedHealth`` on ``bars``).
+        self._degraded: dict[str, frozenset[str]] = {}
 
     @property
     def pending(self) -> int:
@@ -309,6 +314,10 @@ class StreamProcessor:
         intraday = False
         for delivery in deliveries:
             record = delivery.record
+            if isinstance(record, FeedHealth):
+                self._degraded[record.feed] = frozenset(record.degraded)
+                done.append(delivery)
+                continue
             if not isinstance(record, Bar):
                 self.stats.skipped += 1
                 done.append(delivery)
@@ -382,6 +391,11 @@ class StreamProcessor:
                 if self.state.models(t) or t in self._so_far[close]
             )
             waited = reached is not None and now - reached >= self.idle_close
+            # A ticker whose feed has a hole would be committed without the bars that fill it:
+            # the session waits for them (or for the next session).
+            holes = frozenset().union(*self._degraded.values())
+            if holes & set(self._so_far[close]) and not later:
+                break
             if not (later or everyone or waited):
                 break
             await self._commit(close)
@@ -465,7 +479,7 @@ class StreamProcessor:
         except StockpredError as exc:
             _LOG.warning("no nowcasts: %s", exc)
             return
-        provisional = [dataclasses.replace(f, provisional=True) for f in forecasts]
+        provisional = [dataclasses.replace(f, provisional=True) for f in self._marked(forecasts)]
         if provisional:
             try:
                 await self._bus.publish_many(PREDICTIONS, [(f.ticker, f) for f in provisional])
@@ -533,7 +547,7 @@ class StreamProcessor:
             rows = await asyncio.to_thread(self._stored_rows, tickers, ts, 1)
             self.stats.redelivered += 1
         if not rows.empty:
-            forecasts = await asyncio.to_thread(self._forecast, rows, ts)
+            forecasts = self._marked(await asyncio.to_thread(self._forecast, rows, ts))
             await asyncio.to_thread(self._sink.write_forecasts, forecasts)
             try:
                 if forecasts:
@@ -555,6 +569,15 @@ class StreamProcessor:
         self.stats.sessions += 1
         self.stats.latencies.append(time.monotonic() - started)
         await self._ack([delivery for _, delivery in taken])
+
+    def _marked(self, forecasts: list[Prediction]) -> list[Prediction]:
+        """``forecasts`` with those of tickers a feed has a hole for marked ``degraded``."""
+        holes = frozenset().union(*self._degraded.values())
+        if not holes:
+            return forecasts
+        return [
+            dataclasses.replace(f, degraded=True) if f.ticker in holes else f for f in forecasts
+        ]
 
     def _stored_rows(self, tickers: list[str], ts: datetime, depth: int) -> pd.DataFrame:
         rows = self._sink.read_rows(self.state.feature_set.key, tickers, ts, depth=depth)
