@@ -1,5 +1,5 @@
 """Test support: a test's measured figures, appended as a JSON line to the file that
-``STOCKPRED_BENCH_REPORT`` names (``benchmarks/stream.py`` runs the crash and parity tests
+``STOCKPRED_TEST_BENCH_REPORT`` names (``benchmarks/stream.py`` runs the crash and parity tests
 that way and quotes what they measured); without it, nothing is written."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 
 def report(kind: str, figures: dict[str, Any]) -> None:
-    path = os.environ.get("STOCKPRED_BENCH_REPORT")
+    path = os.environ.get("STOCKPRED_TEST_BENCH_REPORT")
     if not path:
         return
     with open(path, "a", encoding="utf-8") as out:
