@@ -54,6 +54,8 @@ class _Ticker:
     factor: float = 1.0
     last: int | None = None
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # ``last`` as a timestamp, made when first asked after a change.
+    stamp: pd.Timestamp | None = None
     # ``ts`` and ``close`` as arrays, made when first asked after a change (for the peeks).
     arrays: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -121,7 +123,9 @@ class SessionFeatures:
         state = self._tickers.get(ticker)
         if state is None or state.last is None:
             return None
-        return pd.Timestamp(state.last, tz="UTC")
+        if state.stamp is None or state.stamp.value != state.last:
+            state.stamp = pd.Timestamp(state.last, tz="UTC")  # asked once per bar taken
+        return state.stamp
 
     def last_session_tickers(self) -> list[str]:
         """The instruments (the index included) whose last bar taken is the newest close."""

@@ -73,38 +73,61 @@ _COMMITTED_KEPT = pd.Timedelta(days=7)
 _OPEN_KEPT = timedelta(days=7)
 
 
-@dataclass(slots=True)
 class _Fold:
     """A ticker's session so far: its intraday bars folded into one, each once, in any order
-    (after a restart, redelivered bars and new ones interleave)."""
+    (after a restart, redelivered bars and new ones interleave). Plain fields, not a new
+    ``Bar`` per bar: this runs for every intraday bar."""
 
-    bar: Bar
-    first: datetime = field(init=False)
-    seen: set[datetime] = field(init=False)
+    __slots__ = (
+        "_first",
+        "_high",
+        "_low",
+        "_made",
+        "_open",
+        "_volume",
+        "close",
+        "last",
+        "seen",
+    )
 
-    def __post_init__(self) -> None:
-        self.first = self.bar.ts
-        self.seen = {self.bar.ts}
+    def __init__(self, bar: Bar) -> None:
+        self._first, self.last = bar.ts, bar
+        self._open, self._high, self._low = bar.open, bar.high, bar.low
+        self.close, self._volume = bar.close, bar.volume
+        self.seen = {bar.ts}
+        self._made: Bar | None = bar
+
+    @property
+    def ts(self) -> datetime:
+        return self.last.ts
 
     def add(self, bar: Bar) -> bool:
         """Fold ``bar`` in; False if it was folded already."""
         if bar.ts in self.seen:
             return False
         self.seen.add(bar.ts)
-        so_far, later = self.bar, bar.ts > self.bar.ts
-        self.bar = dataclasses.replace(
-            so_far,
-            ts=bar.ts if later else so_far.ts,
-            open=bar.open if bar.ts < self.first else so_far.open,
-            high=max(so_far.high, bar.high),
-            low=min(so_far.low, bar.low),
-            close=bar.close if later else so_far.close,
-            adj_close=bar.adj_close if later else so_far.adj_close,
-            volume=so_far.volume + bar.volume,
-            ingested_at=max(so_far.ingested_at, bar.ingested_at),
-        )
-        self.first = min(self.first, bar.ts)
+        if bar.ts > self.last.ts:
+            self.last, self.close = bar, bar.close
+        if bar.ts < self._first:
+            self._first, self._open = bar.ts, bar.open
+        self._high = max(self._high, bar.high)
+        self._low = min(self._low, bar.low)
+        self._volume += bar.volume
+        self._made = None
         return True
+
+    @property
+    def bar(self) -> Bar:
+        """The session so far as one bar (its last bar's time, source and adjustment)."""
+        if self._made is None:
+            self._made = dataclasses.replace(
+                self.last,
+                open=self._open,
+                high=self._high,
+                low=self._low,
+                volume=self._volume,
+            )
+        return self._made
 
 
 class StreamSink(Protocol):
@@ -197,7 +220,7 @@ class StreamProcessor:
         new_only: bool = False,
         sessions: SessionClock | None = None,
         checkpoint_every: float = 1.0,
-        fetch_size: int = 2_000,
+        fetch_size: int = 5_000,
     ) -> None:
         self.state = state
         self._bus = bus
@@ -404,7 +427,7 @@ class StreamProcessor:
 
     def _at_close(self, ticker: str, close: datetime) -> bool:
         fold = self._so_far.get(close, {}).get(ticker)
-        return fold is not None and fold.bar.ts >= close
+        return fold is not None and fold.ts >= close
 
     async def _commit(self, close: datetime) -> None:
         """The sessions so far of ``close`` as daily bars on ``bars``: the session's commit."""
