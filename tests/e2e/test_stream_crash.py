@@ -5,9 +5,7 @@ at random moments and started again. At the end every forecast an
 uninterrupted run makes was published (none lost), the store holds each exactly once (none
 duplicated at the sink), with the values the champions give on the batch features.
 
-Redis Streams and NATS JetStream run on the servers of STOCKPRED_TEST_REDIS_URL and
-STOCKPRED_TEST_NATS_URL, each test in a namespace of its own; Kafka on a Tansu broker this test
-starts from STOCKPRED_TEST_TANSU. CI sets all three.
+The brokers are the ``broker`` fixture's (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,14 +18,11 @@ import random
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pytest
 
 from stockpred.bus import open_bus
 from stockpred.bus.topics import BARS, PREDICTIONS
@@ -42,55 +37,12 @@ from stockpred.sources.feeds.intraday import split_last_sessions
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.schema import feature_table_name
 from support.bench_report import report
-from support.brokers import TANSU_ENV, tansu
 
-REDIS_URL = os.environ.get("STOCKPRED_TEST_REDIS_URL")
-NATS_URL = os.environ.get("STOCKPRED_TEST_NATS_URL")
-TANSU_BINARY = os.environ.get(TANSU_ENV)
 SESSIONS = 40
 KILLS = 3
 ACK_TIMEOUT = 5.0
 IDLE_EXIT = 20.0
 NOW = datetime(2013, 3, 2, tzinfo=UTC)
-
-
-@pytest.fixture(params=["redis", "nats", "kafka"])
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
-    """(backend, bus URL, namespace of this test)."""
-    namespace = f"t{uuid.uuid4().hex[:12]}"
-    if request.param == "redis":
-        if not REDIS_URL:
-            pytest.skip("STOCKPRED_TEST_REDIS_URL is not set (CI sets it)")
-        import redis
-
-        yield "redis", REDIS_URL, namespace
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{namespace}:*"))
-        if keys:
-            client.delete(*keys)
-    elif request.param == "nats":
-        if not NATS_URL:
-            pytest.skip("STOCKPRED_TEST_NATS_URL is not set (CI sets it)")
-        yield "nats", NATS_URL, namespace
-        asyncio.run(_nats_cleanup(NATS_URL, namespace))
-    else:
-        if not TANSU_BINARY:
-            pytest.skip(f"{TANSU_ENV} is not set (CI sets it)")
-        with tansu(TANSU_BINARY, log=tmp_path / "tansu.log") as server:
-            yield "kafka", f"kafka://127.0.0.1:{server.port}", namespace
-
-
-async def _nats_cleanup(url: str, namespace: str) -> None:
-    import nats
-
-    client = await nats.connect(url)
-    try:
-        jetstream = client.jetstream()
-        for info in await jetstream.streams_info():
-            if info.config.name and info.config.name.startswith(f"{namespace}_"):
-                await jetstream.delete_stream(info.config.name)
-    finally:
-        await client.close()
 
 
 def _expected(home: Path, rows: pd.DataFrame) -> dict[tuple[str, str, int], Prediction]:

@@ -196,6 +196,8 @@ class StreamStats:
     intraday: int = 0
     committed: int = 0
     checkpoints: int = 0
+    # Champion moves followed (``ModelPromoted`` on ``models``) without a restart.
+    reloads: int = 0
     # Seconds from a batch of intraday bars fetched to its nowcasts published.
     nowcast_latencies: list[float] = field(default_factory=list)
     # Seconds from each session's close (the processor knowing it complete) to its rows
@@ -328,6 +330,7 @@ class StreamProcessor:
         if any(isinstance(d.record, ModelPromoted) for d in deliveries):
             moved = await asyncio.to_thread(self._forecaster.reload)
             if moved:
+                self.stats.reloads += 1
                 _LOG.info("a champion moved; forecasting with it from the next session")
         await models.ack(deliveries)
 
