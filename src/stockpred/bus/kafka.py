@@ -51,6 +51,9 @@ _MOOT_COMMIT = {
     "_STATE",
 }
 
+# The longest a fetch waits in one ``consume`` call: its latency once a record is there.
+_CONSUME_STEP_S = 0.01
+
 
 def _kafka() -> Any:
     return import_optional("confluent_kafka", extra="kafka", purpose=_PURPOSE)
@@ -439,7 +442,7 @@ class KafkaSubscription(Subscription):
         now = time.monotonic()
         due = now + self._bus.ack_timeout
         taken: list[tuple[int, int, bytes, bytes]] = []
-        for message in self._consumer.consume(num_messages=max_records, timeout=timeout):
+        for message in self._arrived(max_records, timeout):
             error = message.error()
             if error is not None:
                 if error.code() == self._kafka.KafkaError._PARTITION_EOF:
@@ -454,6 +457,18 @@ class KafkaSubscription(Subscription):
             state.in_flight[offset] = due
             taken.append((partition, offset, message.key() or b"", message.value() or b""))
         return taken
+
+    def _arrived(self, max_records: int, timeout: float) -> list[Any]:
+        """Up to ``max_records`` messages soon after the first is there: ``consume`` waits its
+        whole timeout for ``max_records``, so it is asked in short waits until one brings any
+        (or ``timeout`` has passed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            wait = min(_CONSUME_STEP_S, max(left, 0.0))
+            messages: list[Any] = self._consumer.consume(num_messages=max_records, timeout=wait)
+            if messages or left <= wait:
+                return messages
 
     def _rewind_overdue(self) -> None:
         """Seek each partition back to its oldest delivery overdue for acknowledgement: it and
