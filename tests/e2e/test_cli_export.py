@@ -27,6 +27,7 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
         "headlines",
         "macro",
         "features_daily_v1_3",
+        "intraday_bars",
         "predictions",
         "sentiment_daily",
     }

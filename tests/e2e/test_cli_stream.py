@@ -78,8 +78,13 @@ def test_the_last_sessions_split_into_minutes_commit_the_rows_features_build_sto
         rtol=1e-9,
         atol=1e-12,
     )
-    # Only the committed forecasts are stored: each stock, both horizons, each session.
-    assert len(stored[stored["as_of"].isin(last_two)]) == 2 * 5 * 2
+    # The committed forecasts are stored, each stock's of both horizons for each session; the
+    # provisional ones never are (their times are minutes', not sessions' closes).
+    ours = stored[stored["as_of"].isin(last_two)]
+    keys = set(zip(ours["ticker"], ours["as_of"], ours["horizon"], strict=True))
+    assert keys == {(t, ts, h) for t in ["AAPL", "FB", "GOOG", "IBM", "MSFT"]
+                    for ts in last_two for h in (1, 5)}  # fmt: skip
+    assert set(stored["as_of"]) <= set(bars["ts"])
 
 
 @pytest.mark.parametrize(
