@@ -9,13 +9,16 @@ filled (from the provider's REST history), and the bars that fill it come before
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from stockpred.domain.records import Bar
 
-__all__ = ["Feed", "FeedBatch"]
+__all__ = ["Feed", "FeedBatch", "FeedClosedError", "pause", "until_closed"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +42,35 @@ class Feed(Protocol):
     async def close(self) -> None:
         """Stop: ``batches`` ends soon after; idempotent."""
         ...
+
+
+class FeedClosedError(Exception):
+    """The feed's ``close()`` was called while it waited."""
+
+
+async def until_closed(awaitable: Awaitable[_T], closed: asyncio.Event) -> _T:
+    """``awaitable``'s result, or :class:`FeedClosedError` as soon as ``closed`` is set (the
+    awaitable is then cancelled)."""
+    task = asyncio.ensure_future(awaitable)
+    closing = asyncio.ensure_future(closed.wait())
+    try:
+        await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closing.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        raise FeedClosedError
+    return task.result()
+
+
+async def pause(
+    sleep: Callable[[float], Awaitable[None]], seconds: float, closed: asyncio.Event
+) -> bool:
+    """Wait ``seconds`` with ``sleep``; False if ``closed`` was set meanwhile."""
+    try:
+        await until_closed(sleep(seconds), closed)
+    except FeedClosedError:
+        return False
+    return True

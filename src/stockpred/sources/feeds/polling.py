@@ -52,7 +52,7 @@ from stockpred.domain.errors import (
     UnknownSymbolError,
 )
 from stockpred.domain.records import Bar
-from stockpred.sources.feeds.base import FeedBatch
+from stockpred.sources.feeds.base import FeedBatch, FeedClosedError, pause, until_closed
 from stockpred.sources.feeds.policy import StreamPolicy
 from stockpred.sources.providers.alphavantage import AlphaVantageProvider
 from stockpred.sources.providers.base import RateLimit
@@ -178,10 +178,6 @@ class _Ticker:
     failures: int = 0
 
 
-class _ClosedError(Exception):
-    """``close()`` was called while waiting."""
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -274,7 +270,7 @@ class PollingFeed:
                     )
                     now = self._clock()
                     bars = self._new_bars(frame, symbol=symbol, after=state.last, now=now)
-                except _ClosedError:
+                except FeedClosedError:
                     return
                 except (ProviderAuthError, UnknownSymbolError):
                     raise  # what to fix is in the message: polling again will not mend it
@@ -353,23 +349,8 @@ class PollingFeed:
 
     async def _pause(self, seconds: float) -> bool:
         """Wait ``seconds``; False if the feed was closed meanwhile."""
-        try:
-            await self._until_closed(self._sleep(seconds))
-        except _ClosedError:
-            return False
-        return True
+        return await pause(self._sleep, seconds, self._closed)
 
     async def _until_closed(self, awaitable: Awaitable[_T]) -> _T:
-        """``awaitable``'s result, or ``_ClosedError`` as soon as the feed is closed."""
-        task = asyncio.ensure_future(awaitable)
-        closed = asyncio.ensure_future(self._closed.wait())
-        try:
-            await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        if task.cancelled():
-            raise _ClosedError
-        return task.result()
+        """``awaitable``'s result, or ``FeedClosedError`` as soon as the feed is closed."""
+        return await until_closed(awaitable, self._closed)

@@ -46,7 +46,7 @@ from stockpred.sources.feeds.alpaca.wire import (
     refusal_error,
     trade_from_wire,
 )
-from stockpred.sources.feeds.base import FeedBatch
+from stockpred.sources.feeds.base import FeedBatch, FeedClosedError, pause, until_closed
 from stockpred.sources.feeds.gaps import GapTracker
 from stockpred.sources.feeds.policy import StreamPolicy
 from stockpred.sources.feeds.trade_bars import MinuteBarBuilder, floor_minute
@@ -73,10 +73,6 @@ class _RefusedError(Exception):
         super().__init__(f"{code} {message}")
         self.code = code
         self.message = message
-
-
-class _ClosedError(Exception):
-    """``close()`` was called while waiting."""
 
 
 def _utc_now() -> datetime:
@@ -175,7 +171,7 @@ class AlpacaFeed:
             while not self._closed.is_set():
                 try:
                     connection, leftovers = await self._until_closed(self._open())
-                except _ClosedError:
+                except FeedClosedError:
                     return
                 except (_LostError, _RefusedError) as exc:
                     self._check_refusal(exc, failures=failures, was_live=was_live)
@@ -405,23 +401,8 @@ class AlpacaFeed:
 
     async def _pause(self, seconds: float) -> bool:
         """Wait ``seconds``; False if the feed was closed meanwhile."""
-        try:
-            await self._until_closed(self._sleep(seconds))
-        except _ClosedError:
-            return False
-        return True
+        return await pause(self._sleep, seconds, self._closed)
 
     async def _until_closed(self, awaitable: Awaitable[_T]) -> _T:
-        """``awaitable``'s result, or ``_ClosedError`` as soon as the feed is closed."""
-        task = asyncio.ensure_future(awaitable)
-        closed = asyncio.ensure_future(self._closed.wait())
-        try:
-            await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        if task.cancelled():
-            raise _ClosedError
-        return task.result()
+        """``awaitable``'s result, or ``FeedClosedError`` as soon as the feed is closed."""
+        return await until_closed(awaitable, self._closed)
