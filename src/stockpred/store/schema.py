@@ -167,22 +167,10 @@ SENTIMENT_DAILY = TableSpec(
 # is folded from, and what a restarted stream processor folds it from again.
 INTRADAY_BARS = TableSpec(
     name="intraday_bars",
-    columns=(
-        ("ticker", _S),
-        ("ts", _TS),
-        ("interval", _S),
-        ("open", _F),
-        ("high", _F),
-        ("low", _F),
-        ("close", _F),
-        ("adj_close", _F),
-        ("volume", _F),
-        ("source", _S),
-        ("ingested_at", _TS),
-    ),
+    columns=(*BARS.columns[:2], ("interval", _S), *BARS.columns[2:]),
     key=("ticker", "interval", "ts"),
-    bookkeeping=("ingested_at",),
-    nullable=("adj_close",),
+    bookkeeping=BARS.bookkeeping,
+    nullable=BARS.nullable,
 )
 
 # The feature sets stored, each with its wide table and its columns in order (comma-separated).

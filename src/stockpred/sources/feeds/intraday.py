@@ -24,6 +24,7 @@ import pandas as pd
 
 from stockpred.domain.calendar import get_trading_calendar
 from stockpred.domain.errors import InputFileError, InvalidInputError
+from stockpred.domain.frames import bars_of
 from stockpred.domain.records import Bar
 from stockpred.sources.files import read_bar_file
 
@@ -172,33 +173,19 @@ def read_intraday_bars(
         if "adj_close" in frame.columns
         else np.full(len(frame), np.nan)
     )
-    bars = [
-        Bar(
-            ticker=str(t),
-            ts=ts.to_pydatetime(),
-            open=float(o),
-            high=float(h),
-            low=float(lo),
-            close=float(c),
-            adj_close=None if math.isnan(a) else float(a),
-            volume=float(v),
-            source=source,
-            ingested_at=ts.to_pydatetime(),
-            interval=str(interval),
+    bars = bars_of(
+        pd.DataFrame(
+            {
+                "ticker": tickers,
+                "ts": stamps,
+                **prices,
+                "adj_close": adj,
+                "source": source,
+                "ingested_at": stamps,
+                "interval": intervals,
+            }
         )
-        for t, ts, o, h, lo, c, a, v, interval in zip(
-            tickers,
-            stamps,
-            prices["open"],
-            prices["high"],
-            prices["low"],
-            prices["close"],
-            adj,
-            prices["volume"],
-            intervals,
-            strict=True,
-        )
-    ]
+    )
     return sorted(bars, key=lambda b: (b.ts, b.ticker))
 
 
