@@ -11,6 +11,7 @@ from itertools import groupby
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from stockpred.bus.inprocess import InProcessBus
 from stockpred.bus.topics import BARS
@@ -417,6 +418,62 @@ def test_daily_sessions_after_an_intraday_one_wait_for_its_commit() -> None:
         # All at once: the commit's daily bars come back behind the later sessions' bars.
         everything = [*_split(bars, close), *bars_of(later)]
         await bus.publish_many(BARS, [(b.ticker, b) for b in everything])
+        sessions = 1 + later["ts"].nunique()
+        deadline = time.monotonic() + 30
+        while processor.stats.sessions < sessions:
+            assert not running.done()
+            assert time.monotonic() < deadline, f"{processor.stats.sessions} of {sessions}"
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+
+    asyncio.run(run())
+
+    reference = _state(bars, until)
+    want = pd.concat(
+        [reference.close_session(bars_of(s)) for _, s in bars[bars["ts"] > until].groupby("ts")],
+        ignore_index=True,
+    )
+    got = pd.concat(sink.rows, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("intraday", [True, False], ids=["intraday", "daily"])
+def test_a_later_session_of_some_tickers_does_not_close_the_others_without_their_bars(
+    intraday: bool,
+) -> None:
+    """Kafka's partitions interleave freely: half the tickers' bars of a session and of the
+    sessions after may all come before the other half's. A later session of one ticker says
+    nothing of another's, so the session waits for each ticker's own bars. The processor is
+    made before its state is warmed, as ``compose.stream_processor``'s is."""
+    bars = _bars()
+    until, close = _session_day(bars)
+    later = bars[bars["ts"] > close].sort_values(["ts", "ticker"])
+    first_session = _split(bars, close) if intraday else bars_of(bars[bars["ts"] == close])
+    names = sorted({b.ticker for b in first_session})
+    ahead_part = set(names[: len(names) // 2])
+    sink = _Stored()
+
+    async def run() -> None:
+        bus = InProcessBus()
+        processor = StreamProcessor(
+            SessionFeatures(get_feature_set("daily_v1")),
+            bus,
+            _RsiForecaster(),
+            sink=sink,
+            clock=lambda: NOW_UTC,
+            idle_close=0.3,
+            sessions=SessionClock("XNYS"),
+            checkpoint_every=0.0,
+        )
+        processor.state.warm(bars[bars["ts"] <= until])
+        stop = asyncio.Event()
+        running = asyncio.create_task(processor.run(stop))
+        await processor.ready.wait()
+        for part in (ahead_part, set(names) - ahead_part):
+            ahead = [b for b in [*first_session, *bars_of(later)] if b.ticker in part]
+            await bus.publish_many(BARS, [(b.ticker, b) for b in ahead])
+            await asyncio.sleep(0.1)  # well within idle_close: the other partition lags
         sessions = 1 + later["ts"].nunique()
         deadline = time.monotonic() + 30
         while processor.stats.sessions < sessions:

@@ -27,13 +27,14 @@ closed now", leaving the state as it is) and the champions' forecasts are publis
 ``provisional=True``, never stored. A ``FeedHealth`` on ``bars`` names the tickers whose feed
 has a hole (reconnecting, failed polls): their forecasts are marked ``degraded`` until it is
 filled, and a session does not commit at its close while one of its tickers has one. The
-session is committed once market time (the newest intraday bar) has reached its close and
-every expected ticker's bar of the close has come, or ``idle_close`` seconds after (a ticker
-without a last trade does not hold the others back), or when a later session has begun: its
-sessions so far become daily bars stamped at the close, published on ``bars`` like any feed's,
-and taken from there as above (so a session a provider also sends as a daily bar counts once,
-the first). Sessions are taken in order: a later session's daily bars wait while an earlier
-one is open or on its way back.
+session is committed once every expected ticker is done with it: its own bar of the close has
+come, or its own bar of a later session (the bus keeps one key's order only, so another
+ticker's later bar says nothing of it). A ticker that owes its bars ``idle_close`` seconds
+after market time (the newest intraday bar) reached the close, or after a later session began,
+does not hold the others back. Then the sessions so far become daily bars stamped at the
+close, published on ``bars`` like any feed's, and taken from there as above (so a session a
+provider also sends as a daily bar counts once, the first). Sessions are taken in order: a
+later session's daily bars wait while an earlier one is open or on its way back.
 
 The intraday bars are kept in the store (``intraday_bars``) at most ``checkpoint_every``
 seconds apart, and an intraday delivery is acknowledged only once its bar is kept: after a
@@ -243,9 +244,10 @@ class StreamProcessor:
         self.ready = asyncio.Event()
         self._pending: dict[datetime, list[tuple[Bar, Delivery]]] = {}
         # Each ticker's newest bar close seen on the bus, and the tickers of the last session
-        # closed (those a session waits for; at first, those of the last warmed session).
+        # closed (those a session waits for; at first, those of the last warmed session, taken
+        # when ``run`` starts: the state is warmed after the processor is made).
         self._seen: dict[str, datetime] = {}
-        self._expected: set[str] = set(state.last_session_tickers())
+        self._expected: set[str] = set()
         self._first_seen: dict[datetime, float] = {}
         self._raw_close: dict[str, float] = {}
         # Intraday: each session's so far per ticker (by the session's close), the bars
@@ -260,6 +262,8 @@ class StreamProcessor:
         self._session_of: dict[str, datetime] = {}
         # When market time reached each open session's close; the sessions committed lately.
         self._reached: dict[datetime, float] = {}
+        # When a later session (of any ticker) was first seen while each open one waited.
+        self._later: dict[datetime, float] = {}
         self._committed: set[datetime] = set()
         # Sessions committed whose daily bars have not come back from the bus yet.
         self._committing: set[datetime] = set()
@@ -284,6 +288,8 @@ class StreamProcessor:
         models = await self._bus.subscribe(
             MODELS, group=f"{self.consumer}-models", consumer=self.consumer, new_only=True
         )
+        if not self._expected:
+            self._expected = set(self.state.last_session_tickers())
         await asyncio.to_thread(self._restore)
         self.ready.set()
         quiet_since = time.monotonic()
@@ -406,27 +412,42 @@ class StreamProcessor:
         """Commit the open sessions that are due (see the module docstring), oldest first."""
         closes = sorted(self._so_far)
         now = time.monotonic()
+        holes = frozenset().union(*self._degraded.values())
         for position, close in enumerate(closes):
+            # The bus keeps one key's order only: a later bar of one ticker says nothing of
+            # another's (a Kafka topic's partitions interleave freely). So a ticker is done
+            # with the session once its own bar of the close, or its own later bar, has come.
+            waiting = [
+                t
+                for t in self._expected | set(self._so_far[close])
+                if (self.state.models(t) or t in self._so_far[close])
+                and not self._done_with(t, close)
+            ]
             later = position < len(closes) - 1 or any(ts > close for ts in self._pending)
-            reached = self._reached.get(close)
-            # Every ticker of the last session (an unmodelled one, the index, only if it
-            # comes intraday) has its bar of the close.
-            everyone = reached is not None and all(
-                self._at_close(t, close)
-                for t in self._expected
-                if self.state.models(t) or t in self._so_far[close]
-            )
-            waited = reached is not None and now - reached >= self.idle_close
+            if later:
+                self._later.setdefault(close, now)
+            # Market time has reached the close, or a later session has begun, and a ticker
+            # still owes its bars that long after: it does not hold the others back.
+            since = min(self._reached.get(close, now), self._later.get(close, now))
+            overdue = now - since >= self.idle_close
             # A ticker whose feed has a hole would be committed without the bars that fill it:
-            # the session waits for them (or for the next session).
-            holes = frozenset().union(*self._degraded.values())
-            if holes & set(self._so_far[close]) and not later:
+            # the session waits for them (or, past the wait, for the next session).
+            if holes & set(self._so_far[close]) and not (later and overdue):
                 break
-            if not (later or everyone or waited):
+            if waiting and not overdue:
                 break
             await self._commit(close)
             # Its daily bars are on the bus: what was folded into it may be acknowledged.
             await self._checkpoint(force=True)
+
+    def _done_with(self, ticker: str, close: datetime) -> bool:
+        """Whether ``ticker``'s bars of the session of ``close`` have all come: its bar of the
+        close, or a bar of a later session (intraday or daily), or the session's daily bar."""
+        if self._at_close(ticker, close):
+            return True
+        newest = self._session_of.get(ticker)
+        seen = self._seen.get(ticker)
+        return (newest is not None and newest > close) or (seen is not None and seen >= close)
 
     def _at_close(self, ticker: str, close: datetime) -> bool:
         fold = self._so_far.get(close, {}).get(ticker)
@@ -449,6 +470,7 @@ class StreamProcessor:
         _LOG.debug("session %s committed from intraday bars: %d tickers", close, len(bars))
         self._so_far.pop(close, None)
         self._reached.pop(close, None)
+        self._later.pop(close, None)
         if bars:
             self._committing.add(close)
         self._committed = {c for c in self._committed if c >= close - _COMMITTED_KEPT} | {close}
