@@ -41,3 +41,27 @@ def test_two_dates_rank_each_date_on_its_own() -> None:
         {"ticker": ["A", "B", "A", "B"], "ts": days.repeat(2), "x": [1.0, 2.0, 5.0, 3.0]}
     )
     assert list(add_ranks(frame, ["x"])["rank_x"]) == [0.5, 1.0, 1.0, 0.5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, min_size=1, max_size=5), st.integers(1, 40))
+def test_several_columns_rank_each_on_its_own_at_once(
+    columns: list[list[float | None]], length: int
+) -> None:
+    # Columns of one length, each with its own ties and gaps (all NaN included).
+    grid = np.array(
+        [[np.nan if v is None else v for v in (c * length)[:length]] for c in columns]
+    ).T
+    day = pd.Timestamp("2024-03-01 21:00", tz="UTC")
+    names = [f"x{j}" for j in range(grid.shape[1])]
+    frame = pd.DataFrame(grid, columns=names)
+    frame.insert(0, "ts", day)
+    frame.insert(0, "ticker", [f"S{i:02d}" for i in range(length)])
+
+    ranked = add_ranks(frame, names)
+
+    for j, name in enumerate(names):
+        x = grid[:, j]
+        count = int(np.sum(~np.isnan(x)))
+        want = rankdata(x, nan_policy="omit") / count if count else np.full(len(x), np.nan)
+        assert np.array_equal(ranked[f"rank_{name}"].to_numpy(), want, equal_nan=True)

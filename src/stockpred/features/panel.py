@@ -353,10 +353,10 @@ def last_context_rows(
         out[:, col] = context.columns[name][last]
         col += 1
     if ctx.sentiment_outputs:
-        for i in range(n):
-            out[i, col : col + 4] = _sentiment(
-                ts[i, -1:], sentiment[i], ctx.sentiment_max_age_days
-            )[0]
+        out[:, col : col + 4] = np.nan
+        for i, daily in enumerate(sentiment):
+            if daily is not None:
+                out[i, col : col + 4] = _sentiment(ts[i, -1:], daily, ctx.sentiment_max_age_days)[0]
         col += 4
     if ctx.calendar_outputs:
         for name in ctx.calendar_outputs[:-1]:
@@ -440,12 +440,11 @@ def add_ranks(frame: pd.DataFrame, ranks: Sequence[str]) -> pd.DataFrame:
     cols = ticker_codes[universe]
     result: dict[str, np.ndarray] = {}
     if len(dates) == 1:
-        # One date (a stream's session): each column's average ranks by one sort, the new
+        # One date (a stream's session): every column's average ranks by one sort, the new
         # columns added at once.
-        columns = frame.loc[universe, list(ranks)].to_numpy(dtype="float64")
+        columns = frame[list(ranks)].to_numpy(dtype="float64")[universe]
         ranked = np.full((len(frame), len(ranks)), np.nan)
-        for j in range(len(ranks)):
-            ranked[universe, j] = _percentile_ranks(columns[:, j])
+        ranked[universe] = percentile_ranks(columns)
         names = [f"rank_{name}" for name in ranks]
         kept = frame.drop(columns=[n for n in names if n in frame.columns])
         return pd.concat([kept, pd.DataFrame(ranked, columns=names, index=frame.index)], axis=1)
@@ -462,19 +461,28 @@ def add_ranks(frame: pd.DataFrame, ranks: Sequence[str]) -> pd.DataFrame:
     return frame.assign(**result)
 
 
-def _percentile_ranks(x: np.ndarray) -> np.ndarray:
-    """``rankdata(x, nan_policy="omit") / count``: average ranks of ties (exact halves), NaN
-    kept NaN, divided by the number of values."""
-    out = np.full(len(x), np.nan)
-    valid = np.flatnonzero(~np.isnan(x))
-    if not len(valid):
+def percentile_ranks(x: np.ndarray) -> np.ndarray:
+    """Each column's ``rankdata(column, nan_policy="omit") / count``: average ranks of ties
+    (exact halves), NaN kept NaN, divided by the column's number of values."""
+    n = len(x)
+    out = np.full(x.shape, np.nan)
+    if not n:
         return out
-    order = valid[np.argsort(x[valid], kind="mergesort")]
-    ordered = x[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(ordered)]
-    average = (starts + 1 + ends) / 2.0  # 1-based first and last positions of each tie
-    out[order] = np.repeat(average, ends - starts) / len(valid)
+    order = np.argsort(x, axis=0, kind="stable")  # NaN last
+    ordered = np.take_along_axis(x, order, axis=0)
+    count = np.sum(~np.isnan(x), axis=0)
+    position = np.arange(n)[:, None]
+    # A tie's first position (0-based) and the position after its last, for every position.
+    begins = np.ones(x.shape, dtype=bool)
+    begins[1:] = ordered[1:] != ordered[:-1]
+    starts = np.maximum.accumulate(np.where(begins, position, 0), axis=0)
+    following = np.full(x.shape, n)
+    following[:-1] = np.where(begins[1:], position[1:], n)
+    ends = np.minimum.accumulate(following[::-1], axis=0)[::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ranks = (starts + 1 + ends) / 2.0 / count  # 1-based first and last, averaged
+    ranks[position >= count] = np.nan
+    np.put_along_axis(out, order, ranks, axis=0)
     return out
 
 

@@ -5,8 +5,9 @@
 adjustment factor and a short window of its recent closes; for the index, a window of its bars.
 At each session close it updates the states with the session's bars and computes the rest of the
 row with the panel's own functions on those windows (``features/panel.py``: ``date_context``,
-``ticker_context``, ``add_ranks``): market return, volatility and beta, macro as released,
-sentiment, calendar, and the ranks across the universe at that date. So a row equals the one
+``ticker_context``, and ``percentile_ranks`` as ``add_ranks`` uses it): market return,
+volatility and beta, macro as released, sentiment, calendar, and the ranks across the universe
+at that date. So a row equals the one
 ``features build`` computes over the whole history (``tests/integration/test_stream_parity.py``).
 
 Bars are taken once each: a bar at or before its ticker's last one is a redelivery and is
@@ -28,10 +29,10 @@ from stockpred.domain.frames import bars_of
 from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.domain.records import Bar
 from stockpred.features.panel import (
-    add_ranks,
     context_outputs,
     date_context,
     last_context_rows,
+    percentile_ranks,
     sentiment_rows,
     ticker_outputs,
 )
@@ -89,6 +90,12 @@ class SessionFeatures:
             : len(ticker_outputs(feature_set)) - len(self._context_names)
         ]
         ctx = feature_set.context
+        # A row's values: the indicators', the context's, then the ranks of some of them;
+        # which of those each output is.
+        computed = [*self._indicator_names, *self._context_names]
+        self._ranked = [computed.index(name) for name in ctx.ranks]
+        computed += [f"rank_{name}" for name in ctx.ranks]
+        self._output_order = [computed.index(name) for name in feature_set.outputs]
         # The rows a context value reads: the beta's returns and the bar before them.
         self._window = ctx.beta_window + 2 if ctx.market_outputs else 2
         index_window = max(self._window, ctx.index_volatility_window + 2) + _INDEX_SLACK
@@ -97,6 +104,8 @@ class SessionFeatures:
         self._index_close: deque[float] = deque(maxlen=index_window)
         self._index_factor = 1.0
         self._tickers: dict[str, _Ticker] = {}
+        # ``models`` per ticker, asked for every bar of every peek.
+        self._modelled: dict[str, bool] = {}
         self._stacked = StackedStates(feature_set.built)
 
     @property
@@ -139,7 +148,12 @@ class SessionFeatures:
 
     def models(self, ticker: str) -> bool:
         """Whether ``ticker`` gets feature rows (the universe models it)."""
-        return ticker != self._index and self._universe.includes(ticker)
+        known = self._modelled.get(ticker)
+        if known is None:
+            known = self._modelled[ticker] = ticker != self._index and self._universe.includes(
+                ticker
+            )
+        return known
 
     def untaken(self, bars: Iterable[Bar]) -> list[Bar]:
         """The bars of modelled tickers that the state has not taken yet."""
@@ -242,19 +256,22 @@ class SessionFeatures:
         self._index_close.append(float(bar.close) * self._index_factor)
 
     def _rows(self, tickers: list[str], stamp: int) -> pd.DataFrame:
-        entries = [
-            _Entry(
-                ticker,
-                state.values,
-                np.fromiter(state.ts, dtype=np.int64),
-                np.fromiter(state.close, dtype=np.float64),
+        ordered = sorted(tickers)
+        states = [self._tickers[ticker] for ticker in ordered]
+        windows = [
+            _Windows(
+                positions,
+                np.array([states[i].ts for i in positions], dtype=np.int64),
+                np.array([states[i].close for i in positions], dtype=np.float64),
             )
-            for ticker in sorted(tickers)
-            for state in (self._tickers[ticker],)
+            for positions in _by_width(len(state.ts) for state in states).values()
         ]
+        values = np.stack([state.values for state in states])
         index_ts = np.fromiter(self._index_ts, dtype=np.int64)
         index_close = np.fromiter(self._index_close, dtype=np.float64)
-        return self._assemble(entries, stamp, index_ts, index_close)
+        return self._assemble(
+            ordered, values, windows, stamp=stamp, index_ts=index_ts, index_close=index_close
+        )
 
     def peek(self, partials: Iterable[Bar]) -> pd.DataFrame:
         """Provisional rows, "if the session closed now": each bar is a session so far (open
@@ -267,7 +284,8 @@ class SessionFeatures:
         stamp = pd.Timestamp(max(b.ts for b in bars)).tz_convert("UTC").as_unit("ns").value
         index_ts = np.fromiter(self._index_ts, dtype=np.int64)
         index_close = np.fromiter(self._index_close, dtype=np.float64)
-        windows: list[tuple[str, np.ndarray, np.ndarray]] = []
+        tickers: list[str] = []
+        held: list[tuple[np.ndarray, np.ndarray]] = []
         rows: list[int] = []
         peeked: list[dict[str, float]] = []
         for bar in sorted(bars, key=lambda b: b.ticker):
@@ -282,32 +300,50 @@ class SessionFeatures:
             state = self._tickers.get(bar.ticker) or self._fresh()
             if state.last is not None and stamp <= state.last:
                 continue  # its session is taken already
-            inputs = _inputs(bar, _factor(bar, state.factor))
-            held_ts, held_close = state.window()
-            ts = np.append(held_ts, stamp)[-self._window :]
-            close = np.append(held_close, inputs["close"])[-self._window :]
-            windows.append((bar.ticker, ts, close))
+            tickers.append(bar.ticker)
+            held.append(state.window())
             rows.append(state.row)
-            peeked.append(inputs)
-        if not windows:
+            peeked.append(_inputs(bar, _factor(bar, state.factor)))
+        if not tickers:
             return pd.DataFrame(columns=["ticker", "ts", *self.outputs])
-        values = self._stacked.peek(np.asarray(rows, dtype=np.int64), _columns(peeked))
-        entries = [
-            _Entry(ticker, row, ts, close)
-            for (ticker, ts, close), row in zip(windows, values, strict=True)
-        ]
-        return self._assemble(entries, stamp, index_ts, index_close)
+        inputs = _columns(peeked)
+        values = self._stacked.peek(np.asarray(rows, dtype=np.int64), inputs)
+        # Each window with the session so far after it (the oldest bar out once it is full),
+        # the tickers with equally long windows at once.
+        windows = []
+        for width, positions in _by_width(len(ts) for ts, _ in held).items():
+            ts = np.empty((len(positions), width + 1), dtype=np.int64)
+            close = np.empty((len(positions), width + 1), dtype=np.float64)
+            for j, i in enumerate(positions):
+                ts[j, :width], close[j, :width] = held[i]
+            ts[:, width] = stamp
+            close[:, width] = inputs["close"][positions]
+            keep = min(width + 1, self._window)
+            windows.append(
+                _Windows(
+                    positions,
+                    np.ascontiguousarray(ts[:, -keep:]),
+                    np.ascontiguousarray(close[:, -keep:]),
+                )
+            )
+        return self._assemble(
+            tickers, values, windows, stamp=stamp, index_ts=index_ts, index_close=index_close
+        )
 
     def _assemble(
         self,
-        entries: list[_Entry],
+        tickers: list[str],
+        indicators: np.ndarray,
+        windows: list[_Windows],
+        *,
         stamp: int,
         index_ts: np.ndarray,
         index_close: np.ndarray,
     ) -> pd.DataFrame:
-        """The rows of ``entries`` at ``stamp``: their indicator values, the context from the
-        panel's functions on their windows, then the ranks across them."""
-        dates = np.unique(np.concatenate([*(e.ts for e in entries), np.asarray([stamp])]))
+        """The rows of ``tickers`` at ``stamp``: their ``indicators`` values (a row each), the
+        context from the panel's functions on their recent ``windows``, then the ranks across
+        them."""
+        dates = np.unique(np.concatenate([*(w.ts.ravel() for w in windows), [stamp]]))
         index_bars = None
         if self._index is not None and len(index_ts):
             # A session closed late (its bars came after the index's next ones) sees the index
@@ -324,38 +360,48 @@ class SessionFeatures:
             as_of=pd.Timestamp(stamp, tz="UTC"),
         )
         names = (*self._indicator_names, *self._context_names)
-        values = np.empty((len(entries), len(names)), dtype=np.float64)
+        values = np.empty((len(tickers), len(names)), dtype=np.float64)
         n_indicators = len(self._indicator_names)
-        values[:, :n_indicators] = np.stack([e.values for e in entries])
+        values[:, :n_indicators] = indicators
         if self._context_names:
-            # The tickers with equally long windows (all but the new ones, usually) at once.
-            by_width: dict[int, list[int]] = {}
-            for i, entry in enumerate(entries):
-                by_width.setdefault(len(entry.ts), []).append(i)
-            for positions in by_width.values():
-                group = [entries[i] for i in positions]
-                values[positions, n_indicators:] = last_context_rows(
-                    np.stack([e.ts for e in group]),
-                    np.stack([e.close for e in group]),
+            for window in windows:
+                values[window.positions, n_indicators:] = last_context_rows(
+                    window.ts,
+                    window.close,
                     self.feature_set,
                     context,
-                    sentiment=[self._sentiment.get(e.ticker) for e in group],
+                    sentiment=[self._sentiment.get(tickers[i]) for i in window.positions],
                 )
-        frame = pd.DataFrame(values, columns=list(names))
+        # The ranks across the tickers, as ``features.panel.add_ranks`` gives them for one
+        # date: index symbols left out.
+        ranked = np.full((len(tickers), len(self._ranked)), np.nan)
+        if self._ranked:
+            universe = np.array([not t.startswith("^") for t in tickers], dtype=bool)
+            ranked[universe] = percentile_ranks(values[universe][:, self._ranked])
+        block = np.concatenate([values, ranked], axis=1)[:, self._output_order]
+        frame = pd.DataFrame(block, columns=list(self.outputs))
         frame.insert(0, "ts", pd.Timestamp(stamp, tz="UTC"))
-        frame.insert(0, "ticker", [e.ticker for e in entries])
-        frame = add_ranks(frame, self.feature_set.context.ranks)
-        return frame.loc[:, ["ticker", "ts", *self.outputs]]
+        frame.insert(0, "ticker", tickers)
+        return frame
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    """One ticker's part of a session's rows: its indicator values and its recent window."""
+class _Windows:
+    """The recent windows of some of a session's tickers, all equally long: their positions
+    among the session's tickers, and their bars' closes (ns) and adjusted close prices, one
+    row per ticker, oldest first."""
 
-    ticker: str
-    values: np.ndarray
+    positions: list[int]
     ts: np.ndarray
     close: np.ndarray
+
+
+def _by_width(widths: Iterable[int]) -> dict[int, list[int]]:
+    """The positions of each width among ``widths``."""
+    groups: dict[int, list[int]] = {}
+    for i, width in enumerate(widths):
+        groups.setdefault(width, []).append(i)
+    return groups
 
 
 def _inputs(bar: Bar, factor: float) -> dict[str, float]:
