@@ -7,8 +7,8 @@ At each session close it updates the states with the session's bars and computes
 row with the panel's own functions on those windows (``features/panel.py``: ``date_context``,
 ``ticker_context``, and ``percentile_ranks`` as ``add_ranks`` uses it): market return,
 volatility and beta, macro as released, sentiment, calendar, and the ranks across the universe
-at that date. So a row equals the one
-``features build`` computes over the whole history (``tests/integration/test_stream_parity.py``).
+at that date. So a row equals the one ``features build`` computes over the whole history
+(``tests/integration/test_stream_parity.py``).
 
 Bars are taken once each: a bar at or before its ticker's last one is a redelivery and is
 skipped, so a replay of the bus (at-least-once) never counts a bar twice.
