@@ -325,6 +325,30 @@ def _intraday_processor(
     )
 
 
+async def _until_sessions(
+    processor: StreamProcessor, running: asyncio.Task[object], sessions: int
+) -> None:
+    """Wait (30 s at most) until ``processor`` has closed ``sessions`` sessions."""
+    deadline = time.monotonic() + 30
+    while processor.stats.sessions < sessions:
+        assert not running.done()
+        assert time.monotonic() < deadline, f"{processor.stats.sessions} of {sessions}"
+        await asyncio.sleep(0.02)
+
+
+def _assert_rows_of_every_session_after(
+    bars: pd.DataFrame, until: pd.Timestamp, sink: _Stored
+) -> None:
+    """The rows ``sink`` got equal the state's closes of every session after ``until``, exactly."""
+    reference = _state(bars, until)
+    want = pd.concat(
+        [reference.close_session(bars_of(s)) for _, s in bars[bars["ts"] > until].groupby("ts")],
+        ignore_index=True,
+    )
+    got = pd.concat(sink.rows, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)
+
+
 def test_intraday_bars_alone_commit_the_session_at_the_exchange_close() -> None:
     bars = _bars()
     until, close = _session_day(bars)
@@ -418,24 +442,13 @@ def test_daily_sessions_after_an_intraday_one_wait_for_its_commit() -> None:
         # All at once: the commit's daily bars come back behind the later sessions' bars.
         everything = [*_split(bars, close), *bars_of(later)]
         await bus.publish_many(BARS, [(b.ticker, b) for b in everything])
-        sessions = 1 + later["ts"].nunique()
-        deadline = time.monotonic() + 30
-        while processor.stats.sessions < sessions:
-            assert not running.done()
-            assert time.monotonic() < deadline, f"{processor.stats.sessions} of {sessions}"
-            await asyncio.sleep(0.02)
+        await _until_sessions(processor, running, 1 + later["ts"].nunique())
         stop.set()
         await running
 
     asyncio.run(run())
 
-    reference = _state(bars, until)
-    want = pd.concat(
-        [reference.close_session(bars_of(s)) for _, s in bars[bars["ts"] > until].groupby("ts")],
-        ignore_index=True,
-    )
-    got = pd.concat(sink.rows, ignore_index=True)
-    pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)
+    _assert_rows_of_every_session_after(bars, until, sink)
 
 
 @pytest.mark.parametrize("intraday", [True, False], ids=["intraday", "daily"])
@@ -474,24 +487,13 @@ def test_a_later_session_of_some_tickers_does_not_close_the_others_without_their
             ahead = [b for b in [*first_session, *bars_of(later)] if b.ticker in part]
             await bus.publish_many(BARS, [(b.ticker, b) for b in ahead])
             await asyncio.sleep(0.1)  # well within idle_close: the other partition lags
-        sessions = 1 + later["ts"].nunique()
-        deadline = time.monotonic() + 30
-        while processor.stats.sessions < sessions:
-            assert not running.done()
-            assert time.monotonic() < deadline, f"{processor.stats.sessions} of {sessions}"
-            await asyncio.sleep(0.02)
+        await _until_sessions(processor, running, 1 + later["ts"].nunique())
         stop.set()
         await running
 
     asyncio.run(run())
 
-    reference = _state(bars, until)
-    want = pd.concat(
-        [reference.close_session(bars_of(s)) for _, s in bars[bars["ts"] > until].groupby("ts")],
-        ignore_index=True,
-    )
-    got = pd.concat(sink.rows, ignore_index=True)
-    pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)
+    _assert_rows_of_every_session_after(bars, until, sink)
 
 
 def test_forecasts_of_a_ticker_whose_feed_has_a_hole_are_marked_degraded_until_it_is_filled() -> (
