@@ -292,6 +292,54 @@ def _predictions() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _performance() -> pd.DataFrame:
+    rows = []
+    for j, ts in enumerate(DAYS):
+        for model, role in (("ridge", "champion"), ("ar1", "baseline")):
+            rows.append(
+                {
+                    "horizon": 5,
+                    "model_version": "3",
+                    "session": ts,
+                    "model": model,
+                    "role": role,
+                    "window_sessions": 63,
+                    "n_dates": 63,
+                    "n_rows": 630 + j,
+                    "rank_ic": 0.01 * j,
+                    "hit_rate": 0.5,
+                    "mae": None if role == "baseline" else 0.02,
+                    "coverage": None if role == "baseline" else 0.8,
+                    "computed_at": SEEN,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _drift() -> pd.DataFrame:
+    rows = []
+    for j, ts in enumerate(DAYS):
+        for subject in ("rsi_14", "prediction"):
+            rows.append(
+                {
+                    "horizon": 5,
+                    "model_version": "3",
+                    "session": ts,
+                    "subject": subject,
+                    "window_sessions": 21,
+                    "psi": None if j == 0 else 0.01 * j,
+                    "psi_threshold": 0.25,
+                    "ks_statistic": 0.1,
+                    "ks_threshold": 0.1,
+                    "ks_p_value": 0.3,
+                    "n": 200,
+                    "missing_share": 0.0,
+                    "computed_at": SEEN,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 SCORER = "vader"
 
 
@@ -393,6 +441,22 @@ CASES: dict[str, TableCase] = {
             lambda s, **kw: s.read_sentiment(scorer=SCORER, **kw),
             corrected="mean",
             numeric="mean",
+        ),
+        TableCase(
+            "model_performance",
+            _performance,
+            lambda s, f: s.write_monitoring("model_performance", f),
+            lambda s, **kw: s.read_monitoring("model_performance", **kw),
+            corrected="rank_ic",
+            numeric="hit_rate",
+        ),
+        TableCase(
+            "model_drift",
+            _drift,
+            lambda s, f: s.write_monitoring("model_drift", f),
+            lambda s, **kw: s.read_monitoring("model_drift", **kw),
+            corrected="psi_threshold",
+            numeric="ks_statistic",
         ),
     )
 }

@@ -138,6 +138,7 @@ def retrain(
     history = labelled[labelled["ts"].isin(before)]
     test = labelled[labelled["ts"].isin(window)]
     window_ic: dict[str, float] = {}
+    window_predictions: dict[str, np.ndarray] = {}
     for challenger in challengers:
         fitted = fit_candidate(
             challenger,
@@ -149,11 +150,9 @@ def retrain(
             context=data,
             label="fit_target",
         )
-        window_ic[challenger.name] = _mean_rank_ic(
-            test["ts"],
-            predict_candidate(challenger, fitted.model, data, test, features),
-            test["actual"],
-        )
+        predicted = predict_candidate(challenger, fitted.model, data, test, features)
+        window_predictions[challenger.name] = predicted
+        window_ic[challenger.name] = _mean_rank_ic(test["ts"], predicted, test["actual"])
     ranked = pd.Series(window_ic).fillna(-math.inf)
     best = str(ranked.idxmax())
     candidate = next(c for c in challengers if c.name == best)
@@ -200,6 +199,9 @@ def retrain(
         code=(code_version, git_commit),
         metrics={"window_rank_ic": challenger_ic, "champion_window_rank_ic": champion_ic},
         extra={"retrain_decision": reason, "model_family": model_family(kind)},
+        predictions=pd.DataFrame(
+            {"ts": test["ts"].to_numpy(), "prediction": window_predictions[best]}
+        ),
     )
     if wins:
         registry.promote(model_name(config.horizon), version.version, reason=reason)

@@ -32,6 +32,12 @@ from stockpred.features.sets import FeatureSet
 from stockpred.models.base import KEY_COLUMNS, Model
 from stockpred.models.baselines import BASELINES
 from stockpred.models.catalog import model_family
+from stockpred.models.drift import (
+    DRIFT_REFERENCE_FILE,
+    PREDICTION_SUBJECT,
+    DriftReference,
+    fit_reference,
+)
 from stockpred.models.evaluation import FittedCandidate, cross_sectional_target, fit_candidate
 from stockpred.models.walkforward import Fold
 from stockpred.pipeline.evaluate import (
@@ -218,6 +224,14 @@ def _store_evaluation(cache: Path | None, key: str, evaluation: Evaluation) -> N
     partial.replace(cache / f"{key}.pickle")
 
 
+def _walk_forward_predictions(evaluation: Evaluation, kind: str) -> pd.DataFrame | None:
+    """``kind``'s out-of-sample walk-forward predictions (ts, prediction), or None when it
+    was not evaluated."""
+    predictions = evaluation.result.predictions
+    mine = predictions.loc[predictions["model"] == kind, ["ts", "prediction"]]
+    return mine.reset_index(drop=True) if len(mine) else None
+
+
 def register_fitted(
     registry: ModelRegistry,
     fitted: FittedCandidate,
@@ -231,10 +245,16 @@ def register_fitted(
     code: tuple[str, str | None],
     metrics: Mapping[str, float],
     extra: Mapping[str, str] | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> ModelVersion:
     """Save ``fitted`` and register it under the horizon's name with everything a version
     records: data range and universe of ``rows``, feature set and columns, parameters, interval,
-    code version and commit, training time, and ``metrics`` (NaN left out)."""
+    code version and commit, training time, and ``metrics`` (NaN left out).
+
+    Beside the model goes its drift reference (``models/drift.py``): every feature's
+    distribution on ``rows``, the training window, and the distribution of ``predictions``
+    (ts, prediction), the kind's out-of-sample forecasts (walk-forward, or a retrain's
+    decision window), which is what its live forecasts should look like."""
     ts = pd.DatetimeIndex(rows["ts"])
     metadata = training_metadata(
         data_start=ts.min().to_pydatetime(),
@@ -256,6 +276,13 @@ def register_fitted(
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "model"
         fitted.model.save(directory)
+        start, end = metadata["data_start"], metadata["data_end"]
+        reference = fit_reference(rows, features, start=start, end=end)
+        if predictions is not None:
+            outputs = predictions.rename(columns={"prediction": PREDICTION_SUBJECT})
+            made = fit_reference(outputs, [PREDICTION_SUBJECT], start=start, end=end)
+            reference = DriftReference({**reference.columns, **made.columns}, start, end)
+        (directory / DRIFT_REFERENCE_FILE).write_text(reference.to_json(), encoding="utf-8")
         return registry.register(
             model_name(config.horizon),
             directory,
@@ -356,6 +383,7 @@ def train_models(
                 "model_family": model_family(kind),
                 "selection": champion_reason(evaluation, kind),
             },
+            predictions=_walk_forward_predictions(evaluation, kind),
         )
     champion = registry.champion(name)
     if champion is not None and not selection.forced:

@@ -172,6 +172,23 @@ class Store(Protocol):
         """Stored predictions with ``start <= as_of <= end``."""
         ...
 
+    def write_monitoring(self, table: str, frame: pd.DataFrame) -> WriteResult:
+        """Upsert the monitor's rows into ``table``, one of ``schema.MONITORING_TABLES``
+        (``model_performance``, ``model_drift``), keyed by horizon, model version, session
+        and model or subject."""
+        ...
+
+    def read_monitoring(
+        self,
+        table: str,
+        *,
+        horizon: int | None = None,
+        model_version: str | None = None,
+        start: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Rows of a monitoring ``table`` with ``session >= start``, by session."""
+        ...
+
     def export_parquet(
         self, table: str, directory: Path, *, partition_by: str | None = None
     ) -> Path:

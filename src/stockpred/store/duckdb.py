@@ -36,6 +36,7 @@ from stockpred.store.schema import (
     TABLES,
     FeatureRegistry,
     TableSpec,
+    monitoring_table,
 )
 
 __all__ = ["DuckDBStore", "file_change_token"]
@@ -568,6 +569,26 @@ class DuckDBStore:
             params=params,
             order=("ticker", "as_of", "horizon", "model"),
         )
+
+    def write_monitoring(self, table: str, frame: pd.DataFrame) -> WriteResult:
+        return self._upsert(monitoring_table(table), frame)
+
+    def read_monitoring(
+        self,
+        table: str,
+        *,
+        horizon: int | None = None,
+        model_version: str | None = None,
+        start: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        spec = monitoring_table(table)
+        where, params = self._range("session", tickers=None, start=start, end=None, as_of=None)
+        for name, value in (("horizon", horizon), ("model_version", model_version)):
+            if value is not None:
+                where.append(f"{name} = ${name}")
+                params[name] = value
+        order = ("session", spec.key[-1], "horizon", "model_version")
+        return self._read(spec, where=where, params=params, order=order)
 
     # -- files -----------------------------------------------------------------------------
 

@@ -23,12 +23,16 @@ from stockpred.domain.records import (
 __all__ = [
     "FEATURE_SETS",
     "MIGRATIONS",
+    "MODEL_DRIFT",
+    "MODEL_PERFORMANCE",
+    "MONITORING_TABLES",
     "SCHEMA_VERSION",
     "TABLES",
     "FeatureRegistry",
     "TableSpec",
     "feature_table",
     "feature_table_name",
+    "monitoring_table",
 ]
 
 
@@ -186,10 +190,83 @@ FEATURE_SETS = TableSpec(
     bookkeeping=("created_at",),
 )
 
+# What the monitor measured of a model version each session (monitor/session.py): its rolling
+# realised accuracy beside each baseline's on the same matured rows, and the drift of every
+# feature and of its forecasts against the reference fitted on its training window.
+MODEL_PERFORMANCE = TableSpec(
+    name="model_performance",
+    columns=(
+        ("horizon", "INTEGER"),
+        ("model_version", _S),
+        ("session", _TS),
+        ("model", _S),
+        ("role", _S),
+        ("window_sessions", "INTEGER"),
+        ("n_dates", "INTEGER"),
+        ("n_rows", "INTEGER"),
+        ("rank_ic", _F),
+        ("hit_rate", _F),
+        ("mae", _F),
+        ("coverage", _F),
+        ("computed_at", _TS),
+    ),
+    key=("horizon", "model_version", "session", "model"),
+    bookkeeping=("computed_at",),
+    nullable=("rank_ic", "hit_rate", "mae", "coverage"),
+)
+MODEL_DRIFT = TableSpec(
+    name="model_drift",
+    columns=(
+        ("horizon", "INTEGER"),
+        ("model_version", _S),
+        ("session", _TS),
+        ("subject", _S),
+        ("window_sessions", "INTEGER"),
+        ("psi", _F),
+        ("psi_threshold", _F),
+        ("ks_statistic", _F),
+        ("ks_threshold", _F),
+        ("ks_p_value", _F),
+        ("n", "INTEGER"),
+        ("missing_share", _F),
+        ("computed_at", _TS),
+    ),
+    key=("horizon", "model_version", "session", "subject"),
+    bookkeeping=("computed_at",),
+    nullable=(
+        "psi",
+        "psi_threshold",
+        "ks_statistic",
+        "ks_threshold",
+        "ks_p_value",
+        "missing_share",
+    ),
+)
+MONITORING_TABLES = (MODEL_PERFORMANCE.name, MODEL_DRIFT.name)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
-    for spec in (BARS, HEADLINES, MACRO, PREDICTIONS, SENTIMENT_DAILY, INTRADAY_BARS)
+    for spec in (
+        BARS,
+        HEADLINES,
+        MACRO,
+        PREDICTIONS,
+        SENTIMENT_DAILY,
+        INTRADAY_BARS,
+        MODEL_PERFORMANCE,
+        MODEL_DRIFT,
+    )
 }
+
+
+def monitoring_table(name: str) -> TableSpec:
+    """The spec of the monitoring table ``name``, or a ValueError naming the ones there are."""
+    if name not in MONITORING_TABLES:
+        raise ValueError(
+            f"{name!r} is not a monitoring table; they are {', '.join(MONITORING_TABLES)}"
+        )
+    return TABLES[name]
+
 
 for _spec, _contract in (
     (BARS, BAR_COLUMNS),
@@ -206,6 +283,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Features are derived data, rebuilt by `stockpred features build`: the long table goes.
     3: ("DROP TABLE features", FEATURE_SETS.create_sql()),
     4: (INTRADAY_BARS.create_sql(),),
+    5: (MODEL_PERFORMANCE.create_sql(), MODEL_DRIFT.create_sql()),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
