@@ -15,6 +15,7 @@ from stockpred.models.drift import (
     PSI_SIGNIFICANT,
     DriftReference,
     drift_figures,
+    drifted,
     fit_reference,
     population_stability,
 )
@@ -99,3 +100,16 @@ def test_the_reference_survives_json_and_scores_alike() -> None:
 def test_fitting_on_rows_without_the_column_says_which() -> None:
     with pytest.raises(ValueError, match="lack the columns"):
         fit_reference(_frame(np.zeros(100)), ["x", "missing"], start="a", end="b")
+
+
+def test_a_column_drifts_only_when_psi_and_ks_both_pass_their_thresholds() -> None:
+    figures = pd.DataFrame(
+        {
+            # saturated PSI but values barely moved (a monthly series); both moved; only KS
+            "psi": [8.4, 3.0, 0.1],
+            "psi_threshold": [8.3, 1.0, 0.25],
+            "ks_statistic": [0.6, 0.9, 0.5],
+            "ks_threshold": [0.9, 0.5, 0.1],
+        }
+    )
+    assert drifted(figures).tolist() == [False, True, False]

@@ -81,6 +81,12 @@ _COMMANDS: dict[str, _Lazy] = {
         "Challenge the champion on recent data; promote only a winner.",
         "stockpred retrain --horizon 5 --recent 63",
     ),
+    "monitor": _Lazy(
+        "stockpred.cli.monitor",
+        "monitor_command",
+        "Score matured forecasts beside the baselines and measure drift.",
+        "stockpred monitor --horizons 5",
+    ),
     "models": _Lazy(
         "stockpred.cli.models", "models_app", "Trained models: list, show, promote, roll back."
     ),

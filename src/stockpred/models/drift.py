@@ -23,8 +23,8 @@ reference therefore also measures how far the training window's own months stray
 the training dates are cut into consecutive blocks of ``window`` sessions, each block is scored
 against the whole, and a column's *threshold* is the 95th percentile of its blocks' PSI (and
 KS statistic), never below the textbook 0.25 (:data:`PSI_SIGNIFICANT`) and 0.1
-(:data:`KS_SIGNIFICANT`). A recent window drifts when its PSI passes that threshold: it is then
-stranger than 19 of 20 months the model was trained on.
+(:data:`KS_SIGNIFICANT`). A recent window drifts when its PSI and its KS statistic both pass their
+thresholds (:func:`drifted`): it is then stranger than 19 of 20 months the model was trained on.
 
 A column with fewer than :data:`MIN_ROWS` finite recent values, or no finite reference value,
 gets NaN figures: too few to say.
@@ -52,6 +52,7 @@ __all__ = [
     "ColumnReference",
     "DriftReference",
     "drift_figures",
+    "drifted",
     "fit_reference",
     "population_stability",
 ]
@@ -262,10 +263,21 @@ def population_stability(reference: ColumnReference, values: np.ndarray) -> floa
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
+def drifted(figures: pd.DataFrame) -> pd.Series:
+    """Whether each row of :func:`drift_figures` drifts: its PSI *and* its KS statistic are
+    past their column's thresholds. Both, because a column whose months are one value (a
+    monthly macro series) reaches the largest PSI its bins allow in every month, so its PSI
+    alone says nothing; the KS statistic, which measures how far the values moved and not only
+    that they bunched, still does."""
+    return (figures["psi"] > figures["psi_threshold"]) & (
+        figures["ks_statistic"] > figures["ks_threshold"]
+    )
+
+
 def drift_figures(reference: DriftReference, recent: pd.DataFrame) -> pd.DataFrame:
     """One row per reference column present in ``recent``: :data:`DRIFT_COLUMNS`, where
     ``n`` counts the finite recent values and ``missing_share`` the share of NaN ones. A
-    column drifts when ``psi > psi_threshold``."""
+    column drifts by :func:`drifted`."""
     rows: list[dict[str, object]] = []
     for name, column in reference.columns.items():
         if name not in recent.columns:

@@ -35,6 +35,7 @@ from stockpred.models.drift import (
     PREDICTION_SUBJECT,
     DriftReference,
     drift_figures,
+    drifted,
 )
 from stockpred.models.evaluation import cross_sectional_target
 from stockpred.models.targets import forward_returns, target_column
@@ -203,7 +204,7 @@ def monitor_champion(
             )
             history = pd.concat([history, new], ignore_index=True)
         below = below_baseline_streak(history, list(dates))
-    drift_session, drifted = _drift(
+    drift_session, past = _drift(
         store,
         registry,
         version,
@@ -222,7 +223,7 @@ def monitor_champion(
         in_sample_rows=in_sample,
         below_baseline=below,
         drift_session=drift_session,
-        drifted=drifted,
+        drifted=past,
         notes=notes,
     )
 
@@ -269,7 +270,7 @@ def _drift(
         computed_at=stamp,
     )
     store.write_monitoring(MODEL_DRIFT.name, out.loc[:, list(MODEL_DRIFT.names)])
-    significant = figures[figures["psi"] > figures["psi_threshold"]]["subject"].tolist()
+    significant = figures[drifted(figures)]["subject"].tolist()
     return session, [str(s) for s in significant]
 
 
@@ -286,7 +287,11 @@ def monitor_champions(
     """:func:`monitor_champion` for each horizon that has a champion."""
     results = []
     for horizon in horizons:
-        if registry.champion(model_name(horizon)) is None:
+        try:
+            champion = registry.champion(model_name(horizon))
+        except NotFoundError:  # never registered
+            champion = None
+        if champion is None:
             continue
         results.append(
             monitor_champion(
