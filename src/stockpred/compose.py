@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from stockpred.pipeline.retrain import RetrainResult
+    from stockpred.pipeline.serving import ChampionCache
     from stockpred.sources.feeds.alpaca import AlpacaFeed
     from stockpred.sources.feeds.polling import PollingFeed
+    from stockpred.stream.metrics import StreamMetrics
     from stockpred.stream.processor import StreamProcessor
 
 __all__ = [
@@ -249,6 +251,8 @@ class StreamSetup:
 
     processor: StreamProcessor
     bars: pd.DataFrame
+    # The champions it forecasts with (for ``stockpred_model_info``).
+    champions: ChampionCache | None = None
 
 
 def stream_setup(
@@ -261,6 +265,7 @@ def stream_setup(
     consumer: str = "stream-1",
     new_only: bool = False,
     keep_bars: bool = True,
+    metrics: StreamMetrics | None = None,
 ) -> StreamSetup:
     """The stream processor of the default feature set over ``bus``, with the champions of
     the served horizons, writing rows, bars (unless ``keep_bars`` is False: a replay of stored
@@ -301,5 +306,6 @@ def stream_setup(
         consumer=consumer,
         new_only=new_only,
         sessions=SessionClock(settings.calendar),
+        metrics=metrics,
     )
-    return StreamSetup(processor, bars)
+    return StreamSetup(processor, bars, champions)

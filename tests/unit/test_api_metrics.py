@@ -4,7 +4,11 @@ Prometheus exposition, and a middleware that leaves websockets alone."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, WebSocket
@@ -17,6 +21,7 @@ from stockpred.api.metrics import (
     UNMATCHED_ROUTE,
     ApiMetrics,
     MetricsMiddleware,
+    forget_dead_workers,
     metrics_response,
 )
 from stockpred.domain.errors import NotFoundError
@@ -233,3 +238,50 @@ def test_the_documentation_routes_keep_their_own_label() -> None:
     assert _requests(metrics, method="GET", route="/openapi.json", status=200) == 1
     assert _requests(metrics, method="GET", route="/docs", status=200) == 1
     assert _requests(metrics, method="GET", route=UNMATCHED_ROUTE, status=200) == 0
+
+
+class _Version:
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+
+class _Champion:
+    def __init__(self, horizon: int, version: int) -> None:
+        self.horizon = horizon
+        self.version = _Version(version)
+        self.kind = "lightgbm"
+        self.feature_set = "daily_v1"
+
+
+def test_model_info_names_each_served_champion_and_follows_a_promotion() -> None:
+    served = {5: _Champion(5, 2), 1: _Champion(1, 4)}
+    # A lambda: the test rebinds ``served`` as a promotion replaces the champion mapping.
+    metrics = ApiMetrics(process_metrics=False, champions=lambda: served.values())  # noqa: PLW0108
+
+    def info(horizon: str, version: str) -> float | None:
+        labels = {"horizon": horizon, "model_version": version, "model": "lightgbm",
+                  "feature_set": "daily_v1"}  # fmt: skip
+        return metrics.registry.get_sample_value("stockpred_model_info", labels)
+
+    assert info("5", "2") == 1
+    assert info("1", "4") == 1
+    served = {**served, 5: _Champion(5, 3)}
+    assert info("5", "3") == 1
+    assert info("5", "2") is None
+
+
+def test_a_scrape_forgets_the_live_gauges_of_dead_workers_and_keeps_their_counters(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name in (f"gauge_livesum_{dead.pid}.db", f"counter_{dead.pid}.db",
+                 f"gauge_livesum_{os.getpid()}.db"):  # fmt: skip
+        (tmp_path / name).write_bytes(b"")
+
+    forgotten = forget_dead_workers(tmp_path)
+
+    assert forgotten == [dead.pid]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead.pid}.db", f"gauge_livesum_{os.getpid()}.db"]
+    )

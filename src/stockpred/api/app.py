@@ -42,7 +42,7 @@ from stockpred.api.background import (
 from stockpred.api.deps import scope_of
 from stockpred.api.errors import install_error_handlers
 from stockpred.api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
-from stockpred.api.metrics import ApiMetrics, MetricsMiddleware
+from stockpred.api.metrics import ApiMetrics, MetricsMiddleware, multiprocess_directory
 from stockpred.api.redaction import CredentialsInQueryMiddleware, install_log_redaction
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
 from stockpred.api.services import ApiServices
@@ -251,7 +251,6 @@ def build_services(
 
         return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
 
-    metrics = ApiMetrics()
     modelled = universe(settings)
     serving = ServingState(
         lambda: _opened(settings),
@@ -260,6 +259,9 @@ def build_services(
         clock=now,
         universe=modelled,
     )
+    # A lambda, not the bound method: each champion reload replaces the mapping.
+    champions = lambda: serving.models.values()  # noqa: E731, PLW0108
+    metrics = ApiMetrics(multiprocess_dir=multiprocess_directory(), champions=champions)
 
     def served_sets() -> list[str]:
         return sorted({m.feature_set for m in serving.models.values()})

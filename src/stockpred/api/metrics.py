@@ -1,9 +1,23 @@
 """Prometheus metrics of the API process: requests, latency, predictions, websockets, webhooks.
 
 Each ``ApiMetrics`` owns its ``CollectorRegistry`` (never prometheus_client's global one), so
-two apps in one process, or two tests, never share or collide on series. One process, one
-registry: run one uvicorn worker per container and let Prometheus sum the replicas (the
-multi-process mode of prometheus_client is not used).
+two apps in one process, or two tests, never share or collide on series.
+
+With one worker (the default, and one worker per container behind a load balancer), that
+registry is the exposition, with the process's CPU, memory and GC collectors. With
+``stockpred serve --workers N`` (N > 1) the workers share one port, so a scrape reaches one of
+them at random: serve then turns on prometheus_client's multiprocess mode. It sets
+``PROMETHEUS_MULTIPROC_DIR`` to a fresh private directory before uvicorn spawns the workers
+(prometheus_client picks its value class when it is first imported, which in a worker comes
+after), each worker's values live in memory-mapped files there, and /metrics sums every
+worker's files on a fresh registry per scrape (``MultiProcessCollector``). The gauges sum the
+live workers only (``livesum``): a scrape first forgets the gauge files of workers that are gone
+(uvicorn restarts a dead worker but has no hook to say so), while the counters of a dead worker
+stay counted. The process collectors are left out there (they would describe whichever worker
+answered). serve removes the directory when it exits.
+
+``stockpred_model_info`` names each served champion; it is read from the champion cache at
+scrape time (by the worker that answers: every worker follows the same aliases).
 
 Requests are labelled by the *route template* that matched ("/v1/predictions/{ticker}"), never
 the raw path, and paths that match no route share the label ``unmatched``: a label per URL would
@@ -12,7 +26,10 @@ let any client create unbounded series.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -24,20 +41,29 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.responses import Response
+
+from stockpred.monitor.process_metrics import ModelInfoCollector, ServedChampion
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "MULTIPROCESS_DIR_ENV",
     "UNMATCHED_ROUTE",
     "ApiMetrics",
     "MetricsMiddleware",
+    "forget_dead_workers",
     "metrics_response",
+    "multiprocess_directory",
 ]
+
+# prometheus_client's own variable: set, it switches every metric of the process to files there.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds: from a cached forecast (~0.5 ms) to a slow batch or a cold model load (1 s and over).
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -69,9 +95,21 @@ class ApiMetrics:
     ``websocket_closed`` and ``record_webhook_delivery``.
     """
 
-    def __init__(self, *, process_metrics: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        process_metrics: bool = True,
+        multiprocess_dir: Path | None = None,
+        champions: Callable[[], Iterable[ServedChampion]] | None = None,
+    ) -> None:
+        # Set when the workers share a multiprocess directory (``multiprocess_directory()``);
+        # the metrics below then write there (prometheus_client decided that at its import).
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
-        if process_metrics:
+        self._model_info = ModelInfoCollector(champions or (lambda: ()))
+        if multiprocess_dir is None:
+            self.registry.register(self._model_info)
+        if process_metrics and multiprocess_dir is None:
             # CPU, memory, open files, GC: read at scrape time, nothing per request.
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -93,6 +131,7 @@ class ApiMetrics:
             "stockpred_api_requests_in_flight",
             "HTTP requests being answered now",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self._predictions = Counter(
             "stockpred_api_predictions",
@@ -104,6 +143,7 @@ class ApiMetrics:
             "stockpred_api_websocket_connections",
             "Websocket connections open now",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self._webhook_deliveries = Counter(
             "stockpred_api_webhook_deliveries",
@@ -147,6 +187,18 @@ class ApiMetrics:
     def record_webhook_delivery(self, outcome: str) -> None:
         """Count one delivery attempt's ``outcome``; keep the outcomes a small fixed set."""
         self._webhook_deliveries.labels(outcome).inc()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text exposition: this registry's, or with several workers every
+        worker's files summed on a fresh registry (so no scrape sees another's state)."""
+        directory = self.multiprocess_dir
+        if directory is None:
+            return generate_latest(self.registry)
+        forget_dead_workers(directory)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+        registry.register(self._model_info)
+        return generate_latest(registry)
 
 
 class MetricsMiddleware:
@@ -193,6 +245,38 @@ class MetricsMiddleware:
             )
 
 
+def multiprocess_directory() -> Path | None:
+    """The multiprocess directory ``stockpred serve --workers N`` gave this worker, or None."""
+    value = os.environ.get(MULTIPROCESS_DIR_ENV)
+    return Path(value) if value else None
+
+
+def forget_dead_workers(directory: Path) -> list[int]:
+    """Remove the live-gauge files of the worker processes that no longer exist (what
+    ``mark_process_dead`` does from a gunicorn hook; uvicorn has none); returns their pids.
+    Their counters and histograms are kept: what a dead worker counted stays counted."""
+    dead: list[int] = []
+    for file in directory.glob("gauge_live*_*.db"):
+        pid_text = file.stem.rsplit("_", 1)[-1]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid() and not _alive(pid):
+            mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+            dead.append(pid)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def metrics_response(metrics: ApiMetrics) -> Response:
     """The Prometheus text exposition of ``metrics``, for GET /metrics."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

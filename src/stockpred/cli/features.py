@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from stockpred.cli.job_report import reports_job
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import runtime_of
 from stockpred.domain.errors import InvalidInputError
@@ -93,6 +94,7 @@ def _describe(fs: FeatureSet) -> dict[str, Any]:
     epilog="Examples: stockpred features build  |  "
     "stockpred features build --set daily_v1 --tickers AAPL MSFT --json",
 )
+@reports_job("features_build")
 def build(
     ctx: typer.Context,
     set_name: str = typer.Option(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from stockpred.cli.job_report import reports_job
 from stockpred.cli.render import FittedTable, frame_table, records, short_names
 from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.domain.errors import DataSourceError, InvalidInputError
@@ -339,6 +340,7 @@ def _failures_table(runtime: Runtime, failures: list[Failure]) -> None:
     "prices",
     epilog="Example: stockpred ingest prices --source stooq --tickers AAPL MSFT --start 2020-01-01",
 )
+@reports_job("ingest_prices")
 def prices(
     ctx: typer.Context,
     symbols: list[str] | None = typer.Argument(
@@ -403,6 +405,7 @@ def prices(
 @ingest_app.command(
     "macro", epilog="Example: stockpred ingest macro --source fred --series CPIAUCSL UNRATE"
 )
+@reports_job("ingest_macro")
 def macro(
     ctx: typer.Context,
     symbols: list[str] | None = typer.Argument(None, help="Series ids (also after --series)."),
@@ -477,6 +480,7 @@ def _utc(day: pd.Timestamp | None, *, end_of_day: bool = False) -> pd.Timestamp 
     "news",
     epilog="Example: stockpred ingest news --source newsapi --tickers AAPL MSFT --since 2024-01-01",
 )
+@reports_job("ingest_news")
 def news(
     ctx: typer.Context,
     symbols: list[str] | None = typer.Argument(

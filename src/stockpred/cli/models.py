@@ -14,6 +14,7 @@ import typer
 from stockpred import __version__
 from stockpred.cli.evaluate import leaderboard_notes, leaderboard_table
 from stockpred.cli.features import resolve_feature_set
+from stockpred.cli.job_report import reports_job
 from stockpred.cli.render import frame_table
 from stockpred.cli.runtime import Runtime, runtime_of
 from stockpred.domain.errors import InvalidInputError
@@ -24,6 +25,8 @@ from stockpred.registry.base import ModelVersion, model_name
 # The store, the registry, pandas and the models load in the commands that use them, so that
 # `--help` does not pay for them.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stockpred.pipeline.retrain import RetrainResult
 
 __all__ = [
@@ -59,6 +62,7 @@ def _git_commit() -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+@reports_job("train")
 def train_command(
     ctx: typer.Context,
     set_name: str = typer.Option(DEFAULT_FEATURE_SET, "--set", help="Feature set (built first)."),
@@ -374,12 +378,20 @@ def _retrain(
     )
 
 
-def retrain_summary(runtime: Runtime) -> str:
-    """The scheduler's weekly retrain, as one line."""
-    result = _retrain(runtime, horizon=5, recent=63, margin=0.0, tune=True)
+def retrain_summary(
+    runtime: Runtime,
+    *,
+    horizon: int = 5,
+    on_result: Callable[[RetrainResult], None] | None = None,
+) -> str:
+    """The scheduler's weekly retrain, as one line; ``on_result`` sees what it decided."""
+    result = _retrain(runtime, horizon=horizon, recent=63, margin=0.0, tune=True)
+    if on_result is not None:
+        on_result(result)
     return result.reason
 
 
+@reports_job("retrain")
 def retrain_command(
     ctx: typer.Context,
     horizon: int = typer.Option(5, "--horizon", min=1, help="Whose champion to challenge."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import time, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,9 @@ from stockpred.settings import Settings
 # The feeds (pandas, the calendars, the store, the providers) load when the jobs are built, so
 # that `--help` does not pay for them.
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from stockpred.monitor.job_metrics import SchedulerMetrics
     from stockpred.pipeline.schedule import FeedJob
 
 __all__ = ["build_jobs", "scheduler_command"]
@@ -28,8 +32,21 @@ def _missing_key(settings: Settings, source: str) -> str | None:
     return None
 
 
-def build_jobs(runtime: Runtime) -> list[FeedJob]:
-    """The feeds the settings describe, each with its timing rule and its work."""
+# The horizon the weekly retrain challenges.
+RETRAIN_HORIZON = 5
+
+
+def build_jobs(
+    runtime: Runtime,
+    *,
+    on_coverage: Callable[[pd.DataFrame], None] | None = None,
+    on_retrain: Callable[[int, str], None] | None = None,
+) -> list[FeedJob]:
+    """The feeds the settings describe, each with its timing rule and its work.
+
+    ``on_coverage`` is handed the store's coverage each time the price feed has written (read
+    in the same opening of the store); ``on_retrain`` the retrain's horizon and outcome
+    (``promoted``, ``kept`` or ``failed``)."""
     from stockpred.compose import bar_rules, open_store, provider_context, universe
     from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
     from stockpred.pipeline.features import build_features
@@ -60,6 +77,8 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
                 now=runtime.clock(),
                 rules=bar_rules(settings),
             )
+            if on_coverage is not None:
+                on_coverage(store.bar_coverage())
         written = result.bars.written if result.bars else None
         return (
             f"{len(result.fetched)} tickers fetched, "
@@ -119,8 +138,18 @@ def build_jobs(runtime: Runtime) -> list[FeedJob]:
     def retrain() -> str:
         # Imported here: the registry and the models load only when the job runs.
         from stockpred.cli.models import retrain_summary
+        from stockpred.pipeline.retrain import RetrainResult
 
-        return retrain_summary(runtime)
+        def decided(result: RetrainResult) -> None:
+            if on_retrain is not None:
+                on_retrain(RETRAIN_HORIZON, "promoted" if result.promoted else "kept")
+
+        try:
+            return retrain_summary(runtime, horizon=RETRAIN_HORIZON, on_result=decided)
+        except Exception:
+            if on_retrain is not None:
+                on_retrain(RETRAIN_HORIZON, "failed")
+            raise
 
     hour, minute = (int(part) for part in settings.macro_daily_at.split(":"))
     no_universe = 'no tickers configured; set STOCKPRED_UNIVERSE=\'["AAPL", "MSFT"]\''
@@ -188,13 +217,29 @@ def scheduler_command(
     list_jobs: bool = typer.Option(False, "--list", help="List the jobs and their next runs."),
     run: str | None = typer.Option(None, "--run", help="Run one job now and exit (for cron)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (with --list or --run)."),
+    metrics_port: int = typer.Option(
+        9102,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="While running the jobs, serve Prometheus /metrics here (0: off).",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of /metrics (0.0.0.0: all)."
+    ),
 ) -> None:
     """Run the feeds on their schedules until stopped (Ctrl-C): prices after each session close,
     news every N minutes, macro daily; or list them, or run one now."""
     from stockpred.pipeline.schedule import next_runs, run_jobs
 
     runtime = runtime_of(ctx)
-    jobs = build_jobs(runtime)
+    serving_metrics = metrics_port > 0 and not list_jobs and run is None
+    watched = _SchedulerWatch(runtime) if serving_metrics else None
+    jobs = build_jobs(
+        runtime,
+        on_coverage=watched.data.coverage_seen if watched else None,
+        on_retrain=watched.retrained if watched else None,
+    )
     if list_jobs:
         now = runtime.clock()
         upcoming = {job.name: [t.isoformat() for t in next_runs(job, after=now)] for job in jobs}
@@ -239,6 +284,10 @@ def scheduler_command(
     for job in jobs:
         state = f"disabled ({job.disabled})" if job.disabled else f"{job.when}"
         runtime.err.print(f"{job.name}: {state}")
+    stop_metrics = None
+    if watched is not None:
+        jobs = [watched.instrument(job) for job in jobs]
+        stop_metrics = watched.serve(host=metrics_host, port=metrics_port)
     runtime.err.print("scheduler running; Ctrl-C stops it")
     try:
         run_jobs(
@@ -248,3 +297,63 @@ def scheduler_command(
         )
     except (KeyboardInterrupt, SystemExit):
         runtime.err.print("scheduler stopped")
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+
+
+class _SchedulerWatch:
+    """The running scheduler's metrics: its jobs and retrains (``SchedulerMetrics``), the data
+    gauges (``DataCollector``: the coverage read once now and after each price run, the
+    provider status file at scrape time), and the process's CPU and memory."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.gc_collector import GCCollector
+        from prometheus_client.platform_collector import PlatformCollector
+        from prometheus_client.process_collector import ProcessCollector
+
+        from stockpred.compose import open_store, provider_status
+        from stockpred.monitor.job_metrics import DataCollector, SchedulerMetrics
+
+        settings = runtime.settings
+        self._runtime = runtime
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.metrics: SchedulerMetrics = SchedulerMetrics(self.registry)
+        status = provider_status(settings)
+        self.data = DataCollector(
+            provider=settings.price_source,
+            calendar=settings.calendar,
+            status=status.read,
+            clock=runtime.clock,
+        )
+        self.registry.register(self.data)
+        # Once at start, then only after the price feed wrote: no store opened per scrape.
+        with open_store(settings) as store:
+            self.data.coverage_seen(store.bar_coverage())
+
+    def instrument(self, job: FeedJob) -> FeedJob:
+        import dataclasses
+
+        return dataclasses.replace(job, run=self.metrics.instrument(job.name, job.run))
+
+    def retrained(self, horizon: int, outcome: str) -> None:
+        self.metrics.retrained(horizon=horizon, outcome=outcome, trigger="schedule")
+
+    def serve(self, *, host: str, port: int) -> Callable[[], None]:
+        from stockpred.monitor.process_metrics import start_metrics_server
+
+        try:
+            stop = start_metrics_server(self.registry, host=host, port=port)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot serve metrics on {host}:{port}: {exc.strerror}; pick another "
+                "--metrics-port, or 0 to turn them off"
+            ) from exc
+        self._runtime.err.print(
+            f"metrics on http://{host}:{port}/metrics", markup=False, highlight=False
+        )
+        return stop

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 
@@ -16,6 +18,7 @@ from stockpred.domain.errors import ConfigurationError
 __all__ = ["serve_command"]
 
 _FACTORY = "stockpred.api.app:create_app_from_settings"
+_MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # api.metrics.MULTIPROCESS_DIR_ENV
 
 
 def serve_command(
@@ -73,17 +76,38 @@ def serve_command(
     runtime.err.print(f"stockpred API on {base}  (docs: {base}/docs)")
     if demo:
         _start_demo(runtime, base)
-    uvicorn.run(
-        _FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=access_log,
-        proxy_headers=True,
-        server_header=False,
-    )
+    metrics_dir = _multiprocess_metrics(workers)
+    try:
+        uvicorn.run(
+            _FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics(workers: int) -> str | None:
+    """With several workers, a fresh private directory for prometheus_client's multiprocess
+    mode, named in the environment the spawned workers inherit (they import prometheus_client
+    after it is set, which is when it reads it); with one, none, and none inherited: a single
+    worker keeps its own registry (api/metrics.py)."""
+    # Not imported from api/metrics.py: that imports prometheus_client, which must not see an
+    # inherited directory before it is cleared.
+    if workers == 1:
+        os.environ.pop(_MULTIPROCESS_DIR_ENV, None)
+        return None
+    # A directory of an earlier run would add its counts to this one's: always a new one.
+    directory = tempfile.mkdtemp(prefix="stockpred-metrics-")
+    os.environ[_MULTIPROCESS_DIR_ENV] = directory
+    return directory
 
 
 def _start_demo(runtime: Runtime, base: str) -> None:

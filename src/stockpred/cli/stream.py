@@ -20,6 +20,8 @@ from stockpred.domain.errors import InvalidInputError
 if TYPE_CHECKING:
     from stockpred.bus.base import Bus
     from stockpred.domain.records import Bar
+    from stockpred.monitor.stream_metrics import PrometheusStreamMetrics
+    from stockpred.pipeline.serving import ChampionCache, ServedModel
     from stockpred.sources.feeds.base import Feed
     from stockpred.stream.processor import StreamProcessor
 
@@ -96,6 +98,12 @@ def stream_command(
         help="Stop once no bar has come for this many seconds and every session is closed.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    metrics_port: int = typer.Option(
+        9101, "--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics here (0: off)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of /metrics (0.0.0.0: all)."
+    ),
 ) -> None:
     """Feature rows and forecasts as bars arrive: the bars topic of the bus (STOCKPRED_BUS_URL)
     into the feature state, the store and the champions' forecasts, published on the
@@ -125,6 +133,8 @@ def stream_command(
             group=group,
             once=once and feed is FeedChoice.replay,
             idle_exit=idle_exit,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
     )
     if as_json:
@@ -176,6 +186,8 @@ async def _stream(
     group: str,
     once: bool,
     idle_exit: float | None,
+    metrics_port: int = 0,
+    metrics_host: str = "127.0.0.1",
 ) -> dict[str, Any]:
     import pandas as pd
 
@@ -198,6 +210,7 @@ async def _stream(
     if from_file == []:
         raise InvalidInputError(f"{file} holds no bars of {', '.join(tickers) or 'any ticker'}")
     bus = open_bus(settings)
+    metrics = _stream_metrics(lambda: setup.champions) if metrics_port else None
     setup = stream_setup(
         settings,
         bus,
@@ -207,6 +220,7 @@ async def _stream(
         consumer=f"{group}-1",
         # A replay's bars are the stored ones: only what arrives from elsewhere is kept.
         keep_bars=feed is not FeedChoice.replay or from_file is not None,
+        metrics=metrics,
     )
     if setup.bars.empty:
         raise InvalidInputError("no bars stored; run `stockpred ingest sample` first")
@@ -241,7 +255,17 @@ async def _stream(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
+    stop_metrics = (
+        _serve_metrics(runtime, metrics, host=metrics_host, port=metrics_port)
+        if metrics is not None
+        else None
+    )
     try:
+        lag = (
+            asyncio.create_task(_sample_lag(bus, metrics, group=group, stop=stop))
+            if metrics is not None
+            else None
+        )
         running = asyncio.create_task(processor.run(stop))
         feeding = (
             asyncio.create_task(
@@ -265,9 +289,14 @@ async def _stream(
             await asyncio.gather(feeding, return_exceptions=True)
         if source is not None:
             await source.close()
+        if lag is not None:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if stop_metrics is not None:
+            stop_metrics()
         await bus.close()
     stats = processor.stats
     latencies = sorted(stats.latencies)
@@ -287,6 +316,53 @@ async def _stream(
         if latencies
         else None,
     }
+
+
+def _stream_metrics(champions: Callable[[], ChampionCache | None]) -> PrometheusStreamMetrics:
+    """The stream's metrics on a registry of their own, with the process's CPU, memory and GC,
+    and the champions ``champions()`` holds at each scrape."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.gc_collector import GCCollector
+    from prometheus_client.platform_collector import PlatformCollector
+    from prometheus_client.process_collector import ProcessCollector
+
+    from stockpred.monitor.stream_metrics import PrometheusStreamMetrics
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+
+    def served() -> list[ServedModel]:
+        cache = champions()
+        return list(cache.models.values()) if cache is not None else []
+
+    return PrometheusStreamMetrics(registry, champions=served)
+
+
+def _serve_metrics(
+    runtime: Runtime, metrics: PrometheusStreamMetrics, *, host: str, port: int
+) -> Callable[[], None]:
+    from stockpred.monitor.process_metrics import start_metrics_server
+
+    try:
+        stop = start_metrics_server(metrics.registry, host=host, port=port)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror}; pick another "
+            "--metrics-port, or 0 to turn them off"
+        ) from exc
+    runtime.err.print(f"metrics on http://{host}:{port}/metrics", markup=False, highlight=False)
+    return stop
+
+
+async def _sample_lag(
+    bus: Bus, metrics: PrometheusStreamMetrics, *, group: str, stop: asyncio.Event
+) -> None:
+    from stockpred.bus.topics import BARS
+    from stockpred.monitor.stream_metrics import sample_bus_lag
+
+    await sample_bus_lag(bus, metrics, topics=[(BARS, group)], stop=stop)
 
 
 def _feed(

@@ -62,6 +62,7 @@ from stockpred.bus.topics import BARS, FEATURES, MODELS, PREDICTIONS
 from stockpred.domain.errors import BusError, StockpredError
 from stockpred.domain.records import Bar, FeaturesWritten, FeedHealth, ModelPromoted, Prediction
 from stockpred.stream.features import SessionFeatures
+from stockpred.stream.metrics import StreamMetrics
 from stockpred.stream.sessions import SessionClock
 
 __all__ = ["Forecaster", "StreamProcessor", "StreamSink", "StreamStats"]
@@ -224,8 +225,11 @@ class StreamProcessor:
         sessions: SessionClock | None = None,
         checkpoint_every: float = 1.0,
         fetch_size: int = 5_000,
+        metrics: StreamMetrics | None = None,
     ) -> None:
         self.state = state
+        # Counts and timings for /metrics (``stream/metrics.py``); None: not reported.
+        self._metrics = metrics
         self._bus = bus
         self._forecaster = forecaster
         self._sink = sink
@@ -342,6 +346,8 @@ class StreamProcessor:
 
     async def take(self, deliveries: Sequence[Delivery]) -> None:
         """Gather session bars by close, and close the sessions that are complete."""
+        arrived = time.monotonic()
+        taken_before = self.stats.bars + self.stats.intraday
         done: list[Delivery] = []
         intraday = False
         for delivery in deliveries:
@@ -367,13 +373,18 @@ class StreamProcessor:
             if seen is None or record.ts > seen:
                 self._seen[record.ticker] = record.ts
             self.stats.bars += 1
+        if self._metrics is not None:
+            self._metrics.bars_taken(self.stats.bars + self.stats.intraday - taken_before)
         if done:
             await self._ack(done)
         await self.close_sessions()
         if intraday:
             fetched = time.monotonic()
+            nowcasts = self.stats.nowcasts
             await self._nowcast()
             self.stats.nowcast_latencies.append(time.monotonic() - fetched)
+            if self._metrics is not None and self.stats.nowcasts > nowcasts:
+                self._metrics.bar_to_forecast("provisional", time.monotonic() - arrived)
         if self._so_far:
             await self._commit_due()
         await self._checkpoint()
@@ -535,6 +546,8 @@ class StreamProcessor:
                 _LOG.warning("could not publish %d nowcasts: %s", len(provisional), exc)
                 return
         self.stats.nowcasts += len(provisional)
+        if self._metrics is not None and provisional:
+            self._metrics.forecasts_published("provisional", len(provisional))
 
     def _complete(self, ts: datetime) -> bool:
         """Whether the session of ``ts`` has every bar it will get. The bus keeps one key's
@@ -614,9 +627,14 @@ class StreamProcessor:
                 _LOG.warning("could not publish the session of %s: %s", ts.isoformat(), exc)
             self.stats.rows += len(rows)
             self.stats.forecasts += len(forecasts)
+            if self._metrics is not None and forecasts:
+                self._metrics.forecasts_published("committed", len(forecasts))
+                self._metrics.bar_to_forecast("committed", time.monotonic() - started)
         self.stats.sessions += 1
         self.stats.latencies.append(time.monotonic() - started)
         await self._ack([delivery for _, delivery in taken])
+        if self._metrics is not None:
+            self._metrics.session_committed()
 
     def _marked(self, forecasts: list[Prediction]) -> list[Prediction]:
         """``forecasts`` with those of tickers a feed has a hole for marked ``degraded``."""
