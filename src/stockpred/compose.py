@@ -24,10 +24,11 @@ from stockpred.store.duckdb import DuckDBStore, file_change_token
 from stockpred.store.postgres import PostgresStore
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Collection, Iterable, Sequence
 
     import pandas as pd
 
+    from stockpred.monitor.session import MonitorResult
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.pipeline.serving import ChampionCache
     from stockpred.sources.feeds.alpaca import AlpacaFeed
@@ -241,6 +242,26 @@ def retrain_with(
             margin=margin,
             universe=universe(settings),
             announce=announcer.features_written if announcer is not None else None,
+        )
+
+
+def monitor_with(
+    settings: Settings, *, now: datetime, horizons: Sequence[int] | None = None
+) -> list[MonitorResult]:
+    """One monitor run (monitor/session.py) over the champions of ``horizons`` (default the
+    served ones) on the store and registry the settings name: what `stockpred monitor` and
+    the scheduler's job after each session close run."""
+    from stockpred.monitor.session import monitor_champions
+
+    with open_store(settings) as store:
+        return monitor_champions(
+            store,
+            open_registry(settings),
+            horizons=list(horizons) if horizons is not None else settings.api_horizons,
+            calendar=settings.calendar,
+            now=now,
+            cache=settings.home / "models",
+            universe=universe(settings),
         )
 
 
