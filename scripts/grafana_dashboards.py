@@ -43,7 +43,13 @@ PanelKind = Literal["timeseries", "table", "stat", "bargauge"]
 # (value from which the colour applies, colour); the first step starts at minus infinity.
 Steps = tuple[tuple[float | None, str], ...]
 
-PSI_STEPS: Steps = ((None, "green"), (0.1, "yellow"), (0.25, "red"))
+# A drift figure divided by its column's own threshold: over 1 it passes the threshold.
+RATIO_STEPS: Steps = ((None, "green"), (1, "red"))
+DRIFT_THRESHOLDS = (
+    "Each column's thresholds are its own: the 95th percentile of the PSI and KS statistic of "
+    "its training window's 21-session blocks, at least 0.25 and 0.1 (models/drift.py), not the "
+    "textbook PSI 0.25."
+)
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,34 @@ MODEL_PERFORMANCE = DashboardSpec(
                     width=24,
                 ),
                 PanelSpec(
+                    "Rank IC margin over the best baseline",
+                    "timeseries",
+                    (
+                        Query(
+                            "max by (horizon, model_version) (stockpred_realised_rank_ic_margin)",
+                            "{{model_version}}, horizon {{horizon}}",
+                        ),
+                    ),
+                    description="The champion's rolling rank IC minus the best baseline's on the "
+                    "same rows: below 0 the champion trails.",
+                    unit="short",
+                    steps=((None, "red"), (0, "green")),
+                ),
+                PanelSpec(
+                    "Consecutive sessions below the best baseline",
+                    "timeseries",
+                    (
+                        Query(
+                            "max by (horizon, model_version)"
+                            " (stockpred_realised_sessions_below_baseline)",
+                            "{{model_version}}, horizon {{horizon}}",
+                        ),
+                    ),
+                    description="AccuracyBelowBaseline fires at 5 and asks for a retrain.",
+                    unit="short",
+                    steps=((None, "green"), (5, "red")),
+                ),
+                PanelSpec(
                     "Hit rate",
                     "timeseries",
                     (
@@ -367,19 +401,20 @@ MODEL_PERFORMANCE = DashboardSpec(
                     width=8,
                 ),
                 PanelSpec(
-                    "Consecutive sessions below the best baseline",
+                    "Matured sessions in the rolling window",
                     "timeseries",
                     (
                         Query(
-                            "max by (horizon, model_version)"
-                            " (stockpred_realised_sessions_below_baseline)",
-                            "{{model_version}}, horizon {{horizon}}",
+                            "max by (horizon, model_version, model, role)"
+                            " (stockpred_realised_sessions)",
+                            "{{role}} {{model}} {{model_version}}, horizon {{horizon}}",
                         ),
                     ),
-                    description="AccuracyBelowBaseline fires at 5 and asks for a retrain.",
+                    description="Sessions whose forecasts matured within the window the "
+                    "realised figures above are averaged over: few sessions, noisy figures.",
                     unit="short",
-                    steps=((None, "green"), (5, "red")),
                     width=24,
+                    height=6,
                 ),
             ),
         ),
@@ -425,39 +460,52 @@ DRIFT = DashboardSpec(
     uid="stockpred-drift",
     title="stockpred / drift",
     description="PSI and KS statistics of features and forecasts against each model's training "
-    "window. PSI: below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 significant.",
+    "window, each against the column's own thresholds (the 95th percentile of its training "
+    "months, at least PSI 0.25 and KS 0.1): a column drifts when both pass them.",
     rows=(
         (
             "Features",
             (
                 PanelSpec(
-                    "Top 10 features by PSI",
+                    "Top 10 features by PSI over its threshold",
                     "bargauge",
                     (
                         Query(
                             "topk(10, max by (horizon, model_version, feature)"
-                            " (stockpred_feature_drift_psi))",
+                            " (stockpred_feature_drift_psi"
+                            " / stockpred_feature_drift_psi_threshold))",
                             "{{feature}} ({{model_version}}, horizon {{horizon}})",
                             instant=True,
                         ),
                     ),
-                    description="FeatureDrift fires over 0.25.",
-                    steps=PSI_STEPS,
+                    description="A feature's PSI divided by its PSI threshold: over 1 it passes. "
+                    + DRIFT_THRESHOLDS
+                    + " FeatureDrift fires when the PSI and the KS statistic both pass theirs for "
+                    "15 minutes.",
+                    unit="short",
+                    steps=RATIO_STEPS,
                 ),
                 PanelSpec(
-                    "Top 10 features by KS statistic",
+                    "Top 10 features by KS statistic over its threshold",
                     "bargauge",
                     (
                         Query(
                             "topk(10, max by (horizon, model_version, feature)"
-                            " (stockpred_feature_drift_ks_statistic))",
+                            " (stockpred_feature_drift_ks_statistic"
+                            " / stockpred_feature_drift_ks_threshold))",
                             "{{feature}} ({{model_version}}, horizon {{horizon}})",
                             instant=True,
                         ),
                     ),
+                    description="A feature's KS statistic divided by its KS threshold: over 1 it "
+                    "passes. " + DRIFT_THRESHOLDS + " A saturated column (a monthly macro series) "
+                    "can pass its PSI threshold every month; only with the KS statistic past its "
+                    "threshold too does it drift.",
+                    unit="short",
+                    steps=RATIO_STEPS,
                 ),
                 PanelSpec(
-                    "Features over the PSI threshold",
+                    "Features over both thresholds (PSI and KS)",
                     "timeseries",
                     (
                         Query(
@@ -466,6 +514,8 @@ DRIFT = DashboardSpec(
                             "{{model_version}}, horizon {{horizon}}",
                         ),
                     ),
+                    description="How many features of each model drift: PSI and KS statistic "
+                    "both past the column's thresholds. Each of them is one FeatureDrift alert.",
                     unit="short",
                     width=24,
                 ),
@@ -475,17 +525,63 @@ DRIFT = DashboardSpec(
             "Forecasts",
             (
                 PanelSpec(
-                    "Forecast PSI",
+                    "Forecast PSI and its threshold",
                     "timeseries",
                     (
                         Query(
                             "max by (horizon, model_version) (stockpred_prediction_drift_psi)",
+                            "PSI {{model_version}}, horizon {{horizon}}",
+                        ),
+                        Query(
+                            "max by (horizon, model_version)"
+                            " (stockpred_prediction_drift_psi_threshold)",
+                            "threshold {{model_version}}, horizon {{horizon}}",
+                        ),
+                    ),
+                    description=DRIFT_THRESHOLDS + " PredictionDrift fires when the PSI and the "
+                    "KS statistic of the forecasts both pass their thresholds for 15 minutes.",
+                    unit="short",
+                ),
+                PanelSpec(
+                    "Forecast KS statistic and its threshold",
+                    "timeseries",
+                    (
+                        Query(
+                            "max by (horizon, model_version)"
+                            " (stockpred_prediction_drift_ks_statistic)",
+                            "KS {{model_version}}, horizon {{horizon}}",
+                        ),
+                        Query(
+                            "max by (horizon, model_version)"
+                            " (stockpred_prediction_drift_ks_threshold)",
+                            "threshold {{model_version}}, horizon {{horizon}}",
+                        ),
+                    ),
+                    description=DRIFT_THRESHOLDS + " PredictionDrift fires when the PSI and the "
+                    "KS statistic of the forecasts both pass their thresholds for 15 minutes.",
+                    unit="short",
+                ),
+            ),
+        ),
+        (
+            "Monitor",
+            (
+                PanelSpec(
+                    "Monitor sessions behind",
+                    "timeseries",
+                    (
+                        Query(
+                            "max by (horizon, model_version) (stockpred_monitor_sessions_behind)",
                             "{{model_version}}, horizon {{horizon}}",
                         ),
                     ),
-                    description="PredictionDrift fires over 0.25.",
-                    steps=PSI_STEPS,
+                    description="Exchange sessions closed since the latest session the monitor "
+                    "measured: the age of the figures above. MonitorStale fires over 1 for 30 "
+                    "minutes.",
+                    unit="short",
+                    steps=((None, "green"), (2, "red")),
                     width=24,
+                    height=6,
                 ),
             ),
         ),

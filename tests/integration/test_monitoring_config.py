@@ -24,6 +24,8 @@ PROMETHEUS_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 RULES = REPO_ROOT / "deploy" / "prometheus" / "rules" / "stockpred.rules.yml"
 RULE_TESTS = REPO_ROOT / "deploy" / "prometheus" / "rules" / "tests" / "stockpred.rules.test.yml"
 ALERTMANAGER_CONFIG = REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+# The `and` between the two clauses of a drift alert's expression, as the rule file indents it.
+AND = "\n            and\n          "
 
 
 def find_binary(variable: str, name: str) -> str:
@@ -83,10 +85,32 @@ def test_alert_rule_unit_tests_pass(promtool: str) -> None:
     ("alert", "original", "changed"),
     [
         ("DataStale", "stockpred_data_sessions_behind > 1", "stockpred_data_sessions_behind > 2"),
+        # A column drifts only when its PSI and its KS statistic both pass its own thresholds.
         (
             "FeatureDrift",
+            f"{AND}stockpred_feature_drift_ks_statistic > stockpred_feature_drift_ks_threshold",
+            "",
+        ),
+        (
+            "FeatureDrift",
+            "stockpred_feature_drift_psi > stockpred_feature_drift_psi_threshold",
             "stockpred_feature_drift_psi > 0.25",
-            "stockpred_feature_drift_psi > 0.15",
+        ),
+        (
+            "PredictionDrift",
+            f"{AND}stockpred_prediction_drift_ks_statistic"
+            " > stockpred_prediction_drift_ks_threshold",
+            "",
+        ),
+        (
+            "PredictionDrift",
+            f"stockpred_prediction_drift_psi > stockpred_prediction_drift_psi_threshold{AND}",
+            "",
+        ),
+        (
+            "MonitorStale",
+            "stockpred_monitor_sessions_behind > 1",
+            "stockpred_monitor_sessions_behind > 0",
         ),
         (
             "AccuracyBelowBaseline",

@@ -23,7 +23,8 @@ EXPECTED_FILES = {
     "drift.json",
 }
 METRIC_NAME = re.compile(r"stockpred_[a-z_]+")
-# The metrics the processes export (issue 15) that no alert rule reads.
+# The metrics the processes export (issue 15) and the monitor series of the API
+# (src/stockpred/monitor/exposition.py), whether an alert rule reads them or not.
 EXPORTED_METRICS = {
     "stockpred_api_requests_total",
     "stockpred_api_request_duration_seconds_bucket",
@@ -35,17 +36,27 @@ EXPORTED_METRICS = {
     "stockpred_data_sessions_behind",
     "stockpred_provider_errors_total",
     "stockpred_provider_quota_remaining",
+    "stockpred_retrain_runs_total",
+    "stockpred_model_info",
+    # monitor/exposition.py
     "stockpred_realised_rank_ic",
     "stockpred_realised_hit_rate",
     "stockpred_realised_mae",
     "stockpred_realised_interval_coverage",
+    "stockpred_realised_sessions",
+    "stockpred_realised_rank_ic_margin",
     "stockpred_realised_sessions_below_baseline",
-    "stockpred_retrain_runs_total",
-    "stockpred_model_info",
     "stockpred_feature_drift_psi",
+    "stockpred_feature_drift_psi_threshold",
     "stockpred_feature_drift_ks_statistic",
+    "stockpred_feature_drift_ks_threshold",
     "stockpred_prediction_drift_psi",
+    "stockpred_prediction_drift_psi_threshold",
+    "stockpred_prediction_drift_ks_statistic",
+    "stockpred_prediction_drift_ks_threshold",
     "stockpred_drift_features_over_threshold",
+    "stockpred_monitor_last_session_timestamp_seconds",
+    "stockpred_monitor_sessions_behind",
 }
 
 
