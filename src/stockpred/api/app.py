@@ -47,7 +47,9 @@ from stockpred.api.redaction import CredentialsInQueryMiddleware, install_log_re
 from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import BusError, StockpredError
-from stockpred.pipeline.serving import StaleRefresher
+from stockpred.monitor.exposition import MonitoringCollector, ReportCache
+from stockpred.monitor.report import MonitorReport
+from stockpred.pipeline.serving import ServingState, StaleRefresher
 from stockpred.settings import Settings, load_settings, make_private
 from stockpred.store.base import Store
 
@@ -226,6 +228,19 @@ def _opened(settings: Settings) -> Iterator[Store]:
         yield store
 
 
+def _monitor_reports(settings: Settings, serving: ServingState) -> list[MonitorReport]:
+    """What the monitor stored of each served champion (``stockpred monitor``)."""
+    from stockpred.monitor.report import read_report  # pandas: loaded on the first scrape
+
+    served = sorted(serving.models.items())
+    if not served:
+        return []
+    with _opened(settings) as store:
+        return [
+            read_report(store, horizon=h, model_version=str(m.version.version)) for h, m in served
+        ]
+
+
 def build_services(
     settings: Settings, *, clock: Callable[[], datetime] | None = None
 ) -> ApiServices:
@@ -252,16 +267,24 @@ def build_services(
         return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
 
     modelled = universe(settings)
+    freshness = FreshnessCache(calendar=settings.calendar, clock=now)
     serving = ServingState(
         lambda: _opened(settings),
         ChampionCache(registry, horizons=settings.api_horizons, cache=settings.home / "models"),
-        freshness=FreshnessCache(calendar=settings.calendar, clock=now),
+        freshness=freshness,
         clock=now,
         universe=modelled,
     )
     # A lambda, not the bound method: each champion reload replaces the mapping.
     champions = lambda: serving.models.values()  # noqa: E731, PLW0108
     metrics = ApiMetrics(multiprocess_dir=multiprocess_directory(), champions=champions)
+    changes = store_changes(settings)
+    metrics.add_collector(
+        MonitoringCollector(
+            ReportCache(lambda: _monitor_reports(settings, serving), changes=changes).reports,
+            sessions_behind=lambda ts: freshness.of(ts).sessions_behind,
+        )
+    )
 
     def served_sets() -> list[str]:
         return sorted({m.feature_set for m in serving.models.values()})
@@ -269,7 +292,7 @@ def build_services(
     return ApiServices(
         settings=settings,
         universe=modelled,
-        store_changes=store_changes(settings),
+        store_changes=changes,
         refresher=(
             _stale_refresher(settings, feature_sets=served_sets, clock=now)
             if settings.api_refresh_stale

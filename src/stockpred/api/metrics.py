@@ -44,6 +44,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from stockpred.monitor.process_metrics import ModelInfoCollector, ServedChampion
@@ -107,6 +108,9 @@ class ApiMetrics:
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         self._model_info = ModelInfoCollector(champions or (lambda: ()))
+        # Collectors read at scrape time (model info, the monitor's figures): on this registry,
+        # or with several workers on each scrape's fresh one.
+        self._scraped: list[Collector] = [self._model_info]
         if multiprocess_dir is None:
             self.registry.register(self._model_info)
         if process_metrics and multiprocess_dir is None:
@@ -197,8 +201,16 @@ class ApiMetrics:
         forget_dead_workers(directory)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-        registry.register(self._model_info)
+        for collector in self._scraped:
+            registry.register(collector)
         return generate_latest(registry)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Expose ``collector`` (read at scrape time, like ``stockpred_model_info``): the
+        monitor's realised accuracy and drift of the champions (``monitor/exposition.py``)."""
+        self._scraped.append(collector)
+        if self.multiprocess_dir is None:
+            self.registry.register(collector)
 
 
 class MetricsMiddleware:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping
@@ -15,6 +16,8 @@ from stockpred.api.jobs import Job
 from stockpred.api.principals import Principal
 from stockpred.api.routes.predictions import _ERRORS
 from stockpred.models.catalog import model_family
+from stockpred.monitor.report import read_report
+from stockpred.registry.base import horizon_of
 
 __all__ = ["router"]
 
@@ -108,6 +111,80 @@ async def list_models(services: Services, caller: Reader) -> Response:
         )
     last = services.serving.last_refresh
     return _json(ModelsOut(models=out, last_refresh=last.isoformat() if last else None))
+
+
+class ScoredOut(BaseModel):
+    model: str
+    n_dates: int | None = None
+    n_rows: int | None = None
+    rank_ic: float | None
+    hit_rate: float | None
+    mae: float | None
+    coverage: float | None = None
+
+
+class SessionOut(BaseModel):
+    session: str
+    champion: ScoredOut | None = None
+    best_baseline: ScoredOut | None = None
+
+
+class DriftOut(BaseModel):
+    subject: str
+    psi: float | None
+    psi_threshold: float | None
+    ks_statistic: float | None
+    ks_threshold: float | None
+    n: int
+    drifted: bool
+
+
+class PerformanceOut(BaseModel):
+    name: str
+    version: str
+    horizon: int
+    champion: bool
+    sessions: list[SessionOut] = Field(
+        description="Per matured session: the rolling figures of the model and of the best "
+        "baseline on the same rows (last 63 sessions)"
+    )
+    sessions_below_baseline: int
+    drift_session: str | None
+    drift: list[DriftOut]
+    drifted: list[str]
+
+
+@router.get(
+    "/v1/models/{name}/{version}/performance",
+    response_model=PerformanceOut,
+    responses=_ERRORS,
+    summary="Realised accuracy beside the baselines, and drift, of a model version",
+)
+async def model_performance(
+    name: Annotated[str, Path(max_length=64, pattern=r"^stockpred-h[0-9]{1,4}$")],
+    version: Annotated[int, Path(ge=1, le=10**9)],
+    services: Services,
+    caller: Reader,
+) -> Response:
+    """What `stockpred monitor` measured of the version: for each matured session, the rolling
+    rank IC, hit rate, MAE and interval coverage of its forecasts over the last 63 matured
+    sessions, beside the best baseline on the same tickers and dates; the streak of sessions
+    below that baseline; and the latest drift of every feature and of its forecasts against
+    the reference saved when it was trained."""
+    horizon = horizon_of(name)
+    assert horizon is not None  # the path pattern admits only stockpred-h<horizon>
+
+    def read() -> tuple[bool, dict[str, object]]:
+        found = services.registry.get(name, version)  # NotFoundError names the versions
+        with services.open_store() as store:
+            report = read_report(store, horizon=horizon, model_version=str(version))
+        return found.is_champion, report.to_json()
+
+    champion, payload = await asyncio.to_thread(read)
+    payload.pop("prediction_drift", None)
+    payload.pop("model_version", None)
+    out = {**payload, "name": name, "version": str(version), "champion": champion}
+    return _json(PerformanceOut.model_validate(out))
 
 
 @router.post(
