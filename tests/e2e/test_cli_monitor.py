@@ -82,3 +82,22 @@ def test_monitor_refuses_horizons_that_are_not_numbers(
     code, _, err = _run(capsys, "monitor", "--horizons", "five")
     assert code != 0
     assert "whole numbers" in err
+
+
+def test_the_scheduler_runs_the_monitor_after_the_session_close(
+    home_copy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPRED_UNIVERSE", '["AAPL", "MSFT"]')
+    code, out, err = _run(capsys, "scheduler", "--list", "--json")
+    assert code == 0, err
+    jobs = {job["job"]: job for job in json.loads(out)}
+    assert "session close" in jobs["monitor"]["when"]
+    assert jobs["monitor"]["disabled"] is None
+
+    code, out, err = _run(capsys, "scheduler", "--run", "monitor", "--json")
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    assert summary.startswith("h1 v")
+    assert "h5 v" in summary
+    with DuckDBStore(home_copy / "stockpred.duckdb") as store:
+        assert set(store.read_monitoring(MODEL_DRIFT.name)["horizon"]) == {1, 5}

@@ -151,6 +151,19 @@ def build_jobs(
                 on_retrain(RETRAIN_HORIZON, "failed")
             raise
 
+    def monitor() -> str:
+        from stockpred.compose import monitor_with
+
+        results = monitor_with(settings, now=runtime.clock())
+        return (
+            "; ".join(
+                f"h{r.horizon} v{r.model_version}: {len(r.sessions_scored)} sessions scored, "
+                f"{r.below_baseline} below the best baseline, {len(r.drifted)} columns drifted"
+                for r in results
+            )
+            or "no champion to monitor"
+        )
+
     hour, minute = (int(part) for part in settings.macro_daily_at.split(":"))
     no_universe = 'no tickers configured; set STOCKPRED_UNIVERSE=\'["AAPL", "MSFT"]\''
     no_series = "no series configured; set STOCKPRED_MACRO_SERIES='[\"CPIAUCSL\"]'"
@@ -164,6 +177,17 @@ def build_jobs(
             ),
             run=features,
             # Features follow the price feed: without a universe there is nothing new to build.
+            disabled=no_universe if not settings.universe else None,
+        ),
+        FeedJob(
+            name="monitor",
+            when=f"{settings.prices_delay_minutes + 45} min after each {settings.calendar} "
+            "session close (realised accuracy and drift of the champions)",
+            next_after=after_session_close(
+                settings.calendar, delay=timedelta(minutes=settings.prices_delay_minutes + 45)
+            ),
+            run=monitor,
+            # Like retrain: the champions' tickers come in through the price feed.
             disabled=no_universe if not settings.universe else None,
         ),
         FeedJob(
