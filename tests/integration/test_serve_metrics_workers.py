@@ -73,6 +73,15 @@ def test_one_scrape_counts_the_requests_every_worker_answered(tmp_path: Path) ->
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     # The server's private metrics directory is made under TMPDIR: the test can watch it.
     env |= {"STOCKPRED_HOME": str(tmp_path / "home"), "TMPDIR": str(temp)}
+    # Two workers opening a fresh home at once race to create the MLflow registry's tables
+    # ("table logged_models already exists" kills one): the home's registry is made first
+    # (listing an empty registry creates it, then exits 1: nothing to list).
+    subprocess.run(
+        [sys.executable, "-m", "stockpred", "models", "list", "--json"],
+        env=env,
+        check=False,
+        capture_output=True,
+    )
     log = tmp_path / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
