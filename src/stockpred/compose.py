@@ -214,6 +214,7 @@ def retrain_with(
     tune: bool = True,
     now: datetime,
     git_commit: str | None = None,
+    trigger: str | None = None,
 ) -> RetrainResult:
     """One retrain of ``horizon``'s champion on the store and registry the settings name: what
     `stockpred retrain`, the scheduler and the API's background job run."""
@@ -242,6 +243,7 @@ def retrain_with(
             margin=margin,
             universe=universe(settings),
             announce=announcer.features_written if announcer is not None else None,
+            trigger=trigger,
         )
 
 

@@ -226,6 +226,11 @@ class Settings(BaseSettings):
     api_audience: str = Field(
         default="stockpred-api", description="audience (aud) the API's tokens must name"
     )
+    alert_retrain_tune: bool = Field(
+        default=True,
+        description="re-tune the challenger when an Alertmanager drift or accuracy alert asks "
+        "for a retrain (POST /v1/monitoring/alerts)",
+    )
     api_token_minutes: int = Field(
         default=15, gt=0, le=24 * 60, description="lifetime of an issued access token"
     )

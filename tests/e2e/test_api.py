@@ -204,7 +204,10 @@ def test_retrain_needs_models_write_and_returns_a_job_to_poll(
 ) -> None:
     reader = token_for(client, services, "predictions:read")
     writer = token_for(client, services, "models:write")
-    services.retrain = lambda *, horizon, tune: {"horizon": horizon, "promoted": False}
+    services.retrain = lambda *, horizon, tune, trigger=None: {
+        "horizon": horizon,
+        "promoted": False,
+    }
 
     refused = client.post("/v1/models/retrain", json={"horizon": 5}, headers=bearer(reader))
     started = client.post(

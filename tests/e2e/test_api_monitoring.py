@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +26,12 @@ SESSION = pd.Timestamp("2013-02-22 21:00", tz="UTC")
 
 
 @pytest.fixture
-def monitored(home_copy: Path) -> Iterator[tuple[TestClient, ApiServices, str]]:
+def monitored(
+    home_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TestClient, ApiServices, str]]:
     """The served home after `stockpred monitor`, with one scored session of the h5 champion
     (its forecasts in the served home are in sample, so the session is written here)."""
+    monkeypatch.setenv("STOCKPRED_ALERT_RETRAIN_TUNE", "false")
     assert main(["monitor", "--json"]) == 0
     settings = load_settings()
     champion = open_registry(settings).champion("stockpred-h5")
@@ -127,3 +131,95 @@ def test_metrics_expose_the_champions_realised_accuracy_and_drift(
         dict(k[1])["horizon"] for k in samples if k[0] == "stockpred_drift_features_over_threshold"
     } == {"1", "5"}
     assert samples[("stockpred_monitor_sessions_behind", keys)] >= 0
+
+
+def _payload(version: str, *, horizon: str = "5", status: str = "firing") -> dict[str, object]:
+    """Alertmanager's webhook payload (version 4) for a FeatureDrift alert."""
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="FeatureDrift"}',
+        "status": status,
+        "receiver": "retrain",
+        "groupLabels": {"alertname": "FeatureDrift"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9093",
+        "truncatedAlerts": 0,
+        "alerts": [
+            {
+                "status": status,
+                "labels": {
+                    "alertname": "FeatureDrift",
+                    "kind": "drift",
+                    "severity": "warning",
+                    "horizon": horizon,
+                    "model_version": version,
+                    "feature": "rsi_14",
+                },
+                "annotations": {"summary": "Feature rsi_14 drifted"},
+                "startsAt": "2013-03-04T21:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://127.0.0.1:9090/graph",
+                "fingerprint": "0123456789abcdef",
+            }
+        ],
+    }
+
+
+def test_a_drift_alert_retrains_its_champion_and_the_record_says_why(
+    monitored: tuple[TestClient, ApiServices, str],
+) -> None:
+    client, services, version = monitored
+    reader = token_for(client, services, "predictions:read")
+    denied = client.post("/v1/monitoring/alerts", json=_payload(version), headers=bearer(reader))
+    assert denied.status_code == 403
+    token = token_for(client, services, "models:write")
+
+    answer = client.post("/v1/monitoring/alerts", json=_payload(version), headers=bearer(token))
+
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    (job,) = body["retrains"]
+    assert job["parameters"]["horizon"] == 5
+    assert "FeatureDrift" in job["parameters"]["trigger"]
+    deadline = time.monotonic() + 120
+    while (state := client.get(f"/v1/jobs/{job['id']}", headers=bearer(token)).json())["state"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert state["state"] == "succeeded", state
+    result = state["result"]
+    assert "FeatureDrift" in result["trigger"]
+    # The champion was trained on the whole sample: nothing new to judge a challenger on.
+    assert "champion kept" in result["reason"]
+    metrics = client.get("/metrics").text
+    assert 'stockpred_retrain_runs_total{horizon="5",outcome="kept",trigger="alert"} 1.0' in metrics
+    assert 'stockpred_api_alerts_received_total{kind="drift",status="firing"} 1.0' in metrics
+
+    # The same alert about an older version, or resolved, starts nothing and says why.
+    stale = client.post("/v1/monitoring/alerts", json=_payload("999"), headers=bearer(token))
+    assert stale.json()["retrains"] == []
+    assert "version 999" in stale.json()["ignored"][0]
+    resolved = client.post(
+        "/v1/monitoring/alerts", json=_payload(version, status="resolved"), headers=bearer(token)
+    )
+    assert resolved.json()["retrains"] == []
+
+
+def test_a_malformed_alert_payload_is_refused_with_what_is_wrong(
+    monitored: tuple[TestClient, ApiServices, str],
+) -> None:
+    client, services, version = monitored
+    token = token_for(client, services, "models:write")
+    payload = _payload(version)
+    del payload["alerts"][0]["labels"]  # type: ignore[index]
+    answer = client.post("/v1/monitoring/alerts", json=payload, headers=bearer(token))
+    assert answer.status_code == 422
+    assert "labels" in answer.text
+    notify = client.post(
+        "/v1/monitoring/notifications", json=_payload(version), headers=bearer(token)
+    )
+    assert notify.status_code == 202
+    assert notify.json() == {"received": 1}

@@ -58,6 +58,9 @@ OPERATIONS = {
     "GET /v1/tickers/{ticker}/features",
     "GET /v1/models",
     "POST /v1/models/retrain",
+    "GET /v1/models/{name}/{version}/performance",
+    "POST /v1/monitoring/alerts",
+    "POST /v1/monitoring/notifications",
     "GET /v1/jobs/{job_id}",
     "GET /v1/webhooks",
     "POST /v1/webhooks",
@@ -66,7 +69,7 @@ OPERATIONS = {
 }
 
 
-def _fake_retrain(*, horizon: int, tune: bool) -> Mapping[str, object]:
+def _fake_retrain(*, horizon: int, tune: bool, trigger: str | None = None) -> Mapping[str, object]:
     """Stands in for the real retrain, which would train models for minutes and write the
     shared registry: this test is about the route's answers, not about retraining."""
     return {"horizon": horizon, "tune": tune, "promoted": False}

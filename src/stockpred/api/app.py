@@ -44,7 +44,16 @@ from stockpred.api.errors import install_error_handlers
 from stockpred.api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from stockpred.api.metrics import ApiMetrics, MetricsMiddleware, multiprocess_directory
 from stockpred.api.redaction import CredentialsInQueryMiddleware, install_log_redaction
-from stockpred.api.routes import auth, health, models, predictions, stream, tickers, webhooks
+from stockpred.api.routes import (
+    auth,
+    health,
+    models,
+    monitoring,
+    predictions,
+    stream,
+    tickers,
+    webhooks,
+)
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import BusError, StockpredError
 from stockpred.monitor.exposition import MonitoringCollector, ReportCache
@@ -141,7 +150,7 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
         )
     app.add_middleware(SecurityHeadersMiddleware)
     install_log_redaction()
-    for module in (health, auth, predictions, tickers, models, stream, webhooks):
+    for module in (health, auth, predictions, tickers, models, monitoring, stream, webhooks):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -260,11 +269,12 @@ def build_services(
     registry = open_registry(settings)
     verifier, issuer = build_token_services(settings, clock=now)
 
-    def retrain(*, horizon: int, tune: bool) -> Mapping[str, object]:
+    def retrain(*, horizon: int, tune: bool, trigger: str | None = None) -> Mapping[str, object]:
         from stockpred.compose import retrain_with
         from stockpred.pipeline.retrain import retrain_payload
 
-        return retrain_payload(retrain_with(settings, horizon=horizon, tune=tune, now=now()))
+        result = retrain_with(settings, horizon=horizon, tune=tune, now=now(), trigger=trigger)
+        return retrain_payload(result)
 
     modelled = universe(settings)
     freshness = FreshnessCache(calendar=settings.calendar, clock=now)

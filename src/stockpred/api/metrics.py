@@ -82,6 +82,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     2.5,
 )
 UNMATCHED_ROUTE = "unmatched"
+# The kinds of deploy/prometheus/rules: the label values an alert counter takes.
+ALERT_KINDS = frozenset(
+    {"availability", "errors", "latency", "bus", "staleness", "drift", "accuracy", "retrain"}
+)
 # The framework's documentation routes leave no route in the scope; they are few and fixed, so
 # they keep their own path as label.
 _DOCUMENTATION_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -155,6 +159,19 @@ class ApiMetrics:
             ("outcome",),
             registry=self.registry,
         )
+        self._retrains = Counter(
+            "stockpred_retrain_runs",
+            "Retrains run by the API, by horizon, outcome (promoted, kept, failed) and trigger "
+            "(alert, manual)",
+            ("horizon", "outcome", "trigger"),
+            registry=self.registry,
+        )
+        self._alerts = Counter(
+            "stockpred_api_alerts_received",
+            "Alerts posted by Alertmanager, by the rule's kind and status",
+            ("kind", "status"),
+            registry=self.registry,
+        )
         # labels() takes a lock and builds a key on every call; the children, once made, are
         # kept here so a request costs one dict lookup.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -187,6 +204,19 @@ class ApiMetrics:
 
     def websocket_closed(self) -> None:
         self._websockets.dec()
+
+    def record_retrain(self, *, horizon: int, outcome: str, trigger: str) -> None:
+        """One retrain the API ran: ``outcome`` promoted, kept or failed; ``trigger`` alert or
+        manual (the scheduler counts its own, trigger schedule)."""
+        self._retrains.labels(str(horizon), outcome, trigger).inc()
+
+    def record_alert(self, *, kind: str, status: str) -> None:
+        """One alert Alertmanager posted; ``kind`` outside :data:`ALERT_KINDS` counts as
+        ``other`` (a caller must not be able to create series at will)."""
+        self._alerts.labels(
+            kind if kind in ALERT_KINDS else "other",
+            status if status in ("firing", "resolved") else "other",
+        ).inc()
 
     def record_webhook_delivery(self, outcome: str) -> None:
         """Count one delivery attempt's ``outcome``; keep the outcomes a small fixed set."""

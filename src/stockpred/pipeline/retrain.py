@@ -62,6 +62,8 @@ class RetrainResult:
     window_end: pd.Timestamp | None = None
     challenger_rank_ic: float = math.nan
     champion_rank_ic: float = math.nan
+    # What asked for this retrain (the schedule, a person, or an alert and its summary).
+    trigger: str | None = None
 
 
 def _mean_rank_ic(ts: pd.Series, prediction: np.ndarray, actual: pd.Series) -> float:
@@ -91,9 +93,11 @@ def retrain(
     margin: float = 0.0,
     universe: Universe = STOCKS,
     announce: Callable[[FeaturesWritten], None] | None = None,
+    trigger: str | None = None,
 ) -> RetrainResult:
     """Challenge the champion of ``config.horizon``; see the module docstring. ``announce``
-    is told of the feature rows the retrain's own build commits."""
+    is told of the feature rows the retrain's own build commits; ``trigger`` (what asked for
+    the retrain, e.g. the alert) is kept on the result and on the challenger's record."""
     build_features(store, feature_set, now=now, universe=universe, announce=announce)
     champion, champion_model = load_champion(registry, horizon=config.horizon, cache=cache)
     kind = champion.metadata.get("model_kind", "")
@@ -122,7 +126,8 @@ def retrain(
             champion.version,
             None,
             False,
-            f"only {len(unseen)} labelled dates since the champion's data ended "
+            trigger=trigger,
+            reason=f"only {len(unseen)} labelled dates since the champion's data ended "
             f"({trained_until:%Y-%m-%d}, plus a {gap}-date purge); need {MIN_WINDOW_DATES} to "
             "judge a challenger fairly; champion kept",
         )
@@ -198,7 +203,11 @@ def retrain(
         seconds=time.perf_counter() - started,
         code=(code_version, git_commit),
         metrics={"window_rank_ic": challenger_ic, "champion_window_rank_ic": champion_ic},
-        extra={"retrain_decision": reason, "model_family": model_family(kind)},
+        extra={
+            "retrain_decision": reason,
+            "model_family": model_family(kind),
+            **({"retrain_trigger": trigger} if trigger else {}),
+        },
         predictions=pd.DataFrame(
             {"ts": test["ts"].to_numpy(), "prediction": window_predictions[best]}
         ),
@@ -206,7 +215,7 @@ def retrain(
     if wins:
         registry.promote(model_name(config.horizon), version.version, reason=reason)
     return RetrainResult(
-        champion.version, version, wins, reason, start, end, challenger_ic, champion_ic
+        champion.version, version, wins, reason, start, end, challenger_ic, champion_ic, trigger
     )
 
 
@@ -223,4 +232,5 @@ def retrain_payload(result: RetrainResult) -> dict[str, object]:
         ],
         "challenger_rank_ic": result.challenger_rank_ic,
         "champion_rank_ic": result.champion_rank_ic,
+        "trigger": result.trigger,
     }

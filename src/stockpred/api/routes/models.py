@@ -197,10 +197,21 @@ async def model_performance(
 async def retrain_model(request: RetrainRequest, services: Services, caller: Writer) -> Response:
     """Starts `stockpred retrain` for the horizon: a challenger is trained and promoted only if
     it beats the champion on a window neither saw. Answers at once with a job to poll."""
-    retrain = services.retrain
+    retrain, metrics = services.retrain, services.metrics
+
+    def work() -> Mapping[str, object]:
+        try:
+            result = retrain(horizon=request.horizon, tune=request.tune, trigger="manual")
+        except Exception:
+            metrics.record_retrain(horizon=request.horizon, outcome="failed", trigger="manual")
+            raise
+        outcome = "promoted" if result.get("promoted") else "kept"
+        metrics.record_retrain(horizon=request.horizon, outcome=outcome, trigger="manual")
+        return result
+
     job = services.jobs.submit(
         "retrain",
-        lambda: retrain(horizon=request.horizon, tune=request.tune),
+        work,
         requested_by=caller.client_id,
         parameters={"horizon": request.horizon, "tune": request.tune},
     )

@@ -1,0 +1,159 @@
+"""Alertmanager's webhooks: drift and accuracy alerts retrain the champion they name; every
+alert is counted and logged for the operators (Slack and email delivery come with notify)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from stockpred.api.deps import Services, require
+from stockpred.api.principals import Principal
+from stockpred.api.routes.models import JobOut, job_out
+from stockpred.api.routes.predictions import _ERRORS
+from stockpred.monitor.alerts import decide_retrains
+
+__all__ = ["router"]
+
+_LOG = logging.getLogger("stockpred.api.alerts")
+router = APIRouter(tags=["monitoring"])
+# Alertmanager authenticates as an API client (OAuth2 client credentials, its http_config's
+# oauth2 block) holding this scope: it may start retrains, as POST /v1/models/retrain may.
+Writer = Annotated[Principal, Depends(require("models:write"))]
+
+_MAX_ALERTS = 1000
+_MAX_TEXT = 2000
+
+
+class AlertIn(BaseModel):
+    """One alert of Alertmanager's webhook payload (version 4)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: str = Field(max_length=16)
+    labels: dict[str, Annotated[str, Field(max_length=_MAX_TEXT)]] = Field(max_length=64)
+    annotations: dict[str, Annotated[str, Field(max_length=_MAX_TEXT)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    startsAt: str | None = Field(default=None, max_length=64)  # noqa: N815 (Alertmanager's name)
+    fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class AlertmanagerIn(BaseModel):
+    """Alertmanager's webhook payload: https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str = Field(max_length=8)
+    status: str = Field(max_length=16)
+    receiver: str = Field(default="", max_length=256)
+    alerts: list[AlertIn] = Field(max_length=_MAX_ALERTS)
+
+
+class AlertsOut(BaseModel):
+    received: int
+    retrains: list[JobOut]
+    ignored: list[str]
+
+
+def _retrain_job(
+    services: Services, *, horizon: int, trigger: str, caller: str
+) -> Callable[[], Mapping[str, object]]:
+    retrain, metrics = services.retrain, services.metrics
+
+    def work() -> Mapping[str, object]:
+        try:
+            result = retrain(
+                horizon=horizon, tune=services.settings.alert_retrain_tune, trigger=trigger
+            )
+        except Exception:
+            metrics.record_retrain(horizon=horizon, outcome="failed", trigger="alert")
+            _LOG.exception("the retrain of horizon %d asked by %s failed", horizon, caller)
+            raise
+        outcome = "promoted" if result.get("promoted") else "kept"
+        metrics.record_retrain(horizon=horizon, outcome=outcome, trigger="alert")
+        _LOG.warning("retrain of horizon %d (%s): %s", horizon, trigger, result.get("reason"))
+        return result
+
+    return work
+
+
+def _count(services: Services, payload: AlertmanagerIn) -> None:
+    for alert in payload.alerts:
+        services.metrics.record_alert(kind=alert.labels.get("kind", ""), status=alert.status)
+
+
+def _json(model: BaseModel, status: int) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json", status_code=status)
+
+
+@router.post(
+    "/v1/monitoring/alerts",
+    response_model=AlertsOut,
+    status_code=202,
+    responses=_ERRORS,
+    summary="Alertmanager webhook: drift and accuracy alerts retrain the champion",
+)
+async def receive_alerts(payload: AlertmanagerIn, services: Services, caller: Writer) -> Response:
+    """Each firing alert of kind ``drift`` or ``accuracy`` whose ``horizon`` and
+    ``model_version`` name the champion serving now starts one retrain of that horizon (a
+    challenger promoted only if it beats the champion); the retrain's record keeps the alerts
+    that asked for it. Alerts about a replaced version, resolved ones, other kinds, and
+    horizons already retraining start nothing; the answer says why for each."""
+    _count(services, payload)
+    champions = {h: str(m.version.version) for h, m in services.serving.models.items()}
+    busy = {
+        int(job.parameters.get("horizon", -1))  # type: ignore[call-overload]
+        for job in services.jobs.list()
+        if job.kind == "retrain" and job.state in ("queued", "running")
+    }
+    decision = decide_retrains(
+        [(a.status, a.labels, a.annotations) for a in payload.alerts],
+        champions=champions,
+        busy=busy,
+    )
+    jobs = []
+    for horizon, trigger in sorted(decision.retrain.items()):
+        _LOG.warning("alerts ask for a retrain of horizon %d: %s", horizon, trigger)
+        jobs.append(
+            services.jobs.submit(
+                "retrain",
+                _retrain_job(services, horizon=horizon, trigger=trigger, caller=caller.client_id),
+                requested_by=caller.client_id,
+                parameters={"horizon": horizon, "trigger": trigger},
+            )
+        )
+    out = AlertsOut(
+        received=len(payload.alerts), retrains=[job_out(j) for j in jobs], ignored=decision.ignored
+    )
+    return _json(out, 202)
+
+
+class NotificationsOut(BaseModel):
+    received: int
+
+
+@router.post(
+    "/v1/monitoring/notifications",
+    response_model=NotificationsOut,
+    status_code=202,
+    responses=_ERRORS,
+    summary="Alertmanager webhook: alerts for the operators",
+)
+async def receive_notifications(
+    payload: AlertmanagerIn, services: Services, caller: Writer
+) -> Response:
+    """Counts (``stockpred_api_alerts_received_total``) and logs each alert for the operators;
+    nothing is retrained."""
+    _count(services, payload)
+    for alert in payload.alerts:
+        _LOG.warning(
+            "alert %s (%s): %s",
+            alert.labels.get("alertname", "?"),
+            alert.status,
+            alert.annotations.get("summary", ""),
+        )
+    return _json(NotificationsOut(received=len(payload.alerts)), 202)
