@@ -226,6 +226,11 @@ class Settings(BaseSettings):
     api_audience: str = Field(
         default="stockpred-api", description="audience (aud) the API's tokens must name"
     )
+    api_monitor_metrics: bool = Field(
+        default=True,
+        description="expose the monitor's realised accuracy and drift of the champions on "
+        "/metrics (read from the store at most once a minute, when it changed)",
+    )
     alert_retrain_tune: bool = Field(
         default=True,
         description="re-tune the challenger when an Alertmanager drift or accuracy alert asks "

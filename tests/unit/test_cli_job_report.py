@@ -31,7 +31,7 @@ def _runs(path: Path) -> dict[str, float]:
         s.labels["outcome"]: s.value
         for family in text_string_to_metric_families(path.read_text())
         for s in family.samples
-        if s.name == "stockpred_job_runs_total" and s.labels["job"] == "features_build"
+        if s.name == "stockpred_job_runs_total" and s.labels["task"] == "features_build"
     }
 
 

@@ -98,11 +98,11 @@ def test_a_scheduled_job_is_counted_by_outcome_timed_and_stamped_on_success() ->
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)
 
-    assert value("stockpred_job_runs_total", job="prices", outcome="success") == 1
-    assert value("stockpred_job_runs_total", job="news", outcome="failure") == 1
-    assert value("stockpred_job_duration_seconds_count", job="news") == 1
-    assert value("stockpred_job_last_success_timestamp_seconds", job="prices") == 1.7e9
-    assert value("stockpred_job_last_success_timestamp_seconds", job="news") is None
+    assert value("stockpred_job_runs_total", task="prices", outcome="success") == 1
+    assert value("stockpred_job_runs_total", task="news", outcome="failure") == 1
+    assert value("stockpred_job_duration_seconds_count", task="news") == 1
+    assert value("stockpred_job_last_success_timestamp_seconds", task="prices") == 1.7e9
+    assert value("stockpred_job_last_success_timestamp_seconds", task="news") is None
     assert (
         value("stockpred_retrain_runs_total", horizon="5", outcome="kept", trigger="schedule") == 1
     )
@@ -126,9 +126,9 @@ def test_a_job_that_succeeds_leaves_its_run_duration_and_success_time_in_the_tex
         pass
 
     samples = _parsed(textfile)
-    assert samples[("stockpred_job_runs_total", (("job", "train"), ("outcome", "success")))] == 1
-    assert samples[("stockpred_job_duration_seconds", (("job", "train"),))] == 12.5
-    assert samples[("stockpred_job_last_success_timestamp_seconds", (("job", "train"),))] == 112.5
+    assert samples[("stockpred_job_runs_total", (("outcome", "success"), ("task", "train")))] == 1
+    assert samples[("stockpred_job_duration_seconds", (("task", "train"),))] == 12.5
+    assert samples[("stockpred_job_last_success_timestamp_seconds", (("task", "train"),))] == 112.5
 
 
 def test_a_job_that_fails_reports_the_failure_and_the_error_goes_on(tmp_path: Path) -> None:
@@ -141,6 +141,6 @@ def test_a_job_that_fails_reports_the_failure_and_the_error_goes_on(tmp_path: Pa
         raise ValueError("bad input")
 
     samples = _parsed(textfile)
-    failure = ("stockpred_job_runs_total", (("job", "ingest_prices"), ("outcome", "failure")))
+    failure = ("stockpred_job_runs_total", (("outcome", "failure"), ("task", "ingest_prices")))
     assert samples[failure] == 1
     assert not any(name.startswith("stockpred_job_last_success") for name, _ in samples)

@@ -289,12 +289,13 @@ def build_services(
     champions = lambda: serving.models.values()  # noqa: E731, PLW0108
     metrics = ApiMetrics(multiprocess_dir=multiprocess_directory(), champions=champions)
     changes = store_changes(settings)
-    metrics.add_collector(
-        MonitoringCollector(
-            ReportCache(lambda: _monitor_reports(settings, serving), changes=changes).reports,
-            sessions_behind=lambda ts: freshness.of(ts).sessions_behind,
+    if settings.api_monitor_metrics:
+        metrics.add_collector(
+            MonitoringCollector(
+                ReportCache(lambda: _monitor_reports(settings, serving), changes=changes).reports,
+                sessions_behind=lambda ts: freshness.of(ts).sessions_behind,
+            )
         )
-    )
 
     def served_sets() -> list[str]:
         return sorted({m.feature_set for m in serving.models.values()})

@@ -46,20 +46,20 @@ class SchedulerMetrics:
         self._runs = Counter(
             "stockpred_job_runs",
             "Runs of a scheduled job, by outcome (success, failure)",
-            ("job", "outcome"),
+            ("task", "outcome"),
             registry=registry,
         )
         self._duration = Histogram(
             "stockpred_job_duration_seconds",
             "How long a scheduled job's runs took",
-            ("job",),
+            ("task",),
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
         self._last_success = Gauge(
             "stockpred_job_last_success_timestamp_seconds",
             "When the job last succeeded (Unix seconds)",
-            ("job",),
+            ("task",),
             registry=registry,
         )
         self._retrains = Counter(

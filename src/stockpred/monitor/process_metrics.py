@@ -150,20 +150,20 @@ def write_job_report(
     Counter(
         "stockpred_job_runs",
         "Runs of a job, by outcome (success, failure)",
-        ("job", "outcome"),
+        ("task", "outcome"),
         registry=registry,
     ).labels(job, outcome).inc()
     Gauge(
         "stockpred_job_duration_seconds",
         "How long the job's last run took",
-        ("job",),
+        ("task",),
         registry=registry,
     ).labels(job).set(seconds)
     if outcome == "success":
         Gauge(
             "stockpred_job_last_success_timestamp_seconds",
             "When the job last succeeded (Unix seconds)",
-            ("job",),
+            ("task",),
             registry=registry,
         ).labels(job).set(finished_at)
     if pushgateway is not None:
