@@ -115,17 +115,20 @@ SERVICE_HEALTH = DashboardSpec(
                     "timeseries",
                     (
                         Query(
-                            'sum by (route) (rate(stockpred_api_requests_total{status=~"5.."}[5m]))'
+                            "(sum by (route)"
+                            ' (rate(stockpred_api_requests_total{status=~"5.."}[5m]))'
+                            " or 0 * sum by (route) (rate(stockpred_api_requests_total[5m])))"
                             " / sum by (route) (rate(stockpred_api_requests_total[5m]))",
                             "{{route}}",
                         ),
                         Query(
-                            'sum(rate(stockpred_api_requests_total{status=~"5.."}[5m]))'
-                            " / sum(rate(stockpred_api_requests_total[5m]))",
+                            '(sum(rate(stockpred_api_requests_total{status=~"5.."}[5m]))'
+                            " or vector(0)) / sum(rate(stockpred_api_requests_total[5m]))",
                             "all routes",
                         ),
                     ),
-                    description="Share of answers with a 5xx status; ApiErrorRate fires over 2%.",
+                    description="Share of answers with a 5xx status; ApiErrorRate fires over 2%. "
+                    "A route that answered no 5xx shows 0 (no 5xx series exists for it).",
                     unit="percentunit",
                     steps=((None, "green"), (0.02, "red")),
                 ),
@@ -290,17 +293,7 @@ DATA_FRESHNESS = DashboardSpec(
                         ),
                     ),
                     unit="short",
-                ),
-                PanelSpec(
-                    "Provider quota remaining",
-                    "timeseries",
-                    (
-                        Query(
-                            "min by (provider) (stockpred_provider_quota_remaining)",
-                            "{{provider}}",
-                        ),
-                    ),
-                    unit="short",
+                    width=24,
                 ),
             ),
         ),
