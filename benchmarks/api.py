@@ -19,8 +19,15 @@ route's answers by status.
 
     python benchmarks/api.py [--connections 64] [--seconds 10] [--tickers 100] [--guessers 16]
 
+``monitoring``: the single-prediction route while a scraper reads /metrics every second (15 times
+Prometheus's default pace), on the API with the monitor's series (``stockpred monitor`` has run
+on the home: drift of every feature, realised accuracy) and on one started with
+``STOCKPRED_API_MONITOR_METRICS=false``, alternated ``--rounds`` times each with a bare run
+beside every one: the ratio to the bare ceiling with and without them.
+
 Target (issue 6): single prediction >= 50% of the bare ceiling with p99 < 25 ms on one worker.
 Target (issue 12): under brute force, single-prediction throughput within 20% of the quiet one.
+Target (issue 15): the ratio with the monitor's series within 5% of the ratio without them.
 """
 
 from __future__ import annotations
@@ -147,6 +154,8 @@ def wrk(
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, flags=re.MULTILINE))
+    if set(latency) != {"50", "75", "90", "99"}:
+        raise SystemExit(f"cannot read wrk's latency distribution of {url}:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
     return {
@@ -208,6 +217,80 @@ class Guessers:
             thread.join(timeout=60)
 
 
+class Scraper:
+    """Reads ``url`` every ``every`` seconds while it runs, as Prometheus would."""
+
+    def __init__(self, url: str, *, every: float) -> None:
+        self._url = url
+        self._every = every
+        self._stop = threading.Event()
+        self.scrapes = 0
+        self.bytes = 0
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.wait(self._every):
+                answer = client.get(self._url)
+                answer.raise_for_status()
+                self.scrapes += 1
+                self.bytes = len(answer.content)
+
+    def __enter__(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
+def monitoring_runs(
+    env: dict[str, str],
+    *,
+    auth: dict[str, str],
+    bare_port: int,
+    rounds: int,
+    load: dict[str, int],
+) -> dict[str, object]:
+    """The single route's ratio to bare while /metrics is scraped every second, on an API with
+    the monitor's series and on one without, alternated ``rounds`` times."""
+    ratios: dict[str, list[float]] = {"with": [], "without": []}
+    scraped: dict[str, int] = {}
+    for _ in range(rounds):
+        for name, flag in (("without", "false"), ("with", "true")):
+            port = free_port()
+            server = start_server(
+                "stockpred.api.app:create_app_from_settings",
+                port=port,
+                env=env | {"STOCKPRED_API_MONITOR_METRICS": flag},
+            )
+            try:
+                url = f"http://127.0.0.1:{port}/v1/predictions/AAPL?horizon=5"
+                wrk(url, connections=8, seconds=2, headers=auth, script=None)
+                with Scraper(f"http://127.0.0.1:{port}/metrics", every=1.0) as scraper:
+                    single = wrk(url, headers=auth, script=None, **load)
+                scraped[name] = scraper.bytes
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            bare = wrk(f"http://127.0.0.1:{bare_port}/bare", headers={}, script=None, **load)
+            ratios[name].append(single["requests_per_s"] / bare["requests_per_s"])
+    with_, without = float(np.mean(ratios["with"])), float(np.mean(ratios["without"]))
+    change = (with_ - without) / without
+    return {
+        "scrape_every_s": 1.0,
+        "metrics_bytes": scraped,
+        "rounds": rounds,
+        "ratio_to_bare_with": round(with_, 3),
+        "ratio_to_bare_without": round(without, 3),
+        "ratios_with": [round(r, 3) for r in ratios["with"]],
+        "ratios_without": [round(r, 3) for r in ratios["without"]],
+        "relative_change": round(change, 3),
+        "within_5_percent": abs(change) <= 0.05,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=64)
@@ -216,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="tickers per batch request")
     parser.add_argument(
         "--guessers", type=int, default=16, help="parallel wrong-secret posters (0: skip)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="monitoring runs with and without (0: skip)"
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -239,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             ["features", "build", "--json"],
             ["train", "--models", "lightgbm", "--no-tune", "--horizon", "5", "--test-size",
              "252", "--json"],
+            ["monitor", "--json"],
         ):  # fmt: skip
             run([*STOCKPRED, *command], env)
         created = json.loads(
@@ -320,10 +407,18 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                     "token_answers": {str(k): v for k, v in sorted(guessers.statuses.items())},
                 }
+            api.terminate()
+            api.wait(timeout=30)
+            monitoring = (
+                monitoring_runs(env, auth=auth, bare_port=bare_port, rounds=args.rounds, load=load)
+                if args.rounds
+                else {}
+            )
         finally:
             for server in (api, bare):
-                server.terminate()
-                server.wait(timeout=30)
+                if server.poll() is None:
+                    server.terminate()
+                    server.wait(timeout=30)
 
     ceiling = results["bare"]["requests_per_s"]
     single = results["single_prediction"]
@@ -351,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             "per client id, 1 hashing thread at nice 19",
             **attacks,
         },
+        "monitoring": monitoring,
         "setup_s": round(setup_s, 1),
     }
     json.dump(report, sys.stdout, indent=2)

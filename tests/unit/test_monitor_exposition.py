@@ -9,7 +9,7 @@ import pandas as pd
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stockpred.monitor.exposition import MonitoringCollector, ReportCache
+from stockpred.monitor.exposition import MonitoringCollector, RenderedMetrics, ReportCache
 from stockpred.monitor.report import MonitorReport
 
 SESSION = pd.Timestamp("2024-03-01 21:00", tz="UTC")
@@ -128,4 +128,24 @@ def test_with_a_change_token_the_store_is_read_again_only_after_it_changed() -> 
     assert len(calls) == 1
     token[0] = "b"
     cache.reports()
+    assert len(calls) == 2
+
+
+def test_the_rendered_text_is_built_once_a_minute_not_once_a_scrape() -> None:
+    now, calls = [0.0], []
+
+    def reports() -> list[MonitorReport]:
+        calls.append(1)
+        return [_report()]
+
+    render = RenderedMetrics(MonitoringCollector(reports), every_seconds=60, clock=lambda: now[0])
+    first = render()
+    assert (
+        b'stockpred_feature_drift_psi{feature="rsi_14",horizon="5",model_version="7"} 3.0' in first
+    )
+    now[0] = 30.0
+    assert render() is first
+    assert len(calls) == 1
+    now[0] = 61.0
+    render()
     assert len(calls) == 2

@@ -56,7 +56,7 @@ from stockpred.api.routes import (
 )
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import BusError, StockpredError
-from stockpred.monitor.exposition import MonitoringCollector, ReportCache
+from stockpred.monitor.exposition import MonitoringCollector, RenderedMetrics, ReportCache
 from stockpred.monitor.report import MonitorReport
 from stockpred.pipeline.serving import ServingState, StaleRefresher
 from stockpred.settings import Settings, load_settings, make_private
@@ -290,12 +290,11 @@ def build_services(
     metrics = ApiMetrics(multiprocess_dir=multiprocess_directory(), champions=champions)
     changes = store_changes(settings)
     if settings.api_monitor_metrics:
-        metrics.add_collector(
-            MonitoringCollector(
-                ReportCache(lambda: _monitor_reports(settings, serving), changes=changes).reports,
-                sessions_behind=lambda ts: freshness.of(ts).sessions_behind,
-            )
+        reports = ReportCache(lambda: _monitor_reports(settings, serving), changes=changes)
+        collector = MonitoringCollector(
+            reports.reports, sessions_behind=lambda ts: freshness.of(ts).sessions_behind
         )
+        metrics.add_rendered(RenderedMetrics(collector))
 
     def served_sets() -> list[str]:
         return sorted({m.feature_set for m in serving.models.values()})

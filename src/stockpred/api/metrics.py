@@ -115,6 +115,7 @@ class ApiMetrics:
         # Collectors read at scrape time (model info, the monitor's figures): on this registry,
         # or with several workers on each scrape's fresh one.
         self._scraped: list[Collector] = [self._model_info]
+        self._rendered: list[Callable[[], bytes]] = []
         if multiprocess_dir is None:
             self.registry.register(self._model_info)
         if process_metrics and multiprocess_dir is None:
@@ -224,23 +225,31 @@ class ApiMetrics:
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition: this registry's, or with several workers every
-        worker's files summed on a fresh registry (so no scrape sees another's state)."""
+        worker's files summed on a fresh registry (so no scrape sees another's state); then
+        the rendered texts of :meth:`add_rendered`."""
         directory = self.multiprocess_dir
         if directory is None:
-            return generate_latest(self.registry)
-        forget_dead_workers(directory)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-        for collector in self._scraped:
-            registry.register(collector)
-        return generate_latest(registry)
+            base = generate_latest(self.registry)
+        else:
+            forget_dead_workers(directory)
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+            for collector in self._scraped:
+                registry.register(collector)
+            base = generate_latest(registry)
+        return base + b"".join(render() for render in self._rendered)
 
     def add_collector(self, collector: Collector) -> None:
-        """Expose ``collector`` (read at scrape time, like ``stockpred_model_info``): the
-        monitor's realised accuracy and drift of the champions (``monitor/exposition.py``)."""
+        """Expose ``collector``, read at every scrape (like ``stockpred_model_info``)."""
         self._scraped.append(collector)
         if self.multiprocess_dir is None:
             self.registry.register(collector)
+
+    def add_rendered(self, render: Callable[[], bytes]) -> None:
+        """Append ``render()``, text already in the exposition format, to every scrape: the
+        monitor's hundreds of accuracy and drift series (``monitor/exposition.py``), which
+        change once a session and are rendered once a minute, not once a scrape."""
+        self._rendered.append(render)
 
 
 class MetricsMiddleware:

@@ -1,6 +1,8 @@
-"""The monitor's latest figures as Prometheus series, read at scrape time from the stored
-reports (``monitor/report.py``) through a short cache, so a scrape never waits on the store more
-than once a minute.
+"""The monitor's latest figures as Prometheus series, from the stored reports
+(``monitor/report.py``) through a short cache, so a scrape never waits on the store more than
+once a minute, and rendered to text at most once a minute (``RenderedMetrics``): there are
+hundreds of them (four per feature and champion), and building them on every scrape took a
+measurable share of the API's CPU (README, monitoring).
 
 Series (gauges; a NaN figure is left out rather than exposed as NaN):
 
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -35,7 +38,7 @@ from stockpred.models.drift import PREDICTION_SUBJECT, drifted
 from stockpred.monitor.accuracy import CHAMPION_ROLE, best_baseline
 from stockpred.monitor.report import MonitorReport
 
-__all__ = ["MonitoringCollector", "ReportCache"]
+__all__ = ["MonitoringCollector", "RenderedMetrics", "ReportCache"]
 
 
 class ReportCache:
@@ -196,3 +199,32 @@ class MonitoringCollector(Collector):
         yield last
         if self._sessions_behind is not None:
             yield behind
+
+
+class RenderedMetrics:
+    """``collector``'s text exposition, rendered at most once per ``every_seconds`` (the
+    figures change once a session; the sessions-behind count at a session close): a scrape
+    appends the bytes instead of building hundreds of series again."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        *,
+        every_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(collector)
+        self._every = every_seconds
+        self._clock = clock
+        self._text = b""
+        self._at: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            now = self._clock()
+            if self._at is None or now - self._at >= self._every:
+                self._text = generate_latest(self._registry)
+                self._at = now
+            return self._text
