@@ -153,7 +153,7 @@ def wrk(
         command += ["-s", str(script)]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, flags=re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", output, flags=re.MULTILINE))
     if set(latency) != {"50", "75", "90", "99"}:
         raise SystemExit(f"cannot read wrk's latency distribution of {url}:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)

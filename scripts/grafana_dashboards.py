@@ -293,7 +293,19 @@ DATA_FRESHNESS = DashboardSpec(
                         ),
                     ),
                     unit="short",
-                    width=24,
+                ),
+                PanelSpec(
+                    "Provider quota remaining",
+                    "timeseries",
+                    (
+                        Query(
+                            "min by (provider, window) (stockpred_provider_quota_remaining)",
+                            "{{provider}} per {{window}}",
+                        ),
+                    ),
+                    description="Requests left in each window of the provider's quota, read "
+                    "from the rate limiter's file shared by every process.",
+                    unit="short",
                 ),
             ),
         ),

@@ -35,6 +35,7 @@ EXPORTED_METRICS = {
     "stockpred_bus_lag",
     "stockpred_data_sessions_behind",
     "stockpred_provider_errors_total",
+    "stockpred_provider_quota_remaining",
     "stockpred_retrain_runs_total",
     "stockpred_model_info",
     # monitor/exposition.py

@@ -15,6 +15,8 @@ from stockpred.settings import Settings
 # The feeds (pandas, the calendars, the store, the providers) load when the jobs are built, so
 # that `--help` does not pay for them.
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from stockpred.monitor.job_metrics import SchedulerMetrics
@@ -326,6 +328,22 @@ def scheduler_command(
             stop_metrics()
 
 
+def _quotas_left(settings: Settings, clock: Callable[[], datetime]) -> dict[tuple[str, str], int]:
+    """(provider, window) -> requests left, for the feeds' providers (``quota.quota_left``)."""
+    from stockpred.sources.providers.quota import quota_left
+    from stockpred.sources.providers.registry import provider_info
+
+    now_ms = int(clock().timestamp() * 1000)
+    left: dict[tuple[str, str], int] = {}
+    for name in dict.fromkeys((settings.price_source, settings.news_source, settings.macro_source)):
+        info = provider_info(name)
+        windows = quota_left(
+            settings.cache_path, group=info.quota_group or name, rate=info.rate_limit, now_ms=now_ms
+        )
+        left |= {(name, window): count for window, count in windows.items()}
+    return left
+
+
 class _SchedulerWatch:
     """The running scheduler's metrics: its jobs and retrains (``SchedulerMetrics``), the data
     gauges (``DataCollector``: the coverage read once now and after each price run, the
@@ -353,6 +371,7 @@ class _SchedulerWatch:
             calendar=settings.calendar,
             status=status.read,
             clock=runtime.clock,
+            quotas=lambda: _quotas_left(settings, runtime.clock),
         )
         self.registry.register(self.data)
         # Once at start, then only after the price feed wrote: no store opened per scrape.

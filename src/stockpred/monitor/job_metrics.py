@@ -131,9 +131,10 @@ def provider_errors(status: Mapping[str, Mapping[str, object]]) -> dict[tuple[st
 
 
 class DataCollector:
-    """``stockpred_data_sessions_behind{ticker,provider}`` and
-    ``stockpred_provider_errors_total{provider,kind}``, computed at scrape time from the
-    coverage last seen and the provider status file, and kept ``cache_seconds``."""
+    """``stockpred_data_sessions_behind{ticker,provider}``,
+    ``stockpred_provider_errors_total{provider,kind}`` and (given ``quotas``)
+    ``stockpred_provider_quota_remaining{provider,window}``, computed at scrape time from the
+    coverage last seen, the provider status file and the quota file, kept ``cache_seconds``."""
 
     def __init__(
         self,
@@ -144,7 +145,9 @@ class DataCollector:
         clock: Callable[[], datetime],
         cache_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        quotas: Callable[[], Mapping[tuple[str, str], int]] | None = None,
     ) -> None:
+        self._quotas = quotas
         self._provider = provider
         self._calendar = calendar
         self._status = status
@@ -191,4 +194,13 @@ class DataCollector:
         )
         for (provider, kind), count in sorted(provider_errors(self._status()).items()):
             errors.add_metric((provider, kind), float(count))
-        return [behind, errors]
+        if self._quotas is None:
+            return [behind, errors]
+        left = GaugeMetricFamily(
+            "stockpred_provider_quota_remaining",
+            "Requests left in each window of the provider's quota (shared by every process)",
+            labels=("provider", "window"),
+        )
+        for (provider, window), count in sorted(self._quotas().items()):
+            left.add_metric((provider, window), float(count))
+        return [behind, errors, left]

@@ -41,6 +41,7 @@ from stockpred.domain.errors import (
     QuotaExhaustedError,
 )
 from stockpred.sources.providers.base import ProviderContext, ProviderInfo, RateLimit
+from stockpred.sources.providers.quota import QUOTA_FILE, quota_table
 
 __all__ = ["HttpPolicy", "ProviderHttp", "Response", "decode_json", "raise_for_status"]
 
@@ -157,8 +158,8 @@ class ProviderHttp:
             # daily quota must survive the process), and by adapters of one account.
             bucket = SQLiteBucket.init_from_file(
                 rates,
-                table=f"quota_{self._quota}",
-                db_path=str(context.cache_dir / "quotas.sqlite"),
+                table=quota_table(self._quota),
+                db_path=str(context.cache_dir / QUOTA_FILE),
             )
             self._limiter = Limiter(bucket)
         else:
