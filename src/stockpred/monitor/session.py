@@ -28,7 +28,7 @@ import pandas as pd
 
 from stockpred.domain.errors import NotFoundError
 from stockpred.domain.instruments import STOCKS, Universe
-from stockpred.models.base import KEY_COLUMNS
+from stockpred.models.base import KEY_COLUMNS, Model
 from stockpred.models.baselines import BASELINES, make_baseline
 from stockpred.models.drift import (
     DRIFT_REFERENCE_FILE,
@@ -106,7 +106,7 @@ def _fitted_baselines(
     labels: pd.DataFrame,
     features: list[str],
     version: ModelVersion,
-) -> dict[str, object]:
+) -> dict[str, Model]:
     """Every baseline fitted on the champion's training window (rows labelled by its end),
     on the label the champion was fitted on."""
     start = pd.Timestamp(version.metadata["data_start"])
@@ -117,7 +117,7 @@ def _fitted_baselines(
     )
     target = version.metadata.get("target", "return")
     label = cross_sectional_target(train, target)
-    fitted: dict[str, object] = {}
+    fitted: dict[str, Model] = {}
     for name in BASELINES:
         baseline = make_baseline(name, horizon=int(version.metadata["horizon"]))
         baseline.fit(train[["ticker", "ts", *features]], label)
@@ -167,18 +167,18 @@ def monitor_champion(
     history = store.read_monitoring(MODEL_PERFORMANCE.name, horizon=horizon, model_version=label)
     below = 0
     if not rows.empty:
-        baselines = _fitted_baselines(design, labels, features, version)
-        with_features = rows.merge(design, on=list(KEY_COLUMNS), how="left")
-        predictions = {
-            name: np.asarray(
-                model.predict(with_features[["ticker", "ts", *features]]),  # type: ignore[attr-defined]
-                dtype="float64",
-            )
-            for name, model in baselines.items()
-        }
         dates = pd.DatetimeIndex(rows["ts"].unique()).sort_values()
         done = set(pd.DatetimeIndex(history["session"])) if not history.empty else set()
         todo = [d for d in dates[-catch_up:] if d not in done]
+        predictions: dict[str, np.ndarray] = {}
+        if todo:  # the baselines are fitted only when there is a session to score
+            with_features = rows.merge(design, on=list(KEY_COLUMNS), how="left")
+            predictions = {
+                name: np.asarray(
+                    model.predict(with_features[["ticker", "ts", *features]]), dtype="float64"
+                )
+                for name, model in _fitted_baselines(design, labels, features, version).items()
+            }
         frames = []
         for session in todo:
             position = dates.searchsorted(session, side="right")
