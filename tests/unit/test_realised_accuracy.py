@@ -95,3 +95,17 @@ def test_the_streak_counts_the_latest_sessions_in_a_row_below_the_best_baseline(
 def test_a_session_without_figures_ends_the_streak() -> None:
     history = _history([0.0, math.nan, 0.0], [0.05, 0.05, 0.05])
     assert below_baseline_streak(history, list(DATES[:3])) == 1
+
+
+def test_a_baseline_that_serves_is_scored_once_as_the_champion_against_the_others() -> None:
+    rows = _rows()
+    baselines = {
+        "ar1": rows["prediction"].to_numpy(),
+        "random_walk": np.zeros(len(rows)),
+        "reversal": -rows["actual"].to_numpy(),
+    }
+    for champion in ("ar1", "random_walk"):
+        got = window_scores(rows, baselines, horizon=1, champion=champion, return_units=True)
+        assert got["model"].tolist().count(champion) == 1
+        assert got.set_index("model").loc[champion, "role"] == CHAMPION_ROLE
+        assert set(got["model"]) == set(baselines)

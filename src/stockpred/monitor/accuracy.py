@@ -69,10 +69,14 @@ def window_scores(
     baseline's prediction of those rows in the same order.
 
     ``return_units`` False (a champion fitted on the cross-sectional rank): its hit rate, MAE
-    and coverage are NaN, as offline; the baselines' stay (they predict returns).
+    and coverage are NaN, as offline; the baselines' stay (they predict returns). A champion
+    that is itself a baseline (``ar1`` serving because no model beat it) is scored once, as the
+    champion, against the other baselines.
     """
     if rows.empty:
         return pd.DataFrame(columns=list(PERFORMANCE_COLUMNS))
+    # A baseline may serve (no model beat it): it is the champion, compared with the others.
+    baselines = {name: values for name, values in baselines.items() if name != champion}
     base = rows.assign(horizon=horizon, fold=0)
     frames = [base.assign(model=champion)]
     nan = np.full(len(rows), math.nan)
@@ -80,7 +84,7 @@ def window_scores(
         if len(prediction) != len(rows):
             raise ValueError(f"baseline {name} predicts {len(prediction)} of {len(rows)} rows")
         frames.append(base.assign(model=name, prediction=prediction, lower=nan, upper=nan))
-    if REFERENCE_MODEL not in baselines:
+    if REFERENCE_MODEL not in baselines and champion != REFERENCE_MODEL:
         frames.append(base.assign(model=REFERENCE_MODEL, prediction=0.0, lower=nan, upper=nan))
     figures = score_by_fold(pd.concat(frames, ignore_index=True))
     out = pd.DataFrame(
