@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from stockpred.monitor.session import MonitorResult
+    from stockpred.notify.dispatch import Dispatcher
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.pipeline.serving import ChampionCache
     from stockpred.sources.feeds.alpaca import AlpacaFeed
@@ -40,6 +41,7 @@ __all__ = [
     "alpaca_feed",
     "announcements",
     "bar_rules",
+    "notifier",
     "open_archive",
     "open_bus",
     "open_registry",
@@ -195,6 +197,70 @@ def bar_rules(settings: Settings, *, date_format: str | None = None) -> BarRules
         date_format=date_format,
         max_field_chars=settings.ingest_max_field_chars,
     )
+
+
+def notifier(settings: Settings, *, clock: Callable[[], datetime]) -> Dispatcher:
+    """The Slack and email routes of ``notify_routes`` with their channels (SMTP from the
+    ``smtp_*`` settings), retried ``notify_attempts`` times, parked in the dead letters on the
+    API's database. A route that cannot work (an email route without an SMTP server or sender,
+    a bad address) is a ConfigurationError here, at start-up."""
+    import ssl
+
+    from stockpred.notify.channels import EmailChannel, SlackChannel, parse_recipients
+    from stockpred.notify.dispatch import ChannelFactory, Dispatcher
+    from stockpred.notify.notice_store import NoticeStore
+    from stockpred.notify.retry import RetryPolicy
+    from stockpred.notify.routing import Route
+
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    ca_file = settings.smtp_ca_file
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigurationError(
+            f"STOCKPRED_SMTP_CA_FILE names {str(ca_file)!r}, which is not a file; give a PEM file"
+        )
+    tls_context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+
+    def email(target: str) -> EmailChannel:
+        return EmailChannel(
+            settings.smtp_host or "",
+            settings.smtp_port,
+            sender=settings.smtp_sender or "",
+            recipients=parse_recipients(target),
+            username=settings.smtp_username,
+            password=password,
+            starttls=settings.smtp_starttls,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            tls_context=tls_context,
+            clock=clock,
+        )
+
+    def slack(target: str) -> SlackChannel:
+        return SlackChannel(target, clock=clock)
+
+    routes = [
+        Route(
+            channel=r.channel,
+            target=r.target.strip(),
+            kinds=frozenset(r.kinds),
+            alert_kinds=frozenset(r.alert_kinds),
+            tickers=frozenset(t.strip().upper() for t in r.tickers),
+            min_severity=r.min_severity,
+        )
+        for r in settings.notify_routes
+    ]
+    channels: dict[str, ChannelFactory] = {"slack": slack, "email": email}
+    store = NoticeStore(settings.api_database_url)
+    try:
+        return Dispatcher(
+            routes,
+            channels,
+            dead_letters=store,
+            clock=clock,
+            policy=RetryPolicy(attempts=settings.notify_attempts),
+        )
+    except Exception:
+        store.close()
+        raise
 
 
 def universe(settings: Settings) -> Universe:

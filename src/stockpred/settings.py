@@ -14,10 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -29,9 +37,11 @@ from pydantic_settings import (
 from stockpred.bus.factory import BUS_SCHEMES
 from stockpred.domain.errors import ConfigurationError
 from stockpred.domain.instruments import InstrumentKind
+from stockpred.notify.routing import safe_destination
 
 __all__ = [
     "CREDENTIAL_PARAMETERS",
+    "NotifyRoute",
     "SettingOrigin",
     "Settings",
     "describe_settings",
@@ -53,6 +63,52 @@ def _default_home() -> Path:
 
 def _stocks_only() -> list[InstrumentKind]:
     return ["stock"]
+
+
+class NotifyRoute(BaseModel):
+    """One destination of notices and what it receives (notify/routing.py has the rules):
+    ``channel`` slack (``target`` an incoming-webhook URL, a secret) or email (``target``
+    comma-separated addresses); ``kinds`` alert, report, retrain; ``alert_kinds`` the alerts'
+    ``kind`` labels; ``tickers``; empty lists mean every one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: Literal["slack", "email"]
+    # Out of repr: a Slack webhook URL lets anyone who has it post to the channel.
+    target: str = Field(min_length=1, max_length=2048, repr=False)
+    kinds: list[Literal["alert", "report", "retrain"]] = Field(default_factory=list)
+    alert_kinds: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list
+    )
+    tickers: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(default_factory=list)
+    min_severity: Literal["info", "warning", "critical"] = "info"
+
+    @model_validator(mode="after")
+    def _plausible_target(self) -> NotifyRoute:
+        # The messages never repeat a Slack target: it is the secret.
+        target = self.target.strip()
+        if self.channel == "slack" and not target.lower().startswith(("https://", "http://")):
+            raise ValueError(
+                "a slack route's target must be the incoming webhook's URL, "
+                "https://hooks.slack.com/services/..."
+            )
+        if self.channel == "email" and not all(
+            "@" in part for part in target.split(",") if part.strip()
+        ):
+            raise ValueError(
+                "an email route's target must be comma-separated addresses, "
+                "'ops@example.com, desk@example.com'"
+            )
+        return self
+
+    def describe(self) -> str:
+        """The route fit to show: a Slack target as its scheme and host only."""
+        parts = [f"{self.channel} -> {safe_destination(self.channel, self.target)}"]
+        for name in ("kinds", "alert_kinds", "tickers"):
+            values = getattr(self, name)
+            parts.append(f"{name}={','.join(values) if values else '*'}")
+        parts.append(f"min_severity={self.min_severity}")
+        return " ".join(parts)
 
 
 class Settings(BaseSettings):
@@ -335,6 +391,41 @@ class Settings(BaseSettings):
         "so that several deployments can share one",
     )
 
+    notify_routes: list[NotifyRoute] = Field(
+        default_factory=list,
+        description="who receives alerts, reports and retrain decisions, JSON or TOML "
+        '[[notify_routes]]: [{"channel": "slack", "target": "https://hooks.slack.com/services/'
+        '...", "kinds": ["alert"], "alert_kinds": ["drift"], "tickers": [], "min_severity": '
+        '"warning"}]; a Slack target is shown as its host only',
+    )
+    notify_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="tries of each Slack or email delivery (exponential backoff with jitter) "
+        "before it is parked in the dead letters (`stockpred notify dead-letters`)",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server of email routes")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server's port")
+    smtp_username: str | None = Field(default=None, description="SMTP login (none: no login)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_sender: str | None = Field(
+        default=None, description="From address of notice emails, e.g. stockpred@example.com"
+    )
+    smtp_starttls: bool = Field(
+        default=True,
+        description="require STARTTLS (a server that does not offer it is an error); turn off "
+        "only for a trusted local relay, and never with a login",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs that sign the SMTP server's certificate (default: the "
+        "system's trust store)",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="seconds each SMTP operation may take"
+    )
+
     @field_validator("calendar")
     @classmethod
     def _upper_calendar(cls, value: str) -> str:
@@ -351,7 +442,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("home", "duckdb_path", "reports_dir", "finbert_model_dir")
+    @field_validator("home", "duckdb_path", "reports_dir", "finbert_model_dir", "smtp_ca_file")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -492,7 +583,10 @@ def load_settings(*, config_file: Path | None = None) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         field = Settings.model_fields.get(where)
-        secret = field is not None and "SecretStr" in str(field.annotation)
+        # A route's input holds its target, which may be a Slack webhook URL.
+        secret = (field is not None and "SecretStr" in str(field.annotation)) or (
+            str(first["loc"][0]) == "notify_routes" if first["loc"] else False
+        )
         shown = "********" if secret else mask_credentials(repr(first.get("input")))
         raise ConfigurationError(
             f"invalid setting {where!r}: {first['msg']} (got {shown}); "
@@ -551,6 +645,8 @@ def describe_settings(settings: Settings) -> list[SettingOrigin]:
             origin = "default"
         if isinstance(value, SecretStr):
             shown = "********" if value.get_secret_value() else "(empty)"
+        elif name == "notify_routes":
+            shown = "; ".join(route.describe() for route in value) or "[]"
         elif value is None:
             shown = "(unset)"
         else:

@@ -121,6 +121,9 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
             await save_served(services)
             await services.webhooks.drain()
             await services.webhooks.aclose()
+            if services.notifier is not None:
+                await services.notifier.drain()
+                await services.notifier.aclose()
             await services.limiter.aclose()
             await services.auth_throttle.aclose()
             services.hash_pool.shutdown()
@@ -261,7 +264,7 @@ def build_services(
     from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import build_token_services
-    from stockpred.compose import open_bus, open_registry, store_changes, universe
+    from stockpred.compose import notifier, open_bus, open_registry, store_changes, universe
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ChampionCache, FreshnessCache, ServedLog, ServingState
 
@@ -330,6 +333,7 @@ def build_services(
             on_outcome=metrics.record_webhook_delivery,
         ),
         jobs=JobRunner(clock=now),
+        notifier=notifier(settings, clock=now),
         retrain=retrain,
         metrics=metrics,
         clock=now,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import TokenIssuer
     from stockpred.bus.base import Bus
+    from stockpred.notify.dispatch import Dispatcher
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ServedLog, ServingState, StaleRefresher, StoreOpener
 
@@ -98,5 +99,7 @@ class ApiServices:
     universe: Universe = STOCKS
     # This process's consumer group and consumer name on the bus (api-HOST-PID).
     instance: str = "api"
+    # Sends alerts and retrain decisions to the Slack and email routes (compose.notifier).
+    notifier: Dispatcher | None = None
     # Background tasks the services started (kept so they are not garbage-collected mid-run).
     tasks: set[asyncio.Task[None]] = field(default_factory=set)

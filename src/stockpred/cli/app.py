@@ -109,6 +109,9 @@ _COMMANDS: dict[str, _Lazy] = {
         "stockpred stream --from 2012-03-01 --fast",
     ),
     "clients": _Lazy("stockpred.cli.clients", "clients_app", "API clients and their scopes."),
+    "notify": _Lazy(
+        "stockpred.cli.notify", "notify_app", "Slack and email notices that were not delivered."
+    ),
 }
 
 

@@ -1,8 +1,10 @@
-"""Alertmanager's webhooks: drift and accuracy alerts retrain the champion they name; every
-alert is counted and logged for the operators (Slack and email delivery come with notify)."""
+"""Alertmanager's webhooks: drift and accuracy alerts retrain the champion they name (and the
+retrain's decision is sent to the notify routes when it ends); every alert is counted, logged
+and sent to the Slack and email routes that want it (``notify_routes``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Annotated
@@ -15,6 +17,8 @@ from stockpred.api.principals import Principal
 from stockpred.api.routes.models import JobOut, job_out
 from stockpred.api.routes.predictions import _ERRORS
 from stockpred.monitor.alerts import decide_retrains
+from stockpred.notify.messages import Notice
+from stockpred.notify.notices import alert_notice, retrain_notice
 
 __all__ = ["router"]
 
@@ -59,8 +63,30 @@ class AlertsOut(BaseModel):
     ignored: list[str]
 
 
+def _notifier_on_loop(services: Services) -> Callable[[Notice], None]:
+    """What hands a notice to the notifier from any thread (the retrain job's worker): it is
+    submitted on this request's event loop, which the app runs on."""
+    notifier = services.notifier
+    loop = asyncio.get_running_loop()
+
+    def notify(notice: Notice) -> None:
+        if notifier is None:
+            return
+        try:
+            loop.call_soon_threadsafe(notifier.submit, notice)
+        except RuntimeError:  # the loop is closed: the app is shutting down
+            _LOG.warning("notice %r not sent: the API is shutting down", notice.title)
+
+    return notify
+
+
 def _retrain_job(
-    services: Services, *, horizon: int, trigger: str, caller: str
+    services: Services,
+    *,
+    horizon: int,
+    trigger: str,
+    caller: str,
+    notify: Callable[[Notice], None],
 ) -> Callable[[], Mapping[str, object]]:
     retrain, metrics = services.retrain, services.metrics
 
@@ -72,10 +98,12 @@ def _retrain_job(
         except Exception:
             metrics.record_retrain(horizon=horizon, outcome="failed", trigger="alert")
             _LOG.exception("the retrain of horizon %d asked by %s failed", horizon, caller)
+            notify(retrain_notice(horizon=horizon, trigger=trigger, result=None))
             raise
         outcome = "promoted" if result.get("promoted") else "kept"
         metrics.record_retrain(horizon=horizon, outcome=outcome, trigger="alert")
         _LOG.warning("retrain of horizon %d (%s): %s", horizon, trigger, result.get("reason"))
+        notify(retrain_notice(horizon=horizon, trigger=trigger, result=result))
         return result
 
     return work
@@ -116,12 +144,19 @@ async def receive_alerts(payload: AlertmanagerIn, services: Services, caller: Wr
         busy=busy,
     )
     jobs = []
+    notify = _notifier_on_loop(services)
     for horizon, trigger in sorted(decision.retrain.items()):
         _LOG.warning("alerts ask for a retrain of horizon %d: %s", horizon, trigger)
         jobs.append(
             services.jobs.submit(
                 "retrain",
-                _retrain_job(services, horizon=horizon, trigger=trigger, caller=caller.client_id),
+                _retrain_job(
+                    services,
+                    horizon=horizon,
+                    trigger=trigger,
+                    caller=caller.client_id,
+                    notify=notify,
+                ),
                 requested_by=caller.client_id,
                 parameters={"horizon": horizon, "trigger": trigger},
             )
@@ -146,8 +181,9 @@ class NotificationsOut(BaseModel):
 async def receive_notifications(
     payload: AlertmanagerIn, services: Services, caller: Writer
 ) -> Response:
-    """Counts (``stockpred_api_alerts_received_total``) and logs each alert for the operators;
-    nothing is retrained."""
+    """Counts (``stockpred_api_alerts_received_total``) and logs each alert for the operators,
+    and sends it to the Slack and email routes that want it (``notify_routes``), in the
+    background: the answer does not wait for Slack or the SMTP server. Nothing is retrained."""
     _count(services, payload)
     for alert in payload.alerts:
         _LOG.warning(
@@ -156,4 +192,10 @@ async def receive_notifications(
             alert.status,
             alert.annotations.get("summary", ""),
         )
+        if services.notifier is not None:
+            services.notifier.submit(
+                alert_notice(
+                    status=alert.status, labels=alert.labels, annotations=alert.annotations
+                )
+            )
     return _json(NotificationsOut(received=len(payload.alerts)), 202)
