@@ -211,6 +211,10 @@ class Dispatcher:
                     await channel.send(payload)
         except DeliveryError as failure:
             return attempts, failure.reason
+        except Exception as exc:
+            # A bug in a channel: the notice is parked all the same, so it is not lost.
+            _LOG.exception("notice to %s: the channel failed unexpectedly", channel.destination)
+            return attempts, f"unexpected {type(exc).__name__}"
         return attempts, None
 
     def _park_logged(
