@@ -29,6 +29,8 @@ def test_export_writes_every_table_and_bars_read_back_equal_to_the_store(
         "features_daily_v1_3",
         "intraday_bars",
         "predictions",
+        "model_performance",
+        "model_drift",
         "sentiment_daily",
     }
     bars = pd.read_parquet(written["bars"])
