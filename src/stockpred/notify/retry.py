@@ -1,6 +1,6 @@
 """How a delivery is tried again: exponential backoff with full jitter, a receiver's Retry-After
-honoured (capped), a fixed number of tries. The Slack and email channels share it; it is the
-webhooks' policy (:mod:`.webhooks`) written once as an object, with the same formula.
+honoured (capped), a fixed number of tries: what the webhooks (:mod:`.webhooks`) and the
+Slack and email channels share.
 
 A channel's single try raises :class:`RetryableDeliveryError` when the receiver may recover (a
 broken link, a timeout, a 429, a 5xx, an SMTP 4xx) and :class:`DeliveryError` when it will not.

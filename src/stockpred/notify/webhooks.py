@@ -19,20 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import email.utils
 import ipaddress
 import logging
 import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState
 
 from stockpred.domain.errors import InvalidInputError, StoreError
+from stockpred.notify.retry import (
+    DeliveryError,
+    RetryableDeliveryError,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from stockpred.notify.signing import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -72,19 +77,6 @@ _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LOG = logging.getLogger("stockpred.notify.webhooks")
 
 
-class _DeliveryError(Exception):
-    """One try failed; ``reason`` is safe to store and log (status code or exception class)."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _RetryableDeliveryError(_DeliveryError):
-    """Worth another try: the receiver may recover (timeouts, 408, 429, 5xx, broken link)."""
-
-
 class WebhookService:
     """Registers webhooks and delivers events to them.
 
@@ -122,22 +114,18 @@ class WebhookService:
     ) -> None:
         # ``on_outcome("delivered" | "parked")`` once per event and webhook (metrics).
         self._on_outcome = on_outcome
-        if attempts < 1:
-            raise InvalidInputError(f"webhook attempts must be at least 1, got {attempts}")
-        if backoff_seconds < 0 or max_backoff_seconds < backoff_seconds:
-            raise InvalidInputError(
-                f"webhook backoff must satisfy 0 <= backoff_seconds <= max_backoff_seconds, "
-                f"got {backoff_seconds} and {max_backoff_seconds}"
-            )
+        # Tries, full-jitter backoff and Retry-After: the policy Slack and email use too.
+        self._policy = RetryPolicy(
+            attempts=attempts,
+            backoff_seconds=backoff_seconds,
+            max_backoff_seconds=max_backoff_seconds,
+            sleep=sleep,
+            jitter=jitter,
+        )
         if timeout_seconds <= 0:
             raise InvalidInputError(f"webhook timeout must be positive, got {timeout_seconds}")
         self._clock = clock
-        self._attempts = attempts
-        self._backoff_seconds = backoff_seconds
-        self._max_backoff_seconds = max_backoff_seconds
         self._timeout_seconds = timeout_seconds
-        self._sleep = sleep
-        self._jitter = jitter
         self._allow_private_addresses = allow_private_addresses
         self._store = WebhookStore(url)
         self._owns_client = client is None
@@ -268,14 +256,7 @@ class WebhookService:
         if refusal is not None:
             last_error = refusal
         else:
-            retrying = AsyncRetrying(
-                sleep=self._sleep,
-                stop=stop_after_attempt(self._attempts),
-                wait=self._wait,
-                retry=retry_if_exception_type(_RetryableDeliveryError),
-                before_sleep=_log_retry,
-                reraise=True,
-            )
+            retrying = self._policy.retrying(before_sleep=_log_retry)
             try:
                 async for attempt in retrying:
                     with attempt:
@@ -283,7 +264,7 @@ class WebhookService:
                         await self._check_destination(webhook)
                         attempts += 1
                         await self._post(webhook, event_id=event_id, body=body)
-            except _DeliveryError as failure:
+            except DeliveryError as failure:
                 last_error = failure.reason
             except asyncio.CancelledError:
                 # Shutdown: park it now (blocking, but brief) rather than lose it, and let the
@@ -320,7 +301,7 @@ class WebhookService:
             self._on_outcome(outcome)
 
     async def _check_destination(self, webhook: Webhook) -> None:
-        """Raise _DeliveryError (final) when the URL's host resolves to any internal address.
+        """Raise DeliveryError (final) when the URL's host resolves to any internal address.
 
         httpx resolves the name again when it connects, so a DNS server that answers
         differently within milliseconds could still slip through; this check closes the
@@ -338,7 +319,7 @@ class WebhookService:
         except (OSError, ValueError) as exc:
             # Unresolvable for now (a DNS outage, a name not yet published): worth a retry.
             # TimeoutError is an OSError; UnicodeError (a bad IDNA label) a ValueError.
-            raise _RetryableDeliveryError(
+            raise RetryableDeliveryError(
                 f"{type(exc).__name__} (the host name did not resolve)"
             ) from exc
         for *_, address in resolved:
@@ -353,10 +334,10 @@ class WebhookService:
                     text,
                     kind,
                 )
-                raise _DeliveryError(_REFUSED_PRIVATE)
+                raise DeliveryError(_REFUSED_PRIVATE)
 
     async def _post(self, webhook: Webhook, *, event_id: str, body: bytes) -> None:
-        """One try. Raises _RetryableDeliveryError or _DeliveryError unless the answer is 2xx.
+        """One try. Raises RetryableDeliveryError or DeliveryError unless the answer is 2xx.
         The response body is never read: the status says all, and a hostile receiver cannot
         make us buffer a large answer."""
         timestamp = int(self._clock().timestamp())
@@ -385,31 +366,18 @@ class WebhookService:
                 status = response.status_code
                 retry_after = response.headers.get("Retry-After")
         except (httpx.TransportError, TimeoutError) as exc:
-            raise _RetryableDeliveryError(type(exc).__name__) from exc
+            raise RetryableDeliveryError(type(exc).__name__) from exc
         except httpx.HTTPError as exc:
-            raise _DeliveryError(type(exc).__name__) from exc
+            raise DeliveryError(type(exc).__name__) from exc
         if 200 <= status < 300:
             return
         reason = f"HTTP {status}"
         if status in (408, 429) or status >= 500:
             now = as_utc(self._clock())
-            raise _RetryableDeliveryError(
-                reason, retry_after=_retry_after_seconds(retry_after, now)
-            )
+            raise RetryableDeliveryError(reason, retry_after=retry_after_seconds(retry_after, now))
         if 300 <= status < 400:
             reason += " (redirects are not followed; register the final URL)"
-        raise _DeliveryError(reason)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Seconds before the next try: the receiver's Retry-After when it sent one, else full
-        jitter (uniform in [0, min(max, base * 2**(n-1))]) so that many webhooks failing
-        together do not retry in lockstep. Both capped at ``max_backoff_seconds``."""
-        failure = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(failure, _DeliveryError) and failure.retry_after is not None:
-            return min(failure.retry_after, self._max_backoff_seconds)
-        exponent = min(state.attempt_number - 1, 60)
-        ceiling = min(self._max_backoff_seconds, self._backoff_seconds * 2**exponent)
-        return float(self._jitter() * ceiling)
+        raise DeliveryError(reason)
 
     async def drain(self) -> None:
         """Wait until every scheduled delivery has finished (delivered or parked)."""
@@ -433,29 +401,13 @@ class WebhookService:
 
 def _log_retry(state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
-    reason = failure.reason if isinstance(failure, _DeliveryError) else "failure"
+    reason = failure.reason if isinstance(failure, DeliveryError) else "failure"
     _LOG.info(
         "webhook delivery try %d failed (%s); next try in %.1f s",
         state.attempt_number,
         reason,
         state.upcoming_sleep,
     )
-
-
-def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None if absent or bad."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _origin(url: str) -> str:
