@@ -39,19 +39,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 import websockets
 
 from stockpred.cli.app import main
 from stockpred.compose import open_registry, open_store
-from stockpred.features.sets import DEFAULT_FEATURE_SET, get_feature_set
 from stockpred.pipeline.ingest import ingest_sample
 from stockpred.pipeline.predict import load_champion
 from stockpred.settings import Settings, load_settings
 from stockpred.store.duckdb import DuckDBStore
 from support.brokers import free_port
+from support.ledger import forecasts_after_training
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 RULES = REPOSITORY / "deploy" / "prometheus" / "rules" / "stockpred.rules.yml"
@@ -120,32 +119,12 @@ def homes(
 
 def _write_forecasts_after_the_training_data(settings: Settings) -> None:
     """The champion's forecast of every stored session after its training data: the ledger a
-    year of serving would have left (as tests/integration/test_monitor.py writes it)."""
+    year of serving would have left."""
     registry = open_registry(settings)
     version, model = load_champion(registry, horizon=HORIZON, cache=settings.home / "models")
     with open_store(settings) as store:
-        design = store.read_features(feature_set=get_feature_set(DEFAULT_FEATURE_SET).key)
-        features = json.loads(version.metadata["features"])
-        design = design[design["ts"] > pd.Timestamp(version.metadata["data_end"])]
-        design = design[~design["ticker"].str.startswith("^")].reset_index(drop=True)
-        value = np.asarray(model.predict(design[["ticker", "ts", *features]]), dtype="float64")
-        half = float(version.metadata["interval_half_width"])
         store.write_predictions(
-            pd.DataFrame(
-                {
-                    "ticker": design["ticker"],
-                    "as_of": design["ts"],
-                    "horizon": HORIZON,
-                    "target": "log_return",
-                    "value": value,
-                    "lower": value - half,
-                    "upper": value + half,
-                    "direction_prob": 0.5,
-                    "model": f"stockpred-h{HORIZON}/ridge",
-                    "model_version": str(version.version),
-                    "created_at": pd.Timestamp.now(tz="UTC"),
-                }
-            )
+            forecasts_after_training(store, version, model, created_at=pd.Timestamp.now(tz="UTC"))
         )
 
 

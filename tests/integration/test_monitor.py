@@ -29,6 +29,7 @@ from stockpred.pipeline.train import train_models
 from stockpred.registry.mlflow import MLflowRegistry
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.schema import MODEL_DRIFT, MODEL_PERFORMANCE
+from support.ledger import forecasts_after_training
 
 CUT = pd.Timestamp("2011-06-30", tz="UTC")
 UNTIL = pd.Timestamp("2012-06-29", tz="UTC")
@@ -74,29 +75,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     store.write_bars(bars[(bars["ts"] > CUT) & (bars["ts"] <= UNTIL)])
     build_features(store, fs, now=UNTIL.to_pydatetime())
     version, model = load_champion(registry, horizon=HORIZON, cache=home / "cache")
-    features = [
-        c for c in store.read_features(feature_set=fs.key).columns if c not in ("ticker", "ts")
-    ]
-    design = store.read_features(feature_set=fs.key)
-    design = design[design["ts"] > pd.Timestamp(version.metadata["data_end"])]
-    design = design[~design["ticker"].str.startswith("^")].reset_index(drop=True)
-    value = np.asarray(model.predict(design[["ticker", "ts", *features]]), dtype="float64")
-    half = float(version.metadata["interval_half_width"])
-    ledger = pd.DataFrame(
-        {
-            "ticker": design["ticker"],
-            "as_of": design["ts"],
-            "horizon": HORIZON,
-            "target": "log_return",
-            "value": value,
-            "lower": value - half,
-            "upper": value + half,
-            "direction_prob": 0.5,
-            "model": f"stockpred-h{HORIZON}/ridge",
-            "model_version": str(version.version),
-            "created_at": pd.Timestamp(NOW),
-        }
-    )
+    ledger = forecasts_after_training(store, version, model, created_at=pd.Timestamp(NOW))
     store.write_predictions(ledger)
     return {
         "home": home,
