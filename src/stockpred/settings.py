@@ -425,6 +425,18 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(
         default=30.0, gt=0, description="seconds each SMTP operation may take"
     )
+    dashboard_api_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the API the dashboard reads (REST and the /v1/stream websocket)",
+    )
+    dashboard_client_id: str | None = Field(
+        default=None,
+        description="the dashboard's API client (predictions:read, stream:read; "
+        "`stockpred clients create` or the one `stockpred serve --demo` prints)",
+    )
+    dashboard_client_secret: SecretStr | None = Field(
+        default=None, description="the secret of dashboard_client_id"
+    )
 
     @field_validator("calendar")
     @classmethod
