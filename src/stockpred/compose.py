@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from stockpred.bus.base import Bus
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from stockpred.monitor.session import MonitorResult
     from stockpred.notify.dispatch import Dispatcher
+    from stockpred.pipeline.daily_report import DailyReport
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.pipeline.serving import ChampionCache
     from stockpred.sources.feeds.alpaca import AlpacaFeed
@@ -41,6 +42,7 @@ __all__ = [
     "alpaca_feed",
     "announcements",
     "bar_rules",
+    "daily_report_with",
     "notifier",
     "open_archive",
     "open_bus",
@@ -329,6 +331,32 @@ def monitor_with(
             calendar=settings.calendar,
             now=now,
             cache=settings.home / "models",
+            universe=universe(settings),
+        )
+
+
+def daily_report_with(
+    settings: Settings, *, now: datetime, session: date | None = None
+) -> DailyReport:
+    """The daily report of ``session`` (default: the latest closed session the store has)
+    for the served horizons' champions, from the store, the registry, the monitor's stored
+    figures and the providers' status file the settings name: what `stockpred report daily`
+    and the scheduler's report job render."""
+    from stockpred.monitor.report import read_report
+    from stockpred.pipeline.daily_report import gather_daily_report
+
+    with open_store(settings) as store:
+        return gather_daily_report(
+            store,
+            open_registry(settings),
+            read_monitor=lambda horizon, version: read_report(
+                store, horizon=horizon, model_version=version
+            ),
+            horizons=settings.api_horizons,
+            calendar=settings.calendar,
+            now=now,
+            session=session,
+            providers=provider_status(settings).read(),
             universe=universe(settings),
         )
 

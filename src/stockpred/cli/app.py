@@ -87,6 +87,11 @@ _COMMANDS: dict[str, _Lazy] = {
         "Score matured forecasts beside the baselines and measure drift.",
         "stockpred monitor --horizons 5",
     ),
+    "report": _Lazy(
+        "stockpred.cli.report",
+        "report_app",
+        "The daily report of a session as HTML and PDF; send it.",
+    ),
     "models": _Lazy(
         "stockpred.cli.models", "models_app", "Trained models: list, show, promote, roll back."
     ),

@@ -166,6 +166,22 @@ def build_jobs(
             or "no champion to monitor"
         )
 
+    def report() -> str:
+        from stockpred.cli.report import routes_take_reports, run_daily_report
+        from stockpred.pipeline.daily_report import latest_closed_session
+
+        # The session that just closed, not the store's latest: a price feed that failed
+        # shows as stale tickers rather than as yesterday's report.
+        session = latest_closed_session(settings.calendar, now=runtime.clock())
+        send = routes_take_reports(settings)
+        _, html_path, _, sent = run_daily_report(
+            runtime, out=settings.reports_path / "daily", session=session, send=send
+        )
+        outcomes = ", ".join(f"{s.channel} {s.outcome}" for s in sent or []) or (
+            "sent to no route" if send else "no route takes reports"
+        )
+        return f"{html_path.name} and .pdf written; {outcomes}"
+
     hour, minute = (int(part) for part in settings.macro_daily_at.split(":"))
     no_universe = 'no tickers configured; set STOCKPRED_UNIVERSE=\'["AAPL", "MSFT"]\''
     no_series = "no series configured; set STOCKPRED_MACRO_SERIES='[\"CPIAUCSL\"]'"
@@ -190,6 +206,17 @@ def build_jobs(
             ),
             run=monitor,
             # Like retrain: the champions' tickers come in through the price feed.
+            disabled=no_universe if not settings.universe else None,
+        ),
+        FeedJob(
+            name="report",
+            when=f"{settings.prices_delay_minutes + 60} min after each {settings.calendar} "
+            "session close, after the monitor (the daily report, HTML and PDF under "
+            "HOME/reports/daily; sent when a route takes reports)",
+            next_after=after_session_close(
+                settings.calendar, delay=timedelta(minutes=settings.prices_delay_minutes + 60)
+            ),
+            run=report,
             disabled=no_universe if not settings.universe else None,
         ),
         FeedJob(

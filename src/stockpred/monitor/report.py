@@ -66,6 +66,35 @@ class MonitorReport:
         order = (over["psi"] / over["psi_threshold"]).sort_values(ascending=False).index
         return over.loc[order].reset_index(drop=True)
 
+    def versus_baseline(self) -> pd.DataFrame:
+        """One row per scored session (ascending): session, window_sessions, n_dates, the
+        champion's model, rank_ic and hit_rate, and the best baseline's (``baseline``,
+        ``baseline_rank_ic``, ``baseline_hit_rate``; None and NaN when no baseline has a rank
+        IC that session)."""
+        rows = []
+        for session, day in self.performance.groupby("session", sort=True):
+            champion = day[day["role"] == CHAMPION_ROLE]
+            best = best_baseline(day)
+            first = champion.iloc[0] if not champion.empty else None
+            rows.append(
+                {
+                    "session": pd.Timestamp(str(session)),
+                    "window_sessions": int(day["window_sessions"].iloc[0]),
+                    "n_dates": int(first["n_dates"]) if first is not None else 0,
+                    "model": str(first["model"]) if first is not None else None,
+                    "rank_ic": _number(first["rank_ic"]) if first is not None else None,
+                    "hit_rate": _number(first["hit_rate"]) if first is not None else None,
+                    "baseline": str(best["model"]) if best is not None else None,
+                    "baseline_rank_ic": _number(best["rank_ic"]) if best is not None else None,
+                    "baseline_hit_rate": _number(best["hit_rate"]) if best is not None else None,
+                }
+            )
+        columns = [
+            "session", "window_sessions", "n_dates", "model", "rank_ic", "hit_rate",
+            "baseline", "baseline_rank_ic", "baseline_hit_rate",
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
     def to_json(self) -> dict[str, object]:
         """A JSON-ready summary: per session the champion's and best baseline's figures, and
         the latest drift per subject."""

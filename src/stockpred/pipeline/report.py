@@ -19,6 +19,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import IO, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,11 +30,15 @@ from stockpred.extras import import_optional
 from stockpred.models.backtest import PORTFOLIO_KINDS, BacktestResult
 
 __all__ = [
+    "PAGE_STYLE",
     "SORT_KEY",
     "JsonValue",
     "LeaderboardFiles",
+    "figure_png",
     "fold_records",
     "leaderboard_records",
+    "load_pyplot",
+    "png_image",
     "render_equity_chart",
     "render_leaderboard_html",
     "write_leaderboard",
@@ -97,7 +103,7 @@ _NOTES = (
     "Diebold-Mariano, coverage).",
 )
 
-_STYLE = """
+PAGE_STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin-bottom:2em}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
@@ -168,15 +174,40 @@ def leaderboard_records(
     return sorted(records, key=order)
 
 
+class Figure(Protocol):
+    """What :func:`figure_png` needs of a matplotlib figure."""
+
+    def savefig(self, fname: IO[bytes], *, format: str, dpi: int) -> None: ...
+
+
+def load_pyplot(purpose: str, *, extra: str = "plot") -> ModuleType:
+    """matplotlib's pyplot on the Agg backend (no screen needed), or MissingExtraError naming
+    ``extra``; ``purpose`` completes "<purpose> needs ..."."""
+    matplotlib = import_optional("matplotlib", extra=extra, purpose=purpose)
+    matplotlib.use("Agg")
+    return import_optional("matplotlib.pyplot", extra=extra, purpose=purpose)
+
+
+def figure_png(pyplot: ModuleType, figure: Figure, *, dpi: int = 110) -> bytes:
+    """``figure`` as PNG bytes; the figure is closed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def png_image(png: bytes, *, alt: str) -> str:
+    """An ``<img>`` holding ``png`` as a data URI: the page needs no other file."""
+    encoded = base64.b64encode(png).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{encoded}'>"
+
+
 def render_equity_chart(daily: pd.DataFrame, *, cost_bps: float) -> bytes:
     """A PNG with one panel per portfolio kind: compounded net equity of every model.
 
     daily: the ``daily`` frame of a backtest. Raises MissingExtraError without matplotlib.
     """
-    purpose = "drawing the equity curves"
-    matplotlib = import_optional("matplotlib", extra="plot", purpose=purpose)
-    matplotlib.use("Agg")
-    pyplot = import_optional("matplotlib.pyplot", extra="plot", purpose=purpose)
+    pyplot = load_pyplot("drawing the equity curves")
     kinds = [kind for kind in PORTFOLIO_KINDS if (daily["kind"] == kind).any()]
     figure, axes = pyplot.subplots(1, max(1, len(kinds)), figsize=(6 * max(1, len(kinds)), 4.2))
     for axis, kind in zip(np.atleast_1d(axes), kinds, strict=False):
@@ -189,10 +220,7 @@ def render_equity_chart(daily: pd.DataFrame, *, cost_bps: float) -> bytes:
         axis.legend(loc="best", fontsize=7)
     figure.autofmt_xdate()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    pyplot.close(figure)
-    return buffer.getvalue()
+    return figure_png(pyplot, figure)
 
 
 def _number(value: JsonValue) -> str:
@@ -239,7 +267,7 @@ def render_leaderboard_html(
     chart embedded as a data URI (or ``chart_note`` saying why there is none), per-fold figures."""
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<style>{PAGE_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
         "<h2>Forecast accuracy, sorted by mean rank IC</h2>",
         _table(records, _SCORE_TABLE),
     ]
@@ -253,8 +281,7 @@ def render_leaderboard_html(
             parts.append(_table(records, _PORTFOLIO_TABLE, prefix=f"{kind}_"))
     parts.append("<h2>Equity curves</h2>")
     if chart_png is not None:
-        encoded = base64.b64encode(chart_png).decode("ascii")
-        parts.append(f"<img alt='equity curves' src='data:image/png;base64,{encoded}'>")
+        parts.append(png_image(chart_png, alt="equity curves"))
     else:
         note = chart_note or "no chart was drawn"
         parts.append(f"<p class='note warning'>No charts: {html.escape(note)}</p>")
