@@ -6,16 +6,10 @@ and listed (and sent again) by `stockpred notify dead-letters`."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import ipaddress
 import json
-import socket
 import ssl
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,9 +23,10 @@ from stockpred.notify.retry import RetryPolicy
 from stockpred.notify.routing import Route
 from stockpred.settings import load_settings
 from support.slack import slack_receiver
+from support.smtp import smtp_server, trusting
 
-aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="needs the dev extra")
-x509 = pytest.importorskip("cryptography.x509")
+pytest.importorskip("aiosmtpd.controller", reason="needs the dev extra")
+pytest.importorskip("cryptography.x509")
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 NOTICE = Notice(
@@ -159,97 +154,6 @@ def test_a_failing_channel_does_not_stop_the_others(store: NoticeStore) -> None:
 # -- email ---------------------------------------------------------------------------------------
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM files)."""
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stockpred test SMTP")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-class Mailbox:
-    """The SMTP server's handler: answers DATA with ``answers`` in turn, then 250, keeping
-    each accepted message and whether it came over TLS."""
-
-    def __init__(self) -> None:
-        self.answers: list[str] = []
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.over_tls: list[bool] = []
-        self.data_commands = 0
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
-        self.data_commands += 1
-        if self.answers:
-            return self.answers.pop(0)
-        content = envelope.content  # type: ignore[attr-defined]
-        parsed = email.message_from_bytes(content, _class=EmailMessage, policy=email.policy.SMTP)
-        self.messages.append(parsed)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))  # type: ignore[attr-defined]
-        self.over_tls.append(session.ssl is not None)  # type: ignore[attr-defined]
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def smtp_server(tmp_path: Path, *, starttls: bool = True) -> Iterator[tuple[Mailbox, int, Path]]:
-    """An SMTP server on 127.0.0.1 that refuses mail before STARTTLS (unless ``starttls`` is
-    False: then it does not offer it at all); yields its mailbox, port and certificate."""
-    cert, key = _certificate(tmp_path)
-    mailbox = Mailbox()
-    options: dict[str, object] = {}
-    if starttls:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        options = {"tls_context": context, "require_starttls": True}
-    port = _free_port()
-    controller = aiosmtpd_controller.Controller(mailbox, hostname="127.0.0.1", port=port, **options)
-    controller.start()
-    try:
-        yield mailbox, port, cert
-    finally:
-        controller.stop()
-
-
-def _trusting(cert: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(cert))
-
-
 def test_an_email_arrives_over_starttls_as_mixed_alternative_and_pdf(
     tmp_path: Path, store: NoticeStore
 ) -> None:
@@ -257,7 +161,7 @@ def test_an_email_arrives_over_starttls_as_mixed_alternative_and_pdf(
         dispatcher = _dispatcher(
             [Route("email", "ops@example.com, desk@example.com")],
             store=store,
-            tls=_trusting(cert),
+            tls=trusting(cert),
             port=port,
         )
         (sent,) = asyncio.run(dispatcher.dispatch(NOTICE))
@@ -283,7 +187,7 @@ def test_an_smtp_451_is_retried_until_accepted(tmp_path: Path, store: NoticeStor
     with smtp_server(tmp_path) as (mailbox, port, cert):
         mailbox.answers = ["451 4.3.0 try again later"]
         dispatcher = _dispatcher(
-            [Route("email", "ops@example.com")], store=store, tls=_trusting(cert), port=port
+            [Route("email", "ops@example.com")], store=store, tls=trusting(cert), port=port
         )
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
 
@@ -302,7 +206,7 @@ def test_an_smtp_554_is_final_parked_listed_and_sent_again_by_the_cli(
     with smtp_server(tmp_path) as (mailbox, port, cert):
         mailbox.answers = ["554 5.7.1 rejected by policy"]
         dispatcher = _dispatcher(
-            [Route("email", "ops@example.com")], store=store, tls=_trusting(cert), port=port
+            [Route("email", "ops@example.com")], store=store, tls=trusting(cert), port=port
         )
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
         assert (sent.outcome, sent.attempts) == ("parked", 1)
