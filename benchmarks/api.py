@@ -25,6 +25,12 @@ on the home: drift of every feature, realised accuracy) and on one started with
 ``STOCKPRED_API_MONITOR_METRICS=false``, alternated ``--rounds`` times each with a bare run
 beside every one: the ratio to the bare ceiling with and without them.
 
+``nginx``: the single-prediction route through NGINX (deploy/nginx, as scripts/platform.py renders
+it, Debian's ``nginx``) in front of two API processes, beside one process direct, in the same run;
+then the failover run: the same load through NGINX while one of the two processes is killed a
+third of the way in, and the requests that failed (non-2xx answers and socket errors; target 0).
+Skipped, saying so, when ``nginx`` is not installed.
+
 Target (issue 6): single prediction >= 50% of the bare ceiling with p99 < 25 ms on one worker.
 Target (issue 12): under brute force, single-prediction throughput within 20% of the quiet one.
 Target (issue 15): the ratio with the monitor's series within 5% of the ratio without them.
@@ -33,6 +39,7 @@ Target (issue 15): the ratio with the monitor's series within 5% of the ratio wi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -45,6 +52,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import numpy as np
@@ -291,6 +299,87 @@ def monitoring_runs(
     }
 
 
+def _platform_script() -> ModuleType:
+    """scripts/platform.py, imported from its file (scripts/ is no package)."""
+    spec = importlib.util.spec_from_file_location(
+        "platform_script", ROOT / "scripts" / "platform.py"
+    )
+    if spec is None or spec.loader is None:
+        raise SystemExit("cannot load scripts/platform.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def nginx_runs(
+    env: dict[str, str], *, auth: dict[str, str], api_port: int, work: Path, load: dict[str, int]
+) -> dict[str, object]:
+    """One process direct against two behind NGINX, then the failover run (see the docstring)."""
+    binary = shutil.which("nginx")
+    if binary is None:
+        return {"skipped": "nginx not found; install it (Debian: apt install nginx)"}
+    platform = _platform_script()
+    second_port = free_port()
+    second = start_server("stockpred.api.app:create_app_from_settings", port=second_port, env=env)
+    run_dir = work / "nginx"
+    certificate, key = platform.write_test_certificate(run_dir)
+    http_port = free_port()
+    config = platform.write_nginx_config(
+        platform.NginxSite(
+            upstreams=(f"127.0.0.1:{api_port}", f"127.0.0.1:{second_port}"),
+            run_dir=run_dir,
+            http_port=http_port,
+            https_port=free_port(),
+            certificate=certificate,
+            key=key,
+            rate_per_second=10_000_000,
+            burst=10_000_000,
+        )
+    )
+    command = [binary, "-e", str(run_dir / "error.log"), "-p", str(run_dir), "-c", str(config)]
+    nginx = subprocess.Popen([*command, "-g", "daemon off;"])
+    route = "/v1/predictions/AAPL?horizon=5"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        wrk(f"http://127.0.0.1:{http_port}{route}", connections=8, seconds=2, headers=auth,
+            script=None)  # fmt: skip
+        direct = wrk(f"http://127.0.0.1:{api_port}{route}", headers=auth, script=None, **load)
+        proxied = wrk(f"http://127.0.0.1:{http_port}{route}", headers=auth, script=None, **load)
+        killer = threading.Timer(load["seconds"] / 3, second.kill)
+        killer.start()
+        failover = wrk(f"http://127.0.0.1:{http_port}{route}", headers=auth, script=None, **load)
+        killer.join()
+        socket_errors = sum(
+            int(n) for n in re.findall(r"(\d+)", str(failover["socket_errors"]).split(":", 1)[-1])
+        )
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        if second.poll() is None:
+            second.terminate()
+            second.wait(timeout=30)
+    return {
+        "layout": "NGINX (least_conn, keepalive, proxy_next_upstream) -> 2 API processes, "
+        "each 1 uvicorn worker; direct: 1 process",
+        "direct_one_process": direct,
+        "nginx_two_processes": proxied,
+        "ratio_nginx_to_direct": round(proxied["requests_per_s"] / direct["requests_per_s"], 3),
+        "failover": {
+            "killed_after_s": round(load["seconds"] / 3, 1),
+            "served": failover,
+            "failed_requests": int(failover["non_2xx"]) + socket_errors,
+            "target_failed_requests": 0,
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=64)
@@ -302,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rounds", type=int, default=2, help="monitoring runs with and without (0: skip)"
+    )
+    parser.add_argument(
+        "--no-nginx", dest="nginx", action="store_false", help="skip the NGINX runs"
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -407,6 +499,11 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                     "token_answers": {str(k): v for k, v in sorted(guessers.statuses.items())},
                 }
+            proxied = (
+                nginx_runs(env, auth=auth, api_port=api_port, work=work, load=load)
+                if args.nginx
+                else {}
+            )
             api.terminate()
             api.wait(timeout=30)
             monitoring = (
@@ -447,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             **attacks,
         },
         "monitoring": monitoring,
+        "nginx": proxied,
         "setup_s": round(setup_s, 1),
     }
     json.dump(report, sys.stdout, indent=2)
