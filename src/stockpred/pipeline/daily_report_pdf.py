@@ -61,9 +61,9 @@ _ASCII = str.maketrans(
         "\u2019": "'",
     }
 )
-# Millimetres: A4 is 210 x 297; charts are kept below this height so two fit a page.
+# Millimetres: A4 is 210 x 297; a chart is kept below this height so two nearly fit a page.
 _MARGIN = 15.0
-_CHART_HEIGHT = 95.0
+_CHART_HEIGHT = 110.0
 _GREY = (102, 102, 102)
 _RED = (170, 51, 51)
 _BLUE = (31, 78, 156)

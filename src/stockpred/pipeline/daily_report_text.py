@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from stockpred.models.baselines import BASELINES
 from stockpred.pipeline.daily_report import (
@@ -281,10 +282,23 @@ def health_rows(tickers: Sequence[TickerHealth]) -> list[tuple[str, ...]]:
     ]
 
 
+def _moment(text: str | None) -> str:
+    """An ISO time of the status file as ``2024-03-15 20:31 UTC`` (as it is when unreadable)."""
+    if not text:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 def provider_rows(report: DailyReport) -> list[tuple[str, ...]]:
     """Rows under :data:`PROVIDER_HEADER`."""
     return [
-        (p.name, p.last_success or "-", p.last_failure or "-", (p.last_error or "-")[:80])
+        (p.name, _moment(p.last_success), _moment(p.last_failure), (p.last_error or "-")[:80])
         for p in report.providers
     ]
 
