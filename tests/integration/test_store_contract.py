@@ -979,6 +979,33 @@ def test_has_ticker_says_whether_any_bar_of_it_is_stored(store: Store) -> None:
     assert not store.has_ticker("ZZZ")
 
 
+def test_latest_headlines_are_one_tickers_newest_first_up_to_the_limit(store: Store) -> None:
+    rows = _headlines()
+    # Two headlines of one instant: the tie is broken by id, so the order is stable.
+    rows = pd.concat([rows, rows.iloc[[5]].assign(id="n9", title="BBB tied")], ignore_index=True)
+    store.write_headlines(rows)
+
+    newest = store.latest_headlines(ticker="BBB", limit=3)
+
+    assert list(newest.columns) == list(TABLES["headlines"].names)
+    assert newest["id"].tolist() == ["n2", "n9", "n1"]
+    assert newest["published_at"].tolist() == [
+        DAYS[2] - pd.Timedelta(hours=3),
+        DAYS[2] - pd.Timedelta(hours=3),
+        DAYS[1] - pd.Timedelta(hours=3),
+    ]
+    assert str(newest["published_at"].dt.tz) == "UTC"
+    assert set(newest["ticker"]) == {"BBB"}
+    assert pd.isna(newest["url"].iloc[2])
+    assert np.isnan(newest["sentiment"].iloc[0])
+    assert newest["sentiment"].iloc[2] == pytest.approx(0.0)
+    assert len(store.latest_headlines(ticker="BBB", limit=1)) == 1
+    assert store.latest_headlines(ticker="ZZZ", limit=5).empty
+    assert list(store.latest_headlines(ticker="ZZZ", limit=5).columns) == list(
+        TABLES["headlines"].names
+    )
+
+
 # -- schema ----------------------------------------------------------------------------------
 
 

@@ -102,6 +102,11 @@ class Store(Protocol):
         """Headlines published in [start, end] and no later than ``as_of``."""
         ...
 
+    def latest_headlines(self, *, ticker: str, limit: int) -> pd.DataFrame:
+        """The newest ``limit`` (>= 1) headlines of ``ticker``, newest first (ties by id): the
+        headlines contract's columns; empty when it has none."""
+        ...
+
     def write_macro(self, points: pd.DataFrame) -> WriteResult:
         """Upsert macro points keyed by (series_id, period, released_at); revisions are rows."""
         ...

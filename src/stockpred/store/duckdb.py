@@ -443,11 +443,14 @@ class DuckDBStore:
         where: list[str],
         params: dict[str, object],
         order: Sequence[str],
+        limit: int | None = None,
     ) -> pd.DataFrame:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = (
             f"SELECT {', '.join(spec.names)} FROM {spec.name} {clause} ORDER BY {', '.join(order)}"
         )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
         return self._select(sql, params)
 
     @staticmethod
@@ -530,6 +533,17 @@ class DuckDBStore:
         )
         return self._read(
             TABLES["headlines"], where=where, params=params, order=("ticker", "published_at", "id")
+        )
+
+    def latest_headlines(self, *, ticker: str, limit: int) -> pd.DataFrame:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        return self._read(
+            TABLES["headlines"],
+            where=["ticker = $ticker"],
+            params={"ticker": ticker},
+            order=("published_at DESC", "id"),
+            limit=limit,
         )
 
     def read_macro(
