@@ -8,25 +8,21 @@ Needs STOCKPRED_TEST_POSTGRES_URL (CI sets it); skips without it.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from stockpred.domain.errors import NotFoundError, StoreError
 from stockpred.notify.webhooks import WebhookService
+from support.postgres import fresh_database
 
 pytestmark = pytest.mark.integration
 
-POSTGRES_URL = os.environ.get("STOCKPRED_TEST_POSTGRES_URL")
 NOW = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 SECRET = "whsec-0123456789abcdef-TEST"
 PASSWORD = "s3cr3t-Pa55word"
@@ -40,16 +36,8 @@ def _clock() -> datetime:
 def database_url() -> Iterator[str]:
     """A fresh database on the test server, as a plain postgresql:// URL (the service picks
     the psycopg driver itself)."""
-    if not POSTGRES_URL:
-        pytest.skip("STOCKPRED_TEST_POSTGRES_URL is not set (CI sets it)")
-    name = f"stockpred_webhooks_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database("stockpred_webhooks") as url:
+        yield url
 
 
 def test_register_list_and_delete_keep_ownership_and_utc_times(database_url: str) -> None:

@@ -26,6 +26,9 @@ class Letters:
     def dead_letters(self, *, limit: int = 100) -> list[NoticeDeadLetter]:
         return self.parked[:limit]
 
+    def count(self) -> int:
+        return len(self.parked)
+
     def remove(self, letter_id: str) -> None:
         self.parked = [p for p in self.parked if p.id != letter_id]
 

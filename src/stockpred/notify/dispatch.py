@@ -39,6 +39,8 @@ class DeadLetterStore(Protocol):
 
     def dead_letters(self, *, limit: int = 100) -> list[NoticeDeadLetter]: ...
 
+    def count(self) -> int: ...
+
     def remove(self, letter_id: str) -> None: ...
 
     def record_failure(
@@ -268,6 +270,10 @@ class Dispatcher:
     def dead_letters(self, *, limit: int = 100) -> list[NoticeDeadLetter]:
         """Parked notices, most recently parked first."""
         return self._store.dead_letters(limit=limit)
+
+    def dead_letter_count(self) -> int:
+        """How many notices are parked."""
+        return self._store.count()
 
     async def redeliver(self, letter: NoticeDeadLetter) -> Sent:
         """Send a dead letter's payload again to its target, with the retry policy: removed

@@ -10,21 +10,18 @@ webhooks' signing secrets) but never shown; ``destination`` is what listings sho
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 
 import sqlalchemy as sa
 
 from stockpred.domain.errors import InvalidInputError, NotFoundError
-from stockpred.store.sql import as_utc, create_tables, open_engine, run_transaction
+from stockpred.store.sql import TableStore, as_utc
 
 __all__ = ["NoticeDeadLetter", "NoticeStore"]
 
 _MAX_ERROR_LENGTH = 200
 _MAX_TITLE_LENGTH = 200
-_T = TypeVar("_T")
 
 _METADATA = sa.MetaData()
 _DEAD_LETTERS = sa.Table(
@@ -68,20 +65,13 @@ class NoticeStore:
     (``sqlite:///...`` or ``postgresql+psycopg://...``); the table is created on opening."""
 
     def __init__(self, url: str) -> None:
-        self._engine, where = open_engine(url, purpose="notification dead letters")
-        self._store = f"the notification store at {where}"
-        try:
-            create_tables(self._engine, _METADATA, store=self._store)
-        except Exception:
-            self._engine.dispose()
-            raise
-
-    def _run(self, action: str, work: Callable[[sa.Connection], _T]) -> _T:
-        return run_transaction(self._engine, work, store=self._store, action=action)
+        self._tables = TableStore(
+            url, _METADATA, purpose="notification dead letters", name="the notification store"
+        )
 
     def check(self) -> None:
         """Readiness: raises StoreError when the database does not answer."""
-        self._run("answer a ping", lambda c: c.execute(sa.select(1)).scalar_one())
+        self._tables.check()
 
     def park(self, letter: NoticeDeadLetter) -> None:
         """Keep an undelivered notice (``last_error`` and ``title`` cut to their columns)."""
@@ -98,7 +88,7 @@ class NoticeStore:
             "first_attempt_at": letter.first_attempt_at,
             "parked_at": letter.parked_at,
         }
-        self._run("park a notice", lambda c: c.execute(_DEAD_LETTERS.insert().values(**row)))
+        self._tables.run("park a notice", lambda c: c.execute(_DEAD_LETTERS.insert().values(**row)))
 
     def dead_letters(self, *, limit: int = 100) -> list[NoticeDeadLetter]:
         """Parked notices, most recently parked first."""
@@ -109,7 +99,7 @@ class NoticeStore:
             .order_by(_DEAD_LETTERS.c.parked_at.desc(), _DEAD_LETTERS.c.id)
             .limit(limit)
         )
-        rows = self._run("list dead letters", lambda c: c.execute(query).mappings().all())
+        rows = self._tables.run("list dead letters", lambda c: c.execute(query).mappings().all())
         return [
             NoticeDeadLetter(
                 id=row["id"],
@@ -127,10 +117,15 @@ class NoticeStore:
             for row in rows
         ]
 
+    def count(self) -> int:
+        """How many notices are parked."""
+        query = sa.select(sa.func.count()).select_from(_DEAD_LETTERS)
+        return int(self._tables.run("count dead letters", lambda c: c.execute(query).scalar_one()))
+
     def remove(self, letter_id: str) -> None:
         """Forget a dead letter (it was delivered after all)."""
         query = _DEAD_LETTERS.delete().where(_DEAD_LETTERS.c.id == letter_id)
-        if not self._run("remove a dead letter", lambda c: c.execute(query).rowcount):
+        if not self._tables.run("remove a dead letter", lambda c: c.execute(query).rowcount):
             raise NotFoundError(
                 f"no dead letter {letter_id!r}; list them with `stockpred notify dead-letters`"
             )
@@ -146,8 +141,8 @@ class NoticeStore:
                 attempts=attempts, last_error=last_error[:_MAX_ERROR_LENGTH], parked_at=parked_at
             )
         )
-        self._run("update a dead letter", lambda c: c.execute(query))
+        self._tables.run("update a dead letter", lambda c: c.execute(query))
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._engine.dispose()
+        self._tables.close()

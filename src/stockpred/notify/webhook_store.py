@@ -12,17 +12,16 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from stockpred.domain.errors import InvalidInputError, NotFoundError, StoreError
+from stockpred.domain.errors import InvalidInputError, NotFoundError
 from stockpred.notify.signing import SIGNATURE_HEADER
-from stockpred.store.sql import as_utc, create_tables, open_engine, run_transaction
+from stockpred.store.sql import TableStore, as_utc
 
 __all__ = [
     "MAX_OWNER_LENGTH",
@@ -49,8 +48,6 @@ _MAX_ERROR_LENGTH = 200
 # The symbol pattern of quality/bars.py (BRK.B, BRK-B, ^GSPC, EURUSD=X, RDS/A), copied rather
 # than imported: that module pulls pandera, a second of start-up the API does not otherwise pay.
 _TICKER = re.compile(r"^[A-Z0-9^][A-Z0-9.^=_/\-]{0,19}$")
-
-_T = TypeVar("_T")
 
 _METADATA = sa.MetaData()
 _WEBHOOKS = sa.Table(
@@ -124,21 +121,11 @@ class WebhookStore:
     """
 
     def __init__(self, url: str) -> None:
-        self._engine, where = open_engine(url, purpose="webhooks")
-        self._store = f"the webhook store at {where}"
-        try:
-            create_tables(self._engine, _METADATA, store=self._store)
-        except StoreError:
-            self._engine.dispose()
-            raise
-
-    def _run(self, action: str, work: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``work`` in one transaction; driver errors become StoreError."""
-        return run_transaction(self._engine, work, store=self._store, action=action)
+        self._tables = TableStore(url, _METADATA, purpose="webhooks", name="the webhook store")
 
     def check(self) -> None:
         """Readiness: raises StoreError when the database does not answer."""
-        self._run("answer a ping", lambda c: c.execute(sa.select(1)).scalar_one())
+        self._tables.check()
 
     def add(self, webhook: Webhook) -> None:
         """Insert a webhook whose fields were already checked (see :func:`check_url` and co.)."""
@@ -151,20 +138,22 @@ class WebhookStore:
             "created_at": webhook.created_at,
             "active": webhook.active,
         }
-        self._run("register a webhook", lambda c: c.execute(_WEBHOOKS.insert().values(**row)))
+        self._tables.run(
+            "register a webhook", lambda c: c.execute(_WEBHOOKS.insert().values(**row))
+        )
 
     def list(self, *, owner: str | None = None) -> list[Webhook]:
         """The webhooks of ``owner`` (every webhook when None), oldest first."""
         query = sa.select(_WEBHOOKS).order_by(_WEBHOOKS.c.created_at, _WEBHOOKS.c.id)
         if owner is not None:
             query = query.where(_WEBHOOKS.c.owner == owner)
-        rows = self._run("list webhooks", lambda c: c.execute(query).mappings().all())
+        rows = self._tables.run("list webhooks", lambda c: c.execute(query).mappings().all())
         return [_webhook_of(row) for row in rows]
 
     def active(self) -> builtins.list[Webhook]:
         """Every webhook that receives events, in no particular order."""
         query = sa.select(_WEBHOOKS).where(_WEBHOOKS.c.active.is_(True))
-        rows = self._run("find webhooks", lambda c: c.execute(query).mappings().all())
+        rows = self._tables.run("find webhooks", lambda c: c.execute(query).mappings().all())
         return [_webhook_of(row) for row in rows]
 
     def delete(self, webhook_id: str, *, owner: str | None) -> None:
@@ -182,7 +171,7 @@ class WebhookStore:
                 )
             return int(deleted)
 
-        if not self._run("delete a webhook", work):
+        if not self._tables.run("delete a webhook", work):
             raise NotFoundError(
                 f"no webhook {webhook_id!r} for this client; list yours with GET /v1/webhooks"
             )
@@ -201,7 +190,7 @@ class WebhookStore:
         )
         if owner is not None:
             query = query.where(_WEBHOOKS.c.owner == owner)
-        rows = self._run("list dead letters", lambda c: c.execute(query).mappings().all())
+        rows = self._tables.run("list dead letters", lambda c: c.execute(query).mappings().all())
         return [
             DeadLetter(
                 id=row["id"],
@@ -228,11 +217,11 @@ class WebhookStore:
             "first_attempt_at": letter.first_attempt_at,
             "parked_at": letter.parked_at,
         }
-        self._run("park an event", lambda c: c.execute(_DEAD_LETTERS.insert().values(**row)))
+        self._tables.run("park an event", lambda c: c.execute(_DEAD_LETTERS.insert().values(**row)))
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._engine.dispose()
+        self._tables.close()
 
 
 def _webhook_of(row: sa.RowMapping) -> Webhook:

@@ -21,7 +21,7 @@ from sqlalchemy.pool import StaticPool
 from stockpred.domain.errors import ConfigurationError, StoreError
 from stockpred.extras import import_optional
 
-__all__ = ["as_utc", "create_tables", "open_engine", "run_transaction"]
+__all__ = ["TableStore", "as_utc", "create_tables", "open_engine", "run_transaction"]
 
 _T = TypeVar("_T")
 
@@ -129,3 +129,32 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+class TableStore:
+    """One store's tables on the API's database: the engine for ``url`` with the tables of
+    ``metadata`` created on opening, and its transactions. ``purpose`` names what the database
+    is for ("webhooks"), ``name`` the store ("the webhook store"): messages name the store and
+    its database, never its password."""
+
+    def __init__(self, url: str, metadata: sa.MetaData, *, purpose: str, name: str) -> None:
+        self._engine, where = open_engine(url, purpose=purpose)
+        self._name = f"{name} at {where}"
+        try:
+            create_tables(self._engine, metadata, store=self._name)
+        except Exception:
+            self._engine.dispose()
+            raise
+
+    def run(self, action: str, work: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``work`` in one transaction; driver errors become StoreError (``action`` says
+        what failed)."""
+        return run_transaction(self._engine, work, store=self._name, action=action)
+
+    def check(self) -> None:
+        """Readiness: raises StoreError when the database does not answer."""
+        self.run("answer a ping", lambda c: c.execute(sa.select(1)).scalar_one())
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._engine.dispose()
