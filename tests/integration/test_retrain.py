@@ -16,7 +16,8 @@ from stockpred.models.catalog import MODELS, PARAM_GRIDS
 from stockpred.pipeline.evaluate import EvaluationConfig
 from stockpred.pipeline.features import build_features
 from stockpred.pipeline.ingest import ingest_sample
-from stockpred.pipeline.retrain import retrain
+from stockpred.pipeline.leaderboard import version_leaderboard
+from stockpred.pipeline.retrain import RetrainResult, retrain
 from stockpred.pipeline.train import train_models
 from stockpred.registry.mlflow import MLflowRegistry
 from stockpred.store.duckdb import DuckDBStore
@@ -76,6 +77,7 @@ def test_a_challenger_is_judged_on_a_window_neither_saw_and_the_reason_is_kept(
         else:
             assert after.version == champion.version
             assert "champion kept" in result.reason
+        _assert_leaderboards(registry, champion.version, result, cache=tmp_path / "cache")
 
         again = retrain(
             store, registry, fs, CONFIG, now=LATER, cache=tmp_path / "cache", recent=63, **common
@@ -84,6 +86,40 @@ def test_a_challenger_is_judged_on_a_window_neither_saw_and_the_reason_is_kept(
             assert again.challenger is None
             assert "champion kept" in again.reason
             assert "labelled dates since" in again.reason
+
+
+def _assert_leaderboards(
+    registry: MLflowRegistry, trained: int, result: RetrainResult, *, cache: Path
+) -> None:
+    """The trained version keeps the walk-forward that chose it; the challenger the decision
+    window's comparison: every challenger and baseline beside the champion, on those dates."""
+    assert result.challenger is not None
+    walk = version_leaderboard(registry, name="stockpred-h5", version=trained, cache=cache)
+    assert walk["basis"].startswith("walk-forward, h=5")
+    models = {r["model"]: r for r in walk["records"]}
+    assert {"ridge", "random_walk", "mean_drift"} <= set(models)
+    assert models["ridge"]["family"] == "model"
+    assert models["random_walk"]["family"] == "baseline"
+
+    window = version_leaderboard(
+        registry, name="stockpred-h5", version=result.challenger.version, cache=cache
+    )
+    assert str(window["basis"]).startswith("retrain decision window")
+    rows = {r["model"]: r for r in window["records"]}
+    champion_row = f"champion v{trained} (ridge)"
+    assert {"ridge", "random_walk", "mean_drift", champion_row} <= set(rows)
+    assert rows[champion_row]["family"] == "model"
+    # The figures of the decision: the same rank ICs the reason quotes, on the same dates.
+    assert rows[champion_row]["n_dates"] == 63
+    assert rows[champion_row]["rank_ic_mean"] == pytest.approx(result.champion_rank_ic)
+    best = result.challenger.metadata["model_kind"]
+    assert rows[best]["rank_ic_mean"] == pytest.approx(result.challenger_rank_ic)
+    equity = window["equity"]
+    assert isinstance(equity, dict)
+    assert len(equity["dates"]) <= 63
+    assert equity["dates"][-1] <= f"{result.window_end:%Y-%m-%d}"
+    assert equity["dates"][0] >= f"{result.window_start:%Y-%m-%d}"
+    assert set(equity["series"]) == set(rows)
 
 
 def test_retrain_without_a_champion_says_to_train_first(tmp_path: Path) -> None:

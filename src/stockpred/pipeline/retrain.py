@@ -9,12 +9,16 @@
    baseline whenever no model beats the baselines, so a model a baseline beat is never promoted.
 4. The best challenger wins when its rank IC beats the champion's by ``margin``. It is then
    refitted on all labelled data, registered and promoted; otherwise it is registered for the
-   record and the champion stays. Either way the reason is written on the version.
+   record and the champion stays. Either way the reason is written on the version, and beside
+   its model goes the leaderboard of the decision window (``pipeline/leaderboard.py``): every
+   challenger, baseline and the champion scored and backtested on those same unseen rows, as
+   the walk-forward of ``train`` is (the champion as ``champion v<N> (<kind>)``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stockpred.domain.errors import ModelError
+from stockpred.domain.errors import ModelError, StockpredError
 from stockpred.domain.instruments import STOCKS, Universe
 from stockpred.domain.records import FeaturesWritten
 from stockpred.features.sets import FeatureSet
@@ -33,12 +37,19 @@ from stockpred.models.base import KEY_COLUMNS, Model
 from stockpred.models.baselines import BASELINES
 from stockpred.models.catalog import model_family
 from stockpred.models.evaluation import (
+    EvaluationResult,
     cross_sectional_target,
     fit_candidate,
     predict_candidate,
 )
-from stockpred.pipeline.evaluate import EvaluationConfig, build_candidates, load_design
+from stockpred.pipeline.evaluate import (
+    EvaluationConfig,
+    build_candidates,
+    load_design,
+    score_evaluation,
+)
 from stockpred.pipeline.features import build_features
+from stockpred.pipeline.leaderboard import leaderboard_document
 from stockpred.pipeline.predict import load_champion
 from stockpred.pipeline.train import register_fitted
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name
@@ -48,6 +59,7 @@ __all__ = ["RetrainResult", "retrain"]
 
 # Fewer new labelled dates than this since the champion was trained: nothing to decide on.
 MIN_WINDOW_DATES = 20
+_LOG = logging.getLogger("stockpred.retrain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,48 @@ def _mean_rank_ic(ts: pd.Series, prediction: np.ndarray, actual: pd.Series) -> f
         if len(day) >= 3 and day["p"].nunique() > 1
     ]
     return float(np.nanmean(daily)) if daily else math.nan
+
+
+def _window_leaderboard(
+    config: EvaluationConfig,
+    test: pd.DataFrame,
+    forecasts: Mapping[str, tuple[np.ndarray, float]],
+    *,
+    families: Mapping[str, str],
+    basis: str,
+) -> dict[str, object] | None:
+    """The decision window's leaderboard: every forecaster's ``(predictions of test's rows,
+    interval half-width)`` scored and backtested as a walk-forward fold is. Rows one of them
+    could not forecast are left out for all, so all are scored on the same rows; None (and a
+    warning) when nothing can be scored."""
+    rows = test.reset_index(drop=True)
+    frames = [
+        pd.DataFrame(
+            {
+                "ticker": rows["ticker"],
+                "ts": rows["ts"],
+                "horizon": config.horizon,
+                "model": model,
+                "prediction": values,
+                "lower": values - half,
+                "upper": values + half,
+                "actual": rows["actual"],
+                "next_return": rows["next_return"],
+                "fold": 0,
+            }
+        )
+        for model, (values, half) in forecasts.items()
+    ]
+    unforecast = np.zeros(len(rows), dtype=bool)
+    for frame in frames:
+        unforecast |= frame["prediction"].isna().to_numpy()
+    predictions = pd.concat([f[~unforecast] for f in frames], ignore_index=True)
+    try:
+        evaluation = score_evaluation(config, EvaluationResult(predictions, pd.DataFrame(), ()))
+    except StockpredError as exc:
+        _LOG.warning("no leaderboard of the decision window: %s", exc)
+        return None
+    return leaderboard_document(evaluation, basis=basis, families=families)
 
 
 def retrain(
@@ -144,6 +198,7 @@ def retrain(
     test = labelled[labelled["ts"].isin(window)]
     window_ic: dict[str, float] = {}
     window_predictions: dict[str, np.ndarray] = {}
+    half_widths: dict[str, float] = {}
     for challenger in challengers:
         fitted = fit_candidate(
             challenger,
@@ -157,16 +212,16 @@ def retrain(
         )
         predicted = predict_candidate(challenger, fitted.model, data, test, features)
         window_predictions[challenger.name] = predicted
+        half_widths[challenger.name] = fitted.half_width
         window_ic[challenger.name] = _mean_rank_ic(test["ts"], predicted, test["actual"])
     ranked = pd.Series(window_ic).fillna(-math.inf)
     best = str(ranked.idxmax())
     candidate = next(c for c in challengers if c.name == best)
     challenger_ic = window_ic[best]
-    champion_ic = _mean_rank_ic(
-        test["ts"],
-        np.asarray(champion_model.predict(test[["ticker", "ts", *features]]), dtype="float64"),
-        test["actual"],
+    champion_predicted = np.asarray(
+        champion_model.predict(test[["ticker", "ts", *features]]), dtype="float64"
     )
+    champion_ic = _mean_rank_ic(test["ts"], champion_predicted, test["actual"])
     wins = not math.isnan(challenger_ic) and (
         math.isnan(champion_ic) or challenger_ic > champion_ic + margin
     )
@@ -180,6 +235,22 @@ def retrain(
         f"v{champion.version} ({kind}) {champion_ic:.4f} on {span}, margin {margin:g}; best "
         f"baseline {best_baseline} {baselines[best_baseline]:.4f}: "
         + ("challenger promoted" if wins else "champion kept")
+    )
+    champion_row = f"champion v{champion.version} ({kind})"
+    leaderboard = _window_leaderboard(
+        config,
+        test,
+        {
+            **{name: (window_predictions[name], half_widths[name]) for name in window_ic},
+            champion_row: (
+                champion_predicted,
+                float(champion.metadata.get("interval_half_width", "nan")),
+            ),
+        },
+        families={champion_row: model_family(kind)},
+        basis=f"retrain decision window {span}: the challengers and baselines fitted on the "
+        f"dates before it (purged) beside the champion; best challenger {best}, "
+        + ("promoted" if wins else "champion kept"),
     )
     kind = best
     started = time.perf_counter()
@@ -211,6 +282,7 @@ def retrain(
         predictions=pd.DataFrame(
             {"ts": test["ts"].to_numpy(), "prediction": window_predictions[best]}
         ),
+        leaderboard=leaderboard,
     )
     if wins:
         registry.promote(model_name(config.horizon), version.version, reason=reason)

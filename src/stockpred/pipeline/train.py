@@ -48,6 +48,7 @@ from stockpred.pipeline.evaluate import (
     score_evaluation,
     walk_forward_on,
 )
+from stockpred.pipeline.leaderboard import leaderboard_document, write_leaderboard_file
 from stockpred.registry.base import ModelRegistry, ModelVersion, model_name, training_metadata
 from stockpred.store.base import Store
 
@@ -232,6 +233,16 @@ def _walk_forward_predictions(evaluation: Evaluation, kind: str) -> pd.DataFrame
     return mine.reset_index(drop=True) if len(mine) else None
 
 
+def _walk_forward_basis(evaluation: Evaluation) -> str:
+    """What a training run's leaderboard measured: the folds and dates of its walk-forward."""
+    stamps = pd.DatetimeIndex(evaluation.result.predictions["ts"])
+    span = f", {stamps.min():%Y-%m-%d}..{stamps.max():%Y-%m-%d}" if len(stamps) else ""
+    return (
+        f"walk-forward, h={evaluation.config.horizon}, {len(evaluation.result.folds)} folds"
+        f"{span}, out of sample for every candidate"
+    )
+
+
 def register_fitted(
     registry: ModelRegistry,
     fitted: FittedCandidate,
@@ -246,6 +257,7 @@ def register_fitted(
     metrics: Mapping[str, float],
     extra: Mapping[str, str] | None = None,
     predictions: pd.DataFrame | None = None,
+    leaderboard: Mapping[str, object] | None = None,
 ) -> ModelVersion:
     """Save ``fitted`` and register it under the horizon's name with everything a version
     records: data range and universe of ``rows``, feature set and columns, parameters, interval,
@@ -254,7 +266,8 @@ def register_fitted(
     Beside the model goes its drift reference (``models/drift.py``): every feature's
     distribution on ``rows``, the training window, and the distribution of ``predictions``
     (ts, prediction), the kind's out-of-sample forecasts (walk-forward, or a retrain's
-    decision window), which is what its live forecasts should look like."""
+    decision window), which is what its live forecasts should look like; and, when given, the
+    ``leaderboard`` that chose it (``pipeline/leaderboard.py``)."""
     ts = pd.DatetimeIndex(rows["ts"])
     metadata = training_metadata(
         data_start=ts.min().to_pydatetime(),
@@ -283,6 +296,8 @@ def register_fitted(
             made = fit_reference(outputs, [PREDICTION_SUBJECT], start=start, end=end)
             reference = DriftReference({**reference.columns, **made.columns}, start, end)
         (directory / DRIFT_REFERENCE_FILE).write_text(reference.to_json(), encoding="utf-8")
+        if leaderboard is not None:
+            write_leaderboard_file(directory, leaderboard)
         return registry.register(
             model_name(config.horizon),
             directory,
@@ -354,6 +369,7 @@ def train_models(
     versions: dict[str, ModelVersion] = {}
     gap = config.walk_forward.gap
     kinds = [m for m in config.models if m not in BASELINES]
+    leaderboard = leaderboard_document(evaluation, basis=_walk_forward_basis(evaluation))
     for baseline in (selection.best_baseline, selection.kind):
         if baseline in BASELINES and baseline not in kinds:
             kinds.append(baseline)
@@ -384,6 +400,7 @@ def train_models(
                 "selection": champion_reason(evaluation, kind),
             },
             predictions=_walk_forward_predictions(evaluation, kind),
+            leaderboard=leaderboard,
         )
     champion = registry.champion(name)
     if champion is not None and not selection.forced:
