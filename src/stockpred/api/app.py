@@ -50,6 +50,7 @@ from stockpred.api.routes import (
     models,
     monitoring,
     predictions,
+    status,
     stream,
     tickers,
     webhooks,
@@ -129,6 +130,7 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
             services.hash_pool.shutdown()
             services.jobs.shutdown()
             services.clients.close()
+            services.alerts.close()
 
     app = FastAPI(
         title="stockpred",
@@ -153,7 +155,17 @@ def create_app(services: ApiServices, *, background: bool = True) -> FastAPI:
         )
     app.add_middleware(SecurityHeadersMiddleware)
     install_log_redaction()
-    for module in (health, auth, predictions, tickers, models, monitoring, stream, webhooks):
+    for module in (
+        health,
+        auth,
+        predictions,
+        tickers,
+        models,
+        monitoring,
+        status,
+        stream,
+        webhooks,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -224,7 +236,7 @@ def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
 
 
 _SCOPES = {
-    "predictions:read": "forecasts, tickers, bars, features, models",
+    "predictions:read": "forecasts, tickers, bars, features, news, models, status",
     "stream:read": "the websocket stream",
     "webhooks:write": "register and manage webhooks",
     "models:write": "start retraining",
@@ -264,7 +276,15 @@ def build_services(
     from stockpred.api.ratelimit import build_auth_throttle, build_rate_limiter
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import build_token_services
-    from stockpred.compose import notifier, open_bus, open_registry, store_changes, universe
+    from stockpred.compose import (
+        notifier,
+        open_bus,
+        open_registry,
+        provider_status,
+        store_changes,
+        universe,
+    )
+    from stockpred.notify.alert_log import AlertLog
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ChampionCache, FreshnessCache, ServedLog, ServingState
 
@@ -337,6 +357,8 @@ def build_services(
         retrain=retrain,
         metrics=metrics,
         clock=now,
+        alerts=AlertLog(settings.api_database_url),
+        provider_status=provider_status(settings),
     )
 
 

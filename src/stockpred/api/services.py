@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from stockpred.api.rendering import RenderCache
     from stockpred.api.security import TokenIssuer
     from stockpred.bus.base import Bus
+    from stockpred.notify.alert_log import AlertLog
     from stockpred.notify.dispatch import Dispatcher
     from stockpred.notify.webhooks import WebhookService
     from stockpred.pipeline.serving import ServedLog, ServingState, StaleRefresher, StoreOpener
+    from stockpred.sources.providers.status import StatusFile
 
 __all__ = [
     "ApiServices",
@@ -90,6 +92,8 @@ class ApiServices:
     retrain: Callable[..., Mapping[str, object]]
     metrics: ApiMetrics
     clock: Callable[[], datetime]
+    # Every alert Alertmanager sent (POST /v1/monitoring/*), for GET /v1/status.
+    alerts: AlertLog
     # Set when settings.api_refresh_stale: brings a stale ticker up to date in the background.
     refresher: StaleRefresher | None = None
     # A token that changes when another process writes the store (the embedded DuckDB file's
@@ -101,5 +105,7 @@ class ApiServices:
     instance: str = "api"
     # Sends alerts and retrain decisions to the Slack and email routes (compose.notifier).
     notifier: Dispatcher | None = None
+    # Each provider's last success and failure (compose.provider_status); None: not kept.
+    provider_status: StatusFile | None = None
     # Background tasks the services started (kept so they are not garbage-collected mid-run).
     tasks: set[asyncio.Task[None]] = field(default_factory=set)

@@ -124,6 +124,11 @@ class ChampionCache:
     def models(self) -> Mapping[int, ServedModel]:
         return self._models
 
+    @property
+    def cache(self) -> Path:
+        """Where each version's files are downloaded: ``cache/<name>/<version>/model``."""
+        return self._cache
+
     def reload(self) -> set[int]:
         """Follow the registry's champion aliases; returns the horizons whose champion changed
         (a first champion, a promotion, or none any more)."""
@@ -285,8 +290,17 @@ class ServingState:
     def table(self) -> ForecastTable:
         return self._table
 
+    @property
+    def model_cache(self) -> Path:
+        """Where the champions' files were downloaded (:attr:`ChampionCache.cache`)."""
+        return self._champions.cache
+
     def tickers(self) -> list[str]:
         return self._table.tickers()
+
+    def freshness(self, stamp: pd.Timestamp) -> Freshness:
+        """How many sessions closed after ``stamp``, as a forecast's freshness is measured."""
+        return self._freshness.of(stamp)
 
     def refresh(self) -> list[Prediction]:
         """Reload champions whose alias moved and recompute the horizons whose champion or

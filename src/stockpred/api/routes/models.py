@@ -1,4 +1,5 @@
-"""Models served, retraining in the background, and job status."""
+"""Models served, their registered versions and the leaderboards that chose them, retraining
+in the background, and job status."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import json
 import math
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.deps import Services, require
 from stockpred.api.jobs import Job
@@ -17,13 +19,24 @@ from stockpred.api.principals import Principal
 from stockpred.api.routes.predictions import _ERRORS
 from stockpred.models.catalog import model_family
 from stockpred.monitor.report import read_report
-from stockpred.registry.base import horizon_of
+from stockpred.pipeline.leaderboard import version_leaderboard
+from stockpred.registry.base import ChampionChange, ModelVersion, horizon_of
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["models"])
 Reader = Annotated[Principal, Depends(require("predictions:read"))]
 Writer = Annotated[Principal, Depends(require("models:write"))]
+ModelName = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^stockpred-h[0-9]{1,4}$",
+        description="registered model: stockpred-h<horizon>",
+        examples=["stockpred-h5"],
+    ),
+]
+VersionNumber = Annotated[int, Path(ge=1, le=10**9)]
 
 
 class ServedModelOut(BaseModel):
@@ -113,6 +126,127 @@ async def list_models(services: Services, caller: Reader) -> Response:
     return _json(ModelsOut(models=out, last_refresh=last.isoformat() if last else None))
 
 
+class VersionOut(BaseModel):
+    version: int
+    created_at: str
+    champion: bool
+    kind: str
+    feature_set: str | None
+    data_start: str | None = Field(description="first feature timestamp it was trained on")
+    data_end: str | None = Field(description="last feature timestamp it was trained on")
+    metrics: dict[str, float] = Field(description="evaluation figures (undefined ones left out)")
+    promotion_reason: str | None
+
+
+class ChampionChangeOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: str
+    action: Literal["promote", "rollback"]
+    from_version: int | None = Field(alias="from", description="null for the first promotion")
+    to: int
+    reason: str
+
+
+class VersionsOut(BaseModel):
+    name: str
+    versions: list[VersionOut] = Field(description="newest first")
+    history: list[ChampionChangeOut] = Field(description="champion moves, newest first")
+
+
+def _version_out(version: ModelVersion) -> VersionOut:
+    meta = version.metadata
+    return VersionOut(
+        version=version.version,
+        created_at=version.created_at.isoformat(),
+        champion=version.is_champion,
+        kind=meta.get("model_kind", "unknown"),
+        feature_set=meta.get("feature_set"),
+        data_start=meta.get("data_start"),
+        data_end=meta.get("data_end"),
+        metrics={k: v for k, v in version.metrics.items() if math.isfinite(v)},
+        promotion_reason=meta.get("promotion_reason"),
+    )
+
+
+def _change_out(change: ChampionChange) -> ChampionChangeOut:
+    return ChampionChangeOut.model_validate(change.as_dict())
+
+
+def _by_alias(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(by_alias=True), media_type="application/json")
+
+
+@router.get(
+    "/v1/models/{name}/versions",
+    response_model=VersionsOut,
+    responses=_ERRORS,
+    summary="Every registered version of a model, and the champion's moves",
+)
+async def model_versions(name: ModelName, services: Services, caller: Reader) -> Response:
+    """Every version of the registered model, newest first: when it was registered, whether it
+    is the champion, its kind, feature set, training range, evaluation figures and why it was
+    promoted; and every promotion and rollback of the champion, newest first."""
+
+    def read() -> VersionsOut:
+        versions = services.registry.versions(name)  # NotFoundError for an unknown name
+        history = services.registry.history(name)
+        return VersionsOut(
+            name=name,
+            versions=[_version_out(v) for v in reversed(versions)],
+            history=[_change_out(c) for c in reversed(history)],
+        )
+
+    return _by_alias(await run_in_threadpool(read))
+
+
+class EquityOut(BaseModel):
+    kind: Literal["long_short"]
+    cost_bps: float = Field(description="cost per unit of turnover, basis points")
+    dates: list[str] = Field(description="traded dates, YYYY-MM-DD (at most 500, evenly spread)")
+    series: dict[str, list[float | None]] = Field(
+        description="per candidate: the cumulative net return of its portfolio on each date"
+    )
+
+
+class LeaderboardOut(BaseModel):
+    name: str
+    version: int
+    horizon: int
+    basis: str = Field(
+        description="what was measured: the walk-forward of `stockpred train`, or a retrain's "
+        "decision window"
+    )
+    records: list[dict[str, str | int | float | bool | None]] = Field(
+        description="one per candidate, models and baselines, best mean rank IC first: model, "
+        "family, rank_ic_mean [rank_ic_low, rank_ic_high], da, long_short_sharpe_net, ..."
+    )
+    equity: EquityOut
+
+
+@router.get(
+    "/v1/models/{name}/{version}/leaderboard",
+    response_model=LeaderboardOut,
+    responses=_ERRORS,
+    summary="The leaderboard that chose a model version",
+)
+async def model_leaderboard(
+    name: ModelName, version: VersionNumber, services: Services, caller: Reader
+) -> Response:
+    """The out-of-sample comparison the version was chosen by, saved when it was trained:
+    every candidate's figures with their intervals, and the equity of each one's long-short
+    portfolio net of costs. 404 for a version trained before leaderboards were saved."""
+    document = await run_in_threadpool(
+        version_leaderboard,
+        services.registry,
+        name=name,
+        version=version,
+        cache=services.serving.model_cache,
+    )
+    out = LeaderboardOut.model_validate({**document, "name": name, "version": version})
+    return _json(out)
+
+
 class ScoredOut(BaseModel):
     model: str
     n_dates: int | None = None
@@ -161,8 +295,8 @@ class PerformanceOut(BaseModel):
     summary="Realised accuracy beside the baselines, and drift, of a model version",
 )
 async def model_performance(
-    name: Annotated[str, Path(max_length=64, pattern=r"^stockpred-h[0-9]{1,4}$")],
-    version: Annotated[int, Path(ge=1, le=10**9)],
+    name: ModelName,
+    version: VersionNumber,
     services: Services,
     caller: Reader,
 ) -> Response:

@@ -1,22 +1,25 @@
 """Alertmanager's webhooks: drift and accuracy alerts retrain the champion they name (and the
-retrain's decision is sent to the notify routes when it ends); every alert is counted, logged
-and sent to the Slack and email routes that want it (``notify_routes``)."""
+retrain's decision is sent to the notify routes when it ends); every alert is counted, logged,
+kept in the alert log (``GET /v1/status`` lists the last ones) and sent to the Slack and email
+routes that want it (``notify_routes``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from stockpred.api.deps import Services, require
 from stockpred.api.principals import Principal
 from stockpred.api.routes.models import JobOut, job_out
 from stockpred.api.routes.predictions import _ERRORS
 from stockpred.monitor.alerts import decide_retrains
+from stockpred.notify.alert_log import ReceivedAlert
 from stockpred.notify.messages import Notice
 from stockpred.notify.notices import alert_notice, retrain_notice
 
@@ -37,7 +40,7 @@ class AlertIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    status: str = Field(max_length=16)
+    status: Literal["firing", "resolved"]
     labels: dict[str, Annotated[str, Field(max_length=_MAX_TEXT)]] = Field(max_length=64)
     annotations: dict[str, Annotated[str, Field(max_length=_MAX_TEXT)]] = Field(
         default_factory=dict, max_length=64
@@ -109,9 +112,23 @@ def _retrain_job(
     return work
 
 
-def _count(services: Services, payload: AlertmanagerIn) -> None:
+async def _receive(services: Services, payload: AlertmanagerIn) -> None:
+    """Count every alert and keep it in the alert log."""
     for alert in payload.alerts:
         services.metrics.record_alert(kind=alert.labels.get("kind", ""), status=alert.status)
+    now = services.clock()
+    received = [
+        ReceivedAlert(
+            received_at=now,
+            status=alert.status,
+            alertname=alert.labels.get("alertname", ""),
+            severity=alert.labels.get("severity"),
+            summary=alert.annotations.get("summary", ""),
+            ticker=alert.labels.get("ticker"),
+        )
+        for alert in payload.alerts
+    ]
+    await run_in_threadpool(services.alerts.record, received)
 
 
 def _json(model: BaseModel, status: int) -> Response:
@@ -131,7 +148,7 @@ async def receive_alerts(payload: AlertmanagerIn, services: Services, caller: Wr
     challenger promoted only if it beats the champion); the retrain's record keeps the alerts
     that asked for it. Alerts about a replaced version, resolved ones, other kinds, and
     horizons already retraining start nothing; the answer says why for each."""
-    _count(services, payload)
+    await _receive(services, payload)
     champions = {h: str(m.version.version) for h, m in services.serving.models.items()}
     busy = {
         int(job.parameters.get("horizon", -1))  # type: ignore[call-overload]
@@ -184,7 +201,7 @@ async def receive_notifications(
     """Counts (``stockpred_api_alerts_received_total``) and logs each alert for the operators,
     and sends it to the Slack and email routes that want it (``notify_routes``), in the
     background: the answer does not wait for Slack or the SMTP server. Nothing is retrained."""
-    _count(services, payload)
+    await _receive(services, payload)
     for alert in payload.alerts:
         _LOG.warning(
             "alert %s (%s): %s",

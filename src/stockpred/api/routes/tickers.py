@@ -1,4 +1,4 @@
-"""Tickers held, their bars and their stored features."""
+"""Tickers held, their bars, their stored features and their news."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from stockpred.api.principals import Principal
 from stockpred.api.routes.predictions import _ERRORS, TickerPath
 from stockpred.api.services import ApiServices
 from stockpred.domain.errors import InvalidInputError, NotFoundError
+from stockpred.pipeline.serving import finite_or_none
 from stockpred.store.base import Store
 
 __all__ = ["router"]
@@ -36,6 +37,19 @@ class TickerOut(BaseModel):
 
 class TickersOut(BaseModel):
     tickers: list[TickerOut]
+
+
+class HeadlineOut(BaseModel):
+    published_at: str = Field(description="when it was published, ISO 8601 UTC")
+    source: str
+    title: str
+    url: str | None
+    sentiment: float | None = Field(description="the scorer's score, when one was stored")
+
+
+class NewsOut(BaseModel):
+    ticker: str
+    rows: list[HeadlineOut] = Field(description="newest first")
 
 
 class TableOut(BaseModel):
@@ -184,3 +198,51 @@ async def ticker_features(
         _features, services, ticker.upper(), feature_set, _since(start), limit
     )
     return _json(rows)
+
+
+def _text_or_none(value: object) -> str | None:
+    """A stored text, None where it is missing (read back as None or NaN)."""
+    return value if isinstance(value, str) else None
+
+
+def _news(services: ApiServices, ticker: str, limit: int) -> NewsOut:
+    with services.open_store() as store:
+        _known(store, ticker)
+        rows = store.latest_headlines(ticker=ticker, limit=limit)
+    return NewsOut(
+        ticker=ticker,
+        rows=[
+            HeadlineOut(
+                published_at=pd.Timestamp(published).tz_convert("UTC").isoformat(),
+                source=str(source),
+                title=str(title),
+                url=_text_or_none(url),
+                sentiment=finite_or_none(float(sentiment)) if sentiment is not None else None,
+            )
+            for published, source, title, url, sentiment in zip(
+                rows["published_at"].tolist(),
+                rows["source"].tolist(),
+                rows["title"].tolist(),
+                rows["url"].tolist(),
+                rows["sentiment"].tolist(),
+                strict=True,
+            )
+        ],
+    )
+
+
+@router.get(
+    "/v1/tickers/{ticker}/news",
+    response_model=NewsOut,
+    responses=_ERRORS,
+    summary="Stored headlines",
+)
+async def ticker_news(
+    ticker: TickerPath,
+    services: Services,
+    caller: Reader,
+    limit: Annotated[int, Query(ge=1, le=500, description="newest headlines to return")] = 50,
+) -> Response:
+    """The ticker's newest stored headlines (``stockpred ingest news``), newest first, with
+    their source, link and sentiment score when one was stored; none yet is an empty list."""
+    return _json(await run_in_threadpool(_news, services, ticker.upper(), limit))
