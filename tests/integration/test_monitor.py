@@ -12,33 +12,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockpred import __version__
 from stockpred.features.sets import get_feature_set
 from stockpred.models.baselines import BASELINES
-from stockpred.models.catalog import MODELS, PARAM_GRIDS
 from stockpred.models.drift import PREDICTION_SUBJECT, PSI_SIGNIFICANT
 from stockpred.models.metrics import score
 from stockpred.models.targets import forward_returns, target_column
 from stockpred.monitor.accuracy import BASELINE_ROLE, CHAMPION_ROLE
 from stockpred.monitor.session import monitor_champion
-from stockpred.pipeline.evaluate import EvaluationConfig
-from stockpred.pipeline.features import build_features
-from stockpred.pipeline.ingest import ingest_sample
-from stockpred.pipeline.predict import load_champion
-from stockpred.pipeline.train import train_models
-from stockpred.registry.mlflow import MLflowRegistry
 from stockpred.store.duckdb import DuckDBStore
 from stockpred.store.schema import MODEL_DRIFT, MODEL_PERFORMANCE
-from support.ledger import forecasts_after_training
+from support.monitored import serve_champion_after
 
 CUT = pd.Timestamp("2011-06-30", tz="UTC")
 UNTIL = pd.Timestamp("2012-06-29", tz="UTC")
 NOW = datetime(2012, 7, 20, tzinfo=UTC)
 HORIZON = 5
 WINDOW = 63
-CONFIG = EvaluationConfig(
-    horizon=HORIZON, models=("ridge",), tune=False, min_train=756, test_size=504, holdout=63
-)
 SHIFTED = "rsi_14"
 
 
@@ -46,44 +35,16 @@ SHIFTED = "rsi_14"
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """A champion trained by CUT, its forecasts of every session after, up to UNTIL."""
     home = tmp_path_factory.mktemp("monitor")
-    fs = get_feature_set("daily_v1")
-    registry = MLflowRegistry(
-        f"sqlite:///{home / 'mlflow.db'}", artifact_location=str(home / "mlruns")
+    served = serve_champion_after(
+        home, cut=CUT, until=UNTIL, now=NOW, store_name="store.duckdb", cache="cache"
     )
-    with DuckDBStore(home / "full.duckdb") as full:
-        ingest_sample(full, calendar="XNYS", now=NOW)
-        bars = full.read_bars()
-        macro = full.read_macro()
-    store = DuckDBStore(home / "store.duckdb")
-    store.write_bars(bars[bars["ts"] <= CUT])
-    store.write_macro(macro)
-    build_features(store, fs, now=CUT.to_pydatetime())
-    trained = train_models(
-        store,
-        registry,
-        fs,
-        CONFIG,
-        calendar="XNYS",
-        now=CUT.to_pydatetime(),
-        code_version=__version__,
-        git_commit=None,
-        catalog=MODELS,
-        grids=PARAM_GRIDS,
-        force="ridge",
-    )
-    assert trained.champion is not None
-    store.write_bars(bars[(bars["ts"] > CUT) & (bars["ts"] <= UNTIL)])
-    build_features(store, fs, now=UNTIL.to_pydatetime())
-    version, model = load_champion(registry, horizon=HORIZON, cache=home / "cache")
-    ledger = forecasts_after_training(store, version, model, created_at=pd.Timestamp(NOW))
-    store.write_predictions(ledger)
     return {
         "home": home,
-        "store": store,
-        "registry": registry,
-        "version": version,
-        "ledger": ledger,
-        "bars": store.read_bars(),
+        "store": served.store,
+        "registry": served.registry,
+        "version": served.version,
+        "ledger": served.ledger,
+        "bars": served.store.read_bars(),
     }
 
 

@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from stockpred.cli.app import main
-from stockpred.notify.channels import EmailChannel, SlackChannel
-from stockpred.notify.dispatch import Dispatcher
 from stockpred.notify.messages import Attachment, Notice
 from stockpred.notify.notice_store import NoticeStore
-from stockpred.notify.retry import RetryPolicy
 from stockpred.notify.routing import Route
 from stockpred.settings import load_settings
+from support.notify import loopback_dispatcher
 from support.slack import slack_receiver
 from support.smtp import smtp_server, trusting
 
@@ -48,40 +44,6 @@ ALERT = Notice(
 )
 
 
-async def _no_wait(_: float) -> None:
-    return None
-
-
-def _policy(attempts: int = 3) -> RetryPolicy:
-    return RetryPolicy(attempts=attempts, sleep=_no_wait, jitter=lambda: 0.0)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _dispatcher(
-    routes: list[Route], *, store: NoticeStore, tls: ssl.SSLContext | None = None, port: int = 0
-) -> Dispatcher:
-    return Dispatcher(
-        routes,
-        {
-            "slack": SlackChannel,
-            "email": lambda to: EmailChannel(
-                "127.0.0.1",
-                port,
-                sender="stockpred@example.com",
-                recipients=[a.strip() for a in to.split(",")],
-                tls_context=tls,
-                timeout_seconds=10,
-            ),
-        },
-        dead_letters=store,
-        clock=_now,
-        policy=_policy(),
-    )
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[NoticeStore]:
     """The dead letters where the CLI looks for them: the API database under the home."""
@@ -95,7 +57,7 @@ def store(tmp_path: Path) -> Iterator[NoticeStore]:
 
 def test_a_slack_message_arrives_as_valid_block_kit(store: NoticeStore) -> None:
     with slack_receiver() as receiver:
-        dispatcher = _dispatcher([Route("slack", receiver.url)], store=store)
+        dispatcher = loopback_dispatcher([Route("slack", receiver.url)], store=store)
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
 
     assert sent.outcome == "delivered", sent
@@ -112,7 +74,7 @@ def test_a_slack_message_arrives_as_valid_block_kit(store: NoticeStore) -> None:
 
 def test_slack_5xx_twice_is_retried_until_ok(store: NoticeStore) -> None:
     with slack_receiver([(500, "rollup_error"), (503, "service_unavailable")]) as receiver:
-        dispatcher = _dispatcher([Route("slack", receiver.url)], store=store)
+        dispatcher = loopback_dispatcher([Route("slack", receiver.url)], store=store)
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
 
     assert (sent.outcome, sent.attempts) == ("delivered", 3)
@@ -125,7 +87,7 @@ def test_slack_invalid_blocks_is_final_and_parked_without_the_url(
     store: NoticeStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with slack_receiver([(400, "invalid_blocks")]) as receiver:
-        dispatcher = _dispatcher([Route("slack", receiver.url)], store=store)
+        dispatcher = loopback_dispatcher([Route("slack", receiver.url)], store=store)
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
 
     assert (sent.outcome, sent.attempts, sent.error) == ("parked", 1, "HTTP 400 invalid_blocks")
@@ -142,7 +104,7 @@ def test_slack_invalid_blocks_is_final_and_parked_without_the_url(
 
 def test_a_failing_channel_does_not_stop_the_others(store: NoticeStore) -> None:
     with slack_receiver([(404, "no_service")]) as broken, slack_receiver() as working:
-        dispatcher = _dispatcher(
+        dispatcher = loopback_dispatcher(
             [Route("slack", broken.url), Route("slack", working.url)], store=store
         )
         outcomes = asyncio.run(dispatcher.dispatch(ALERT))
@@ -158,7 +120,7 @@ def test_an_email_arrives_over_starttls_as_mixed_alternative_and_pdf(
     tmp_path: Path, store: NoticeStore
 ) -> None:
     with smtp_server(tmp_path) as (mailbox, port, cert):
-        dispatcher = _dispatcher(
+        dispatcher = loopback_dispatcher(
             [Route("email", "ops@example.com, desk@example.com")],
             store=store,
             tls=trusting(cert),
@@ -186,7 +148,7 @@ def test_an_email_arrives_over_starttls_as_mixed_alternative_and_pdf(
 def test_an_smtp_451_is_retried_until_accepted(tmp_path: Path, store: NoticeStore) -> None:
     with smtp_server(tmp_path) as (mailbox, port, cert):
         mailbox.answers = ["451 4.3.0 try again later"]
-        dispatcher = _dispatcher(
+        dispatcher = loopback_dispatcher(
             [Route("email", "ops@example.com")], store=store, tls=trusting(cert), port=port
         )
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
@@ -205,7 +167,7 @@ def test_an_smtp_554_is_final_parked_listed_and_sent_again_by_the_cli(
 ) -> None:
     with smtp_server(tmp_path) as (mailbox, port, cert):
         mailbox.answers = ["554 5.7.1 rejected by policy"]
-        dispatcher = _dispatcher(
+        dispatcher = loopback_dispatcher(
             [Route("email", "ops@example.com")], store=store, tls=trusting(cert), port=port
         )
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
@@ -237,7 +199,9 @@ def test_a_server_without_starttls_is_a_clear_final_error(
     tmp_path: Path, store: NoticeStore
 ) -> None:
     with smtp_server(tmp_path, starttls=False) as (mailbox, port, _):
-        dispatcher = _dispatcher([Route("email", "ops@example.com")], store=store, port=port)
+        dispatcher = loopback_dispatcher(
+            [Route("email", "ops@example.com")], store=store, port=port
+        )
         (sent,) = asyncio.run(dispatcher.dispatch(ALERT))
 
     assert (sent.outcome, sent.attempts) == ("parked", 1)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,14 +16,12 @@ import pytest
 
 from stockpred.cli.app import main
 from stockpred.cli.report import report_notice
-from stockpred.notify.channels import EmailChannel, SlackChannel
-from stockpred.notify.dispatch import Dispatcher
 from stockpred.notify.notice_store import NoticeStore
-from stockpred.notify.retry import RetryPolicy
 from stockpred.notify.routing import Route
 from stockpred.pipeline.daily_report_files import RenderedReport, render_daily_report
 from stockpred.settings import load_settings
 from support.daily_report import report
+from support.notify import loopback_dispatcher
 from support.slack import slack_receiver
 from support.smtp import smtp_server, trusting
 
@@ -34,32 +30,6 @@ pytest.importorskip("cryptography.x509")
 pytest.importorskip("fpdf", reason="the report extra (fpdf2) draws the PDF")
 
 ATTEMPTS = 3
-
-
-async def _no_wait(_: float) -> None:
-    return None
-
-
-def _dispatcher(
-    routes: list[Route], *, store: NoticeStore, port: int, tls: ssl.SSLContext
-) -> Dispatcher:
-    return Dispatcher(
-        routes,
-        {
-            "slack": SlackChannel,
-            "email": lambda to: EmailChannel(
-                "127.0.0.1",
-                port,
-                sender="stockpred@example.com",
-                recipients=[a.strip() for a in to.split(",")],
-                tls_context=tls,
-                timeout_seconds=10,
-            ),
-        },
-        dead_letters=store,
-        clock=lambda: datetime.now(UTC),
-        policy=RetryPolicy(attempts=ATTEMPTS, sleep=_no_wait, jitter=lambda: 0.0),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +58,9 @@ def test_slack_gets_the_summary_and_email_the_page_with_the_pdf(
     tmp_path: Path, store: NoticeStore, rendered: RenderedReport
 ) -> None:
     with slack_receiver() as receiver, smtp_server(tmp_path) as (mailbox, port, cert):
-        dispatcher = _dispatcher(_routes(receiver.url), store=store, port=port, tls=trusting(cert))
+        dispatcher = loopback_dispatcher(
+            _routes(receiver.url), store=store, port=port, tls=trusting(cert), attempts=ATTEMPTS
+        )
         sent = asyncio.run(dispatcher.dispatch(report_notice(rendered)))
 
     assert [(s.channel, s.outcome) for s in sent] == [
@@ -138,7 +110,9 @@ def test_receivers_that_keep_failing_are_retried_then_parked_and_listed(
     failing = [(500, "service_unavailable")] * ATTEMPTS
     with slack_receiver(failing) as receiver, smtp_server(tmp_path) as (mailbox, port, cert):
         mailbox.answers = ["451 4.3.0 mailbox busy, try again later"] * ATTEMPTS
-        dispatcher = _dispatcher(_routes(receiver.url), store=store, port=port, tls=trusting(cert))
+        dispatcher = loopback_dispatcher(
+            _routes(receiver.url), store=store, port=port, tls=trusting(cert), attempts=ATTEMPTS
+        )
         sent = asyncio.run(dispatcher.dispatch(report_notice(rendered)))
 
     assert [(s.channel, s.outcome, s.attempts) for s in sent] == [

@@ -122,6 +122,13 @@ def test_sections_without_data_say_why() -> None:
     assert positions == sorted(positions)
 
 
+def test_a_monitor_run_without_matured_forecasts_is_told_apart_from_no_run() -> None:
+    text = verdict(horizon(accuracy=()))
+
+    assert text.startswith("no realised accuracy yet: the monitor has not scored this champion")
+    assert "it ran on 2024-03-15 and found no forecast dated after the champion's training" in text
+
+
 def test_without_any_champion_every_section_says_so() -> None:
     page = render_daily_html(report(horizons=(horizon(champion=None),)), charts=NO_CHARTS)
 

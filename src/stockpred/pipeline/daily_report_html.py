@@ -28,6 +28,8 @@ from stockpred.pipeline.daily_report_text import (
     health_rows,
     health_sentence,
     horizon_title,
+    more_rows,
+    more_tickers,
     no_champion_text,
     no_forecasts_text,
     provider_rows,
@@ -67,10 +69,8 @@ def _empty(text: str) -> str:
     return f"<p class='empty'>{html.escape(text)}</p>"
 
 
-def _more(shown: int, total: int, what: str) -> str:
-    if total <= shown:
-        return ""
-    return f"<p class='note'>and {total - shown} more {html.escape(what)}</p>"
+def _more(text: str | None) -> str:
+    return f"<p class='note'>{html.escape(text)}</p>" if text else ""
 
 
 def _forecasts(horizon: HorizonReport, charts: DailyCharts, *, top: int) -> list[str]:
@@ -112,7 +112,9 @@ def _drift(horizon: HorizonReport) -> list[str]:
     if horizon.drift:
         shown = horizon.drift[:DRIFT_ROWS]
         parts.append(_table(DRIFT_HEADER, drift_rows(shown), flagged=[f.drifted for f in shown]))
-        parts.append(_more(len(shown), len(horizon.drift), "columns within their thresholds"))
+        parts.append(
+            _more(more_rows(len(shown), len(horizon.drift), "columns within their thresholds"))
+        )
     return parts
 
 
@@ -151,12 +153,8 @@ def render_daily_html(report: DailyReport, *, charts: DailyCharts, top: int = 5)
     if report.tickers:
         shown = report.tickers[:HEALTH_ROWS]
         parts.append(_table(HEALTH_HEADER, health_rows(shown), flagged=[t.stale for t in shown]))
-        rest_stale = any(t.stale for t in report.tickers[HEALTH_ROWS:])
-        parts.append(
-            _more(
-                len(shown), len(report.tickers), "tickers" + ("" if rest_stale else ", all current")
-            )
-        )
+        parts.append(_more(more_tickers(report)))
+
     parts.append("<h3>Providers</h3>")
     if report.providers:
         parts.append(_table(PROVIDER_HEADER, provider_rows(report)))

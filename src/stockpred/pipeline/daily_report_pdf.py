@@ -37,6 +37,8 @@ from stockpred.pipeline.daily_report_text import (
     health_rows,
     health_sentence,
     horizon_title,
+    more_rows,
+    more_tickers,
     no_champion_text,
     no_forecasts_text,
     provider_rows,
@@ -166,7 +168,10 @@ class _Writer:
         *,
         widths: Sequence[float],
         flagged: Sequence[bool] = (),
+        more: str | None = None,
     ) -> None:
+        """``rows`` under ``header`` (``flagged`` rows in bold red), then ``more`` (what was
+        left out) when given."""
         fonts = import_optional("fpdf.fonts", extra="report", purpose=_PURPOSE)
         self.font(7.5)
         self.pdf.set_draw_color(170, 170, 170)
@@ -190,6 +195,8 @@ class _Writer:
                 for value in row:
                     cells.cell(self.text(value), style=style)
         self.pdf.ln(3)
+        if more:
+            self.paragraph(more, size=8, color=_GREY)
 
     def image(self, png: bytes) -> None:
         width, height = _png_size(png)
@@ -279,13 +286,8 @@ def render_daily_pdf(
                 drift_rows(shown),
                 widths=(60, 18, 18, 18, 18, 16),
                 flagged=[f.drifted for f in shown],
+                more=more_rows(len(shown), len(horizon.drift), "columns within their thresholds"),
             )
-            if len(horizon.drift) > len(shown):
-                writer.paragraph(
-                    f"and {len(horizon.drift) - len(shown)} more columns within their thresholds",
-                    size=8,
-                    color=_GREY,
-                )
     if not champions:
         writer.paragraph(no_champion_text(report), color=_GREY)
     writer.heading(health.title, level=1)
@@ -297,11 +299,8 @@ def render_daily_pdf(
             health_rows(shown_tickers),
             widths=(20, 32, 24, 20, 40, 16),
             flagged=[t.stale for t in shown_tickers],
+            more=more_tickers(report),
         )
-        if len(report.tickers) > len(shown_tickers):
-            writer.paragraph(
-                f"and {len(report.tickers) - len(shown_tickers)} more tickers", size=8, color=_GREY
-            )
     writer.heading("Providers", level=2)
     if report.providers:
         writer.table(PROVIDER_HEADER, provider_rows(report), widths=(28, 40, 40, 72))

@@ -40,6 +40,8 @@ __all__ = [
     "health_rows",
     "health_sentence",
     "horizon_title",
+    "more_rows",
+    "more_tickers",
     "no_champion_text",
     "no_forecasts_text",
     "provider_rows",
@@ -167,10 +169,15 @@ def verdict(horizon: HorizonReport) -> str:
         return f"no champion for horizon {horizon.horizon}, so nothing to score"
     label = f"{horizon.champion} v{horizon.model_version}"
     if not horizon.accuracy:
-        return (
-            f"no realised accuracy yet: the monitor has not scored this champion ({label}); "
-            f"its forecasts are scored {horizon.horizon} sessions after they are made, by "
+        why = (
+            f"it ran on {horizon.drift_session:%Y-%m-%d} and found no forecast dated after the "
+            "champion's training data that had matured"
+            if horizon.drift_session is not None
+            else f"its forecasts are scored {horizon.horizon} sessions after they are made, by "
             "`stockpred monitor` (the scheduler's monitor job)"
+        )
+        return (
+            f"no realised accuracy yet: the monitor has not scored this champion ({label}); {why}"
         )
     point = horizon.accuracy[-1]
     kind = _name(horizon.model_kind)
@@ -293,6 +300,19 @@ def _moment(text: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def more_rows(shown: int, total: int, what: str) -> str | None:
+    """The line under a table that shows ``shown`` of ``total`` rows, or None when all are."""
+    return f"and {total - shown} more {what}" if total > shown else None
+
+
+def more_tickers(report: DailyReport) -> str | None:
+    """The line under the tickers' table when it is cut (stale tickers come first, so the
+    rest are current unless there are more stale ones than rows)."""
+    rest_stale = any(t.stale for t in report.tickers[HEALTH_ROWS:])
+    what = "tickers" if rest_stale else "tickers, all current"
+    return more_rows(min(len(report.tickers), HEALTH_ROWS), len(report.tickers), what)
 
 
 def provider_rows(report: DailyReport) -> list[tuple[str, ...]]:
