@@ -143,12 +143,12 @@ class _Writer:
         )
         self.pdf.ln(1.5)
 
-    def heading(self, value: str, *, level: int) -> None:
+    def heading(self, value: str, *, level: int, keep: float = 40) -> None:
+        """A title (0), a section's heading (1, a bookmark; on this page only when ``keep`` mm
+        fit under it) or a horizon's (2)."""
         size = (16, 13, 10.5)[level]
         if level == 1:
-            # A section starts on the page only when it and a few lines fit.
-            if self.pdf.will_page_break(40):
-                self.pdf.add_page()
+            self.keep_together(keep)
             self.pdf.ln(2)
             self.pdf.start_section(self.text(value), level=0)
         self.font(size, bold=True, color=_BLUE if level < 2 else (34, 34, 34))
@@ -198,10 +198,20 @@ class _Writer:
         if more:
             self.paragraph(more, size=8, color=_GREY)
 
-    def image(self, png: bytes) -> None:
+    def image_size(self, png: bytes) -> tuple[float, float]:
+        """The width and height (mm) ``png`` is drawn at: the page's width at most, and at
+        most ``_CHART_HEIGHT`` high."""
         width, height = _png_size(png)
         shown_width = min(self.pdf.epw, _CHART_HEIGHT * width / height)
-        shown_height = shown_width * height / width
+        return shown_width, shown_width * height / width
+
+    def keep_together(self, height: float) -> None:
+        """Start a new page unless ``height`` mm still fit on this one."""
+        if self.pdf.will_page_break(height):
+            self.pdf.add_page()
+
+    def image(self, png: bytes) -> None:
+        shown_width, shown_height = self.image_size(png)
         if self.pdf.will_page_break(shown_height):
             self.pdf.add_page()
         x = _MARGIN + (self.pdf.epw - shown_width) / 2
@@ -265,11 +275,21 @@ def render_daily_pdf(
     if not champions:
         writer.paragraph(no_champion_text(report), color=_GREY)
 
-    writer.heading(performance.title, level=1)
+    first = next(
+        (charts.accuracy[h.horizon] for h in champions if h.horizon in charts.accuracy), None
+    )
+    writer.heading(
+        performance.title,
+        level=1,
+        keep=40 if first is None else writer.image_size(first)[1] + 45,
+    )
     for horizon in champions:
+        chart = charts.accuracy.get(horizon.horizon)
+        if chart is not None:
+            # The heading and the verdict stay on the chart's page.
+            writer.keep_together(writer.image_size(chart)[1] + 30)
         writer.heading(horizon_title(horizon), level=2)
         writer.paragraph(verdict(horizon) + ".", size=9.5)
-        chart = charts.accuracy.get(horizon.horizon)
         if chart is not None:
             writer.image(chart)
     if not champions:
