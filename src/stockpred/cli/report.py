@@ -108,6 +108,8 @@ def _session(text: str | None) -> date | None:
 
 @report_app.command(
     "daily",
+    short_help="A session's report as HTML and PDF: forecasts, accuracy against the "
+    "baselines, drift, data health.",
     epilog="Examples: stockpred report daily --out /tmp/reports  |  stockpred report daily "
     "--date 2013-02-28 --out reports --send",
 )
