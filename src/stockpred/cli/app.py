@@ -107,6 +107,12 @@ _COMMANDS: dict[str, _Lazy] = {
         "Serve forecasts over REST and websockets.",
         "stockpred serve --port 8000",
     ),
+    "dashboard": _Lazy(
+        "stockpred.cli.dashboard",
+        "dashboard_command",
+        "The analysts' dashboard (Streamlit) on the API.",
+        "stockpred dashboard --api-url http://127.0.0.1:8000 --port 8501",
+    ),
     "stream": _Lazy(
         "stockpred.cli.stream",
         "stream_command",
