@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 
-.PHONY: run test check lint typecheck unit bench clean
+.PHONY: run test check lint typecheck unit bench clean up down
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "stockpred needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -30,6 +30,17 @@ run: $(VENV)/.run-installed
 	$(VENV)/bin/stockpred train --test-size 252
 	$(VENV)/bin/stockpred predict AAPL
 	$(VENV)/bin/stockpred serve --demo --replay --port $(PORT)
+
+## up: the whole platform as processes on this machine: API x2 behind NGINX, the stream with the
+## replay feed, the scheduler, the dashboard, Prometheus and Alertmanager, on PostgreSQL, Redis
+## and a Kafka-protocol broker (Tansu); prints every URL. PORT_OFFSET=N moves every port by N.
+## down: stops exactly what `make up` started (.platform/processes.json)
+PORT_OFFSET ?= 0
+up: $(VENV)/.test-installed
+	$(PY) scripts/local_platform.py up --port-offset $(PORT_OFFSET)
+
+down:
+	@if [ -x $(PY) ]; then $(PY) scripts/local_platform.py down; else python3 scripts/local_platform.py down; fi
 
 ## test: ruff, mypy --strict and the tests
 test: $(VENV)/.test-installed lint typecheck unit

@@ -25,7 +25,7 @@ on the home: drift of every feature, realised accuracy) and on one started with
 ``STOCKPRED_API_MONITOR_METRICS=false``, alternated ``--rounds`` times each with a bare run
 beside every one: the ratio to the bare ceiling with and without them.
 
-``nginx``: the single-prediction route through NGINX (deploy/nginx, as scripts/platform.py renders
+``nginx``: the single-prediction route through NGINX (deploy/nginx, as scripts/nginx_site.py renders
 it, Debian's ``nginx``) in front of two API processes, beside one process direct, in the same run;
 then the failover run: the same load through NGINX while one of the two processes is killed a
 third of the way in, and the requests that failed (non-2xx answers and socket errors; target 0).
@@ -300,12 +300,10 @@ def monitoring_runs(
 
 
 def _platform_script() -> ModuleType:
-    """scripts/platform.py, imported from its file (scripts/ is no package)."""
-    spec = importlib.util.spec_from_file_location(
-        "platform_script", ROOT / "scripts" / "platform.py"
-    )
+    """scripts/nginx_site.py, imported from its file (scripts/ is no package)."""
+    spec = importlib.util.spec_from_file_location("nginx_site", ROOT / "scripts" / "nginx_site.py")
     if spec is None or spec.loader is None:
-        raise SystemExit("cannot load scripts/platform.py")
+        raise SystemExit("cannot load scripts/nginx_site.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -1,6 +1,6 @@
 """NGINX in front of two real `stockpred serve` processes, on loopback, with Debian's ``nginx``.
 
-The configuration is deploy/nginx/nginx.conf.template as scripts/platform.py renders it: least
+The configuration is deploy/nginx/nginx.conf.template as scripts/nginx_site.py renders it: least
 connections, TLS with a test certificate, rate limiting, websocket upgrade. The failover test
 kills one API process during a bounded load run: no request may fail (GETs go to the other
 process), and websocket clients on the killed one reconnect through NGINX and get their
@@ -36,10 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TICKERS = ("AAPL", "FB", "GOOG", "IBM", "MSFT")
 
 
-def platform_script() -> ModuleType:
-    """scripts/platform.py, imported from its file (scripts/ is no package)."""
+def nginx_site() -> ModuleType:
+    """scripts/nginx_site.py, imported from its file (scripts/ is no package)."""
     spec = importlib.util.spec_from_file_location(
-        "platform_script", REPO_ROOT / "scripts" / "platform.py"
+        "nginx_site", REPO_ROOT / "scripts" / "nginx_site.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -101,7 +101,7 @@ def start_api(home: Path, port: int) -> subprocess.Popen[str]:
 def start_nginx(
     run_dir: Path, upstreams: tuple[str, ...], *, rate: int
 ) -> tuple[subprocess.Popen[str], int, int, Path]:
-    script = platform_script()
+    script = nginx_site()
     certificate, key = script.write_test_certificate(run_dir)
     http_port, https_port = free_port(), free_port()
     config = script.write_nginx_config(

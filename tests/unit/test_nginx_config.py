@@ -1,4 +1,4 @@
-"""scripts/platform.py's NGINX configuration: every field of the template filled, each API
+"""scripts/nginx_site.py's NGINX configuration: every field of the template filled, each API
 process an upstream server, and a clear error for what cannot be rendered."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def platform_script() -> ModuleType:
+def nginx_site() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "platform_script", REPO_ROOT / "scripts" / "platform.py"
+        "nginx_site", REPO_ROOT / "scripts" / "nginx_site.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -40,10 +40,10 @@ def site(module: ModuleType, tmp_path: Path, *upstreams: str) -> object:
 
 
 def test_every_field_is_filled_and_each_process_is_an_upstream(
-    platform_script: ModuleType, tmp_path: Path
+    nginx_site: ModuleType, tmp_path: Path
 ) -> None:
-    text = platform_script.render_nginx_config(
-        site(platform_script, tmp_path, "127.0.0.1:8001", "127.0.0.1:8002")
+    text = nginx_site.render_nginx_config(
+        site(nginx_site, tmp_path, "127.0.0.1:8001", "127.0.0.1:8002")
     )
     assert "@@" not in text
     assert "server 127.0.0.1:8001 max_fails=1 fail_timeout=10s;" in text
@@ -55,15 +55,15 @@ def test_every_field_is_filled_and_each_process_is_an_upstream(
     assert f"ssl_certificate {tmp_path / 'c.crt'};" in text
 
 
-def test_no_upstream_is_refused(platform_script: ModuleType, tmp_path: Path) -> None:
+def test_no_upstream_is_refused(nginx_site: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one API process"):
-        platform_script.render_nginx_config(site(platform_script, tmp_path))
+        nginx_site.render_nginx_config(site(nginx_site, tmp_path))
 
 
-def test_the_test_certificate_names_localhost(platform_script: ModuleType, tmp_path: Path) -> None:
+def test_the_test_certificate_names_localhost(nginx_site: ModuleType, tmp_path: Path) -> None:
     from cryptography import x509
 
-    certificate, key = platform_script.write_test_certificate(tmp_path)
+    certificate, key = nginx_site.write_test_certificate(tmp_path)
     loaded = x509.load_pem_x509_certificate(certificate.read_bytes())
     names = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in names.get_values_for_type(x509.DNSName)

@@ -1,11 +1,11 @@
-"""The platform's local pieces: NGINX's configuration from deploy/nginx, and a test certificate.
+"""NGINX's configuration from deploy/nginx/nginx.conf.template, and a test certificate.
 
-    python scripts/platform.py nginx-config --upstream 127.0.0.1:8001 --upstream 127.0.0.1:8002 \\
+    python scripts/nginx_site.py nginx-config --upstream 127.0.0.1:8001 --upstream 127.0.0.1:8002 \\
         --run-dir /tmp/stockpred-nginx --http-port 8080 --https-port 8443
 
 writes RUN_DIR/nginx.conf (and, without --certificate, a self-signed certificate for localhost
-into RUN_DIR) and prints the command that starts NGINX on it. `make up` and the NGINX tests use
-the same functions.
+into RUN_DIR) and prints the command that starts NGINX on it. `make up` (scripts/local_platform.py)
+and the NGINX tests use the same functions.
 """
 
 from __future__ import annotations
