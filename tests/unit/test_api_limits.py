@@ -87,3 +87,27 @@ def test_unknown_fields_are_refused_with_422() -> None:
 
     assert answer.status_code == 422
     assert "padding" in answer.json()["message"]
+
+
+def test_a_streamed_oversized_body_on_a_typed_route_is_413_not_a_parse_error() -> None:
+    # FastAPI turns any failure while it reads a body for a model into its own 400 (which the
+    # error handlers answer as 422 invalid_input); the limit's refusal must win over that.
+    # A Lambda event without a content-length header reaches the app this way too.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"tickers": ['
+        for _ in range(100):
+            yield b'"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ' * 20
+        yield b'"B"]}'
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=_app([]))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await client.post(
+                "/typed", content=chunks(), headers={"content-type": "application/json"}
+            )
+
+    answer = asyncio.run(post())
+
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"
+    assert "api_max_body_bytes" in answer.json()["message"]

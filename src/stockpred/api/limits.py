@@ -35,18 +35,33 @@ class BodyLimitMiddleware:
             return
         received = 0
         started = False
+        exceeded = False
+        refused = False
 
         async def counted_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise _TooLargeError
             return message
 
+        async def refuse_streamed() -> None:
+            nonlocal refused
+            if not refused:
+                refused = True
+                await self._refuse(send, f"the request body passed {self.max_bytes} bytes")
+
         async def watched_send(message: Message) -> None:
             nonlocal started
+            if exceeded and not started:
+                # The app caught the refusal and answers instead (FastAPI turns a failed read
+                # of a body for a model into its 400): the limit's answer wins, the app's is
+                # dropped.
+                await refuse_streamed()
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -56,7 +71,7 @@ class BodyLimitMiddleware:
         except _TooLargeError:
             if started:
                 raise
-            await self._refuse(send, f"the request body passed {self.max_bytes} bytes")
+            await refuse_streamed()
 
     async def _refuse(self, send: Send, what: str) -> None:
         message = f"{what}; the limit is {self.max_bytes} bytes (setting api_max_body_bytes)"
