@@ -131,7 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     nginx.add_argument("--certificate", type=Path)
     nginx.add_argument("--key", type=Path)
     nginx.add_argument("--rate", type=int, default=100, help="requests/s per client address")
+    certify = commands.add_parser("certificate", help="write a self-signed localhost certificate")
+    certify.add_argument("--out", type=Path, required=True, help="folder for localhost.crt/.key")
     args = parser.parse_args(argv)
+    if args.command == "certificate":
+        for path in write_test_certificate(args.out):
+            print(path)
+        return 0
     if (args.certificate is None) != (args.key is None):
         parser.error("give both --certificate and --key, or neither (a test certificate)")
     certificate, key = (
