@@ -51,7 +51,7 @@ class _Browser:
     --screenshot does not wait for."""
 
     def __init__(self, chromium: str, *, width: int, height: int) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         port = _free_port()
         self._process = subprocess.Popen(
             [

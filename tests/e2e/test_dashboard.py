@@ -28,9 +28,15 @@ from streamlit.testing.v1 import AppTest
 from stockpred.dashboard.app import APP_FILE
 from stockpred.dashboard.client import ApiClient, Credentials
 from stockpred.dashboard.context import SESSION_KEY, Dashboard
-from stockpred.dashboard.live import LiveBuffer
+from stockpred.dashboard.live import Backoff, LiveBuffer, LiveFeed
 from stockpred.dashboard.present import format_price
-from support.dashboard import dashboard_on, live_dashboard, wait_for
+from support.dashboard import (
+    connector_through,
+    dashboard_credentials,
+    dashboard_on,
+    live_dashboard,
+    wait_for,
+)
 
 
 def _app(dashboard: Dashboard, page: str | None = None) -> AppTest:
@@ -290,3 +296,36 @@ def test_refused_credentials_are_shown_with_the_apis_message(client: TestClient)
 
     assert not at.exception
     assert any("refused the dashboard's client 'cl_nobody'" in e.value for e in at.error)
+
+
+def test_the_live_feed_reconnects_with_a_new_token_after_the_stream_refuses_one(
+    client: TestClient, services: ApiServices
+) -> None:
+    api = ApiClient(http=client, credentials=dashboard_credentials(services))
+    asked: list[bool] = []
+
+    def token(renew: bool) -> str:
+        asked.append(renew)
+        # The first token is one the API never issued (as after a restart with a new key).
+        return api.token(renew=True) if renew else "not-a-token"
+
+    buffer = LiveBuffer()
+    feed = LiveFeed(
+        connect=connector_through(client),
+        token=token,
+        tickers=api.served_tickers,
+        buffer=buffer,
+        backoff=Backoff(first=0.05, most=0.2),
+        poll_seconds=0.1,
+    )
+    feed.start()
+    try:
+        wait_for(lambda: buffer.state().received > 0, what="forecasts after reconnecting")
+        state = buffer.state()
+    finally:
+        feed.stop()
+
+    assert asked[:2] == [False, True]
+    assert state.connected
+    assert state.error is None
+    assert {ticker for ticker, _ in state.forecasts} <= set(api.served_tickers())

@@ -20,7 +20,7 @@ __all__ = [
     "price_chart",
 ]
 
-_TARGET = "#e45756"
+_TARGET = "#f58518"
 _HIT = "#2ca02c"
 _MISS = "#d62728"
 
@@ -70,7 +70,7 @@ def price_chart(bars: pd.DataFrame, targets: pd.DataFrame) -> alt.LayerChart | a
         alt.Chart(bars.loc[:, ["ts", "close"]])
         .mark_line(color="#4c78a8", strokeWidth=1.5)
         .encode(
-            x=alt.X("ts:T", title=None, axis=alt.Axis(format="%b %Y")),
+            x=alt.X("ts:T", title=None, axis=alt.Axis(format="%b %Y", tickCount="month")),
             y=alt.Y("close:Q", title="price", scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("ts:T", title="session"), alt.Tooltip("close:Q", format=",.2f")],
         )
@@ -93,7 +93,7 @@ def price_chart(bars: pd.DataFrame, targets: pd.DataFrame) -> alt.LayerChart | a
             )
         )
         layers.append(
-            base.mark_point(color=_TARGET, size=18, filled=True, opacity=0.8).encode(
+            base.mark_point(color=_TARGET, size=16, filled=True, opacity=0.9).encode(
                 x="date:T", y="target:Q", tooltip=tooltip
             )
         )
@@ -151,7 +151,7 @@ def equity_chart(equity: pd.DataFrame, *, families: Mapping[str, str]) -> alt.Ch
         alt.Chart(frame)
         .mark_line(strokeWidth=1.6)
         .encode(
-            x=alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y")),
+            x=alt.X("date:T", title=None, axis=alt.Axis(format="%Y", tickCount="year")),
             y=alt.Y(
                 "cumulative_return:Q", title="cumulative net return", axis=alt.Axis(format="%")
             ),

@@ -59,9 +59,9 @@ def ranked(
             "as_of": f.as_of,
             "sessions_behind": f.sessions_behind,
             "stale": f.stale,
-            "freshness": f"stale, {f.sessions_behind} behind" if f.stale else "fresh",
+            "freshness": f"stale ({f.sessions_behind} behind)" if f.stale else "fresh",
             "provisional": f.provisional,
-            "source": source,
+            "source": f"{source}, provisional" if f.provisional else source,
         }
         for f, source in chosen.values()
     ]

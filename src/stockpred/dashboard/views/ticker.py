@@ -79,8 +79,9 @@ def _price_section(api: ApiClient, ticker: str, horizon: int) -> None:
     hits = int((matured["inside"] == "inside").sum())
     rate = f"{hits / len(matured):.0%}" if len(matured) else "-"
     st.caption(
-        f"{len(targets)} stored forecasts (dots: target, bars: interval); {len(matured)} "
-        f"matured, realised close inside the interval {rate} of the time (diamonds)."
+        f"{len(targets)} stored forecasts, each drawn at the session it is for: orange dot "
+        f"the price target, orange bar its interval; {len(matured)} matured, the realised "
+        f"close (diamond) inside the interval {rate} of the time."
     )
     if history is not None and not history.empty:
         recent = history.sort_values("as_of", ascending=False).head(12).copy()

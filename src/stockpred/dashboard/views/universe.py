@@ -8,7 +8,13 @@ from streamlit.elements.lib.column_types import ColumnConfig
 
 from stockpred.dashboard.client import ApiClient
 from stockpred.dashboard.context import Dashboard, current
-from stockpred.dashboard.present import attempt, choose_horizon, format_age
+from stockpred.dashboard.present import (
+    attempt,
+    choose_horizon,
+    format_age,
+    in_percent,
+    percent_column,
+)
 from stockpred.dashboard.ranking import Fetched, ranked
 from stockpred.dashboard.records import now_utc
 
@@ -42,22 +48,22 @@ def _batch(api: ApiClient, horizon: int, *, reload: bool) -> Fetched | None:
 
 
 _COLUMNS: dict[str, ColumnConfig | str] = {
-    "rank": st.column_config.NumberColumn("#", width="small"),
     "ticker": st.column_config.TextColumn("ticker"),
-    "expected_return": st.column_config.NumberColumn(
-        "expected return", format="%+.2f%%", help="forecast log return over the horizon, in %"
+    "expected_return": percent_column(
+        "expected return", help="forecast log return over the horizon"
     ),
     "price_target": st.column_config.NumberColumn("price target", format="%.2f"),
     "interval": st.column_config.TextColumn("interval (price)"),
     "last_close": st.column_config.NumberColumn("last close", format="%.2f"),
-    "direction_prob": st.column_config.ProgressColumn(
-        "P(up)", min_value=0.0, max_value=100.0, format="%.1f%%"
-    ),
-    "model": "model",
+    "direction_prob": percent_column("P(up)", signed=False),
+    "model": st.column_config.TextColumn("model", width="small"),
     "as_of": st.column_config.DatetimeColumn("features as of", format="YYYY-MM-DD HH:mm"),
     "freshness": st.column_config.TextColumn("freshness"),
-    "provisional": st.column_config.CheckboxColumn("provisional"),
-    "source": st.column_config.TextColumn("from", help="REST answer or the websocket stream"),
+    "source": st.column_config.TextColumn(
+        "from",
+        help="the REST answer or the websocket stream; provisional: a nowcast of a session "
+        "still open",
+    ),
 }
 
 
@@ -70,7 +76,7 @@ def _live_table(dashboard: Dashboard, fetched: Fetched) -> None:
     now = now_utc()
     heard = state.last_message_at
     age = None if heard is None else (now - heard).total_seconds()
-    streamed = int((table["source"] == "stream").sum()) if not table.empty else 0
+    streamed = int(table["source"].str.startswith("stream").sum()) if not table.empty else 0
     if dashboard.feed is None and heard is None:
         st.caption("Live updates: no stream in this session.")
     else:
@@ -91,14 +97,17 @@ def _live_table(dashboard: Dashboard, fetched: Fetched) -> None:
     columns[1].metric("Expected up", f"{up} of {len(table)}")
     columns[2].metric("Stale", int(table["stale"].sum()))
     columns[3].metric("Provisional", int(table["provisional"].sum()))
-    shown = table.assign(
-        expected_return=table["expected_return"] * 100, direction_prob=table["direction_prob"] * 100
-    )
+    shown = in_percent(table, ["expected_return", "direction_prob"])
+    order = list(_COLUMNS)
+    if table["model"].nunique() == 1:
+        # One model serves them all: said once, and the table keeps its width for the rest.
+        order.remove("model")
+        st.caption(f"Every row from {table['model'].iloc[0]}.")
     st.dataframe(
         shown,
         hide_index=True,
         column_config=_COLUMNS,
-        column_order=list(_COLUMNS),
+        column_order=order,
         height=min(900, 35 * (len(table) + 1) + 3),
     )
 
