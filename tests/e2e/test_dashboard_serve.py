@@ -147,7 +147,7 @@ def _screenshot(url: str, out: Path) -> Path:
     return out / "universe.png"
 
 
-def test_the_dashboard_command_names_the_extra_or_the_missing_client(
+def test_the_dashboard_command_without_a_client_says_how_to_get_one(
     tmp_path: Path,
 ) -> None:
     env = _environment(tmp_path / "home")
