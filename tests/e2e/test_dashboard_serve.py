@@ -21,7 +21,10 @@ from support.brokers import free_port
 
 pytest.importorskip("streamlit", reason="the dashboard extra (streamlit) is not installed")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# .ci/run sets STOCKPRED_TEST_CHROMIUM (Debian's chromium, installed when missing).
+CHROMIUM = (
+    os.environ.get("STOCKPRED_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+)
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "dashboard_screenshots.py"
 
 
