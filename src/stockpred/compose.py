@@ -28,11 +28,14 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from stockpred.features.sets import FeatureSet
     from stockpred.monitor.session import MonitorResult
     from stockpred.notify.dispatch import Dispatcher
     from stockpred.pipeline.daily_report import DailyReport
+    from stockpred.pipeline.evaluate import EvaluationConfig
     from stockpred.pipeline.retrain import RetrainResult
     from stockpred.pipeline.serving import ChampionCache
+    from stockpred.pipeline.train import TrainResult
     from stockpred.sources.feeds.alpaca import AlpacaFeed
     from stockpred.sources.feeds.polling import PollingFeed
     from stockpred.stream.metrics import StreamMetrics
@@ -54,6 +57,7 @@ __all__ = [
     "retrain_with",
     "store_changes",
     "stream_setup",
+    "train_with",
     "universe",
 ]
 
@@ -271,6 +275,44 @@ def universe(settings: Settings) -> Universe:
         kinds=frozenset(settings.modelled_kinds),
         overrides={s.strip().upper(): k for s, k in settings.instrument_kinds.items()},
     )
+
+
+def train_with(
+    settings: Settings,
+    *,
+    feature_set: FeatureSet,
+    config: EvaluationConfig,
+    now: datetime,
+    git_commit: str | None = None,
+    force: str | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_step: Callable[[int, str], None] | None = None,
+) -> TrainResult:
+    """One training run (pipeline/train.py: walk-forward, fit, register, the first champion) of
+    ``config`` on the store and registry the settings name: what a SageMaker training job
+    runs (cli/sagemaker.py). ``on_step`` is told each walk-forward step (fold number, model)."""
+    # Imported here: compose is imported by every process, most of which never train.
+    from stockpred import __version__
+    from stockpred.models.catalog import MODELS, PARAM_GRIDS
+    from stockpred.pipeline.train import train_models
+
+    with announcements(settings) as announcer, open_store(settings) as store:
+        return train_models(
+            store,
+            open_registry(settings, announcer=announcer),
+            feature_set,
+            config,
+            calendar=settings.calendar,
+            now=now,
+            code_version=__version__,
+            git_commit=git_commit,
+            catalog=MODELS,
+            grids=PARAM_GRIDS,
+            on_start=on_start,
+            on_step=None if on_step is None else lambda fold, name: on_step(fold.number, name),
+            force=force,
+            universe=universe(settings),
+        )
 
 
 def retrain_with(

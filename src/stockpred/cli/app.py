@@ -75,6 +75,12 @@ _COMMANDS: dict[str, _Lazy] = {
         "Evaluate, fit and register the models; the best one serves.",
         "stockpred train --horizon 5 --models ridge,lightgbm",
     ),
+    "train-sagemaker": _Lazy(
+        "stockpred.cli.sagemaker",
+        "train_sagemaker_command",
+        "A SageMaker training job: /opt/ml in, the champion's files out.",
+        "SM_BASE_DIR=./ml stockpred train-sagemaker",
+    ),
     "retrain": _Lazy(
         "stockpred.cli.models",
         "retrain_command",
