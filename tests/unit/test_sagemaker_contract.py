@@ -80,3 +80,10 @@ def test_the_training_toolkits_variables_win_over_the_base(tmp_path: Path) -> No
 
 def test_without_a_base_it_is_opt_ml() -> None:
     assert TrainingPaths.of({}).model == Path("/opt/ml/model")
+
+
+def test_the_lstm_device_is_auto_unless_the_job_forces_the_cpu() -> None:
+    assert Hyperparameters().lstm_device == "auto"
+    assert parse_hyperparameters({"lstm_device": '"cpu"'}).lstm_device == "cpu"
+    with pytest.raises(InvalidInputError, match="'lstm_device' must be auto, cpu or cuda"):
+        parse_hyperparameters({"lstm_device": "gpu"})

@@ -97,6 +97,9 @@ class Hyperparameters:
     seed: int = 0
     force: str | None = None
     channel: str = "train"
+    # auto: CUDA on a GPU instance, else the CPU; cpu forces it. A model trained with "cuda"
+    # remembers it and cannot forecast on a machine without a GPU, so "auto" is the one to use.
+    lstm_device: str = "auto"
 
 
 def _decoded(value: object) -> object:
@@ -143,6 +146,13 @@ def _text(name: str, value: object) -> str:
     return text
 
 
+def _lstm_device(name: str, value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in ("auto", "cpu", "cuda"):
+        raise InvalidInputError(f"hyperparameter {name!r} must be auto, cpu or cuda, got {value!r}")
+    return text
+
+
 def _models(value: object) -> tuple[str, ...]:
     chosen = tuple(m.strip() for m in str(value).split(",") if m.strip())
     if not chosen:
@@ -166,6 +176,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "seed": lambda n, v: _whole(n, v, least=0),
     "force": _text,
     "channel": _text,
+    "lstm_device": _lstm_device,
 }
 
 
@@ -357,6 +368,12 @@ def _train(runtime: Runtime, paths: TrainingPaths, hyperparameters: Hyperparamet
         min_train=hyperparameters.min_train,
         test_size=hyperparameters.test_size,
         seed=hyperparameters.seed,
+        # Left out at its default, so the configuration is `stockpred train`'s.
+        model_params=(
+            {"lstm": {"device": hyperparameters.lstm_device}}
+            if hyperparameters.lstm_device != "auto"
+            else {}
+        ),
     )
     with tempfile.TemporaryDirectory(prefix="stockpred-sagemaker-") as home:
         settings = _training_settings(runtime.settings, Path(home))
