@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from stockpred.api.aws_lambda import LambdaHandler, LazyLambdaHandler, build_handler
 from stockpred.api.errors import install_error_handlers
 from stockpred.domain.errors import MissingExtraError, RateLimitedError
+from support.lambda_context import LambdaContext
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjbGllbnQtMSJ9.c2lnbmF0dXJl"
 BINARY = bytes(range(256))
@@ -82,24 +83,6 @@ def http_api_event(
     if body is not None:
         event["body"] = base64.b64encode(body).decode() if encode_body else body.decode()
     return event
-
-
-@dataclass
-class FakeContext:
-    """What the Lambda runtime passes as ``context`` (the fields Mangum's protocol names)."""
-
-    function_name: str = "stockpred-api"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-2:123456789012:function:stockpred-api"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "8f5ba7b2-1c4b-4e5a-9bb0-7a6c5e0d2f11"
-    log_group_name: str = "/aws/lambda/stockpred-api"
-    log_stream_name: str = "2026/03/10/[$LATEST]abcdef"
-    identity: None = None
-    client_context: None = None
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
 
 
 class NewItem(BaseModel):
@@ -170,7 +153,7 @@ def test_a_get_with_a_path_parameter_and_a_query_answers_json(handler: LambdaHan
         query="limit=3",
     )
 
-    response = handler(event, FakeContext())
+    response = handler(event, LambdaContext())
 
     assert response["statusCode"] == 200
     assert response["isBase64Encoded"] is False
@@ -192,7 +175,7 @@ def test_a_post_with_a_json_body_is_created(handler: LambdaHandler) -> None:
         method="POST", path="/v1/items", body=body, content_type="application/json"
     )
 
-    response = handler(event, FakeContext())
+    response = handler(event, LambdaContext())
 
     assert response["statusCode"] == 201
     assert json.loads(str(response["body"])) == {"name": "widget", "quantity": 4}
@@ -208,14 +191,14 @@ def test_a_base64_encoded_request_body_is_decoded(handler: LambdaHandler) -> Non
         encode_body=True,
     )
 
-    response = handler(event, FakeContext())
+    response = handler(event, LambdaContext())
 
     assert response["statusCode"] == 201
     assert json.loads(str(response["body"])) == {"name": "gadget", "quantity": 2}
 
 
 def test_a_binary_response_is_returned_base64_encoded(handler: LambdaHandler) -> None:
-    response = handler(http_api_event(method="GET", path="/v1/blob"), FakeContext())
+    response = handler(http_api_event(method="GET", path="/v1/blob"), LambdaContext())
 
     assert response["statusCode"] == 200
     assert response["isBase64Encoded"] is True
@@ -223,7 +206,7 @@ def test_a_binary_response_is_returned_base64_encoded(handler: LambdaHandler) ->
 
 
 def test_an_unknown_route_answers_404_with_code_and_message(handler: LambdaHandler) -> None:
-    response = handler(http_api_event(method="GET", path="/v1/nothing-here"), FakeContext())
+    response = handler(http_api_event(method="GET", path="/v1/nothing-here"), LambdaContext())
 
     assert response["statusCode"] == 404
     body = json.loads(str(response["body"]))
@@ -237,14 +220,14 @@ def test_an_invalid_body_answers_422_with_code_and_message(handler: LambdaHandle
         method="POST", path="/v1/items", body=b'{"name": 1}', content_type="application/json"
     )
 
-    response = handler(event, FakeContext())
+    response = handler(event, LambdaContext())
 
     assert response["statusCode"] == 422
     assert json.loads(str(response["body"]))["code"] == "invalid_input"
 
 
 def test_a_rate_limited_answer_keeps_its_retry_after_header(handler: LambdaHandler) -> None:
-    response = handler(http_api_event(method="GET", path="/v1/limited"), FakeContext())
+    response = handler(http_api_event(method="GET", path="/v1/limited"), LambdaContext())
 
     assert response["statusCode"] == 429
     headers = response["headers"]
@@ -258,7 +241,7 @@ def test_the_app_starts_once_for_many_invocations_and_stops_on_close(
     handler = build_handler(make_app(lifecycle))
     event = http_api_event(method="GET", path="/v1/items/MSFT")
 
-    answers = [handler(event, FakeContext())["statusCode"] for _ in range(3)]
+    answers = [handler(event, LambdaContext())["statusCode"] for _ in range(3)]
     stopped_before_close = lifecycle.stopped
     handler.close()
     handler.close()
@@ -280,8 +263,8 @@ def test_the_lazy_handler_builds_the_app_on_the_first_event_only(lifecycle: Life
     lazy = LazyLambdaHandler(factory)
     built_at_creation = len(builds)
     try:
-        first = lazy(http_api_event(method="GET", path="/v1/items/A"), FakeContext())
-        second = lazy(http_api_event(method="GET", path="/v1/items/B"), FakeContext())
+        first = lazy(http_api_event(method="GET", path="/v1/items/A"), LambdaContext())
+        second = lazy(http_api_event(method="GET", path="/v1/items/B"), LambdaContext())
     finally:
         lazy.close()
 
@@ -303,8 +286,8 @@ def test_a_failed_build_is_tried_again_on_the_next_event(lifecycle: Lifecycle) -
     lazy = LazyLambdaHandler(factory)
     try:
         with pytest.raises(RuntimeError, match="not readable"):
-            lazy(http_api_event(method="GET", path="/v1/items/A"), FakeContext())
-        answer = lazy(http_api_event(method="GET", path="/v1/items/A"), FakeContext())
+            lazy(http_api_event(method="GET", path="/v1/items/A"), LambdaContext())
+        answer = lazy(http_api_event(method="GET", path="/v1/items/A"), LambdaContext())
     finally:
         lazy.close()
 
