@@ -6,7 +6,6 @@ modules), so this proves the wiring: registry, settings (key and base URL), inge
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +15,14 @@ import pytest
 
 from stockpred.cli.app import main
 from support.fake_provider import FakeProvider, Reply, serve
+from support.scripts import load_file
 
 PROVIDER_TESTS = Path(__file__).resolve().parents[1] / "integration" / "providers"
 
 
 def payloads(name: str) -> ModuleType:
     """The adapter test module of provider ``name``, for its payloads."""
-    spec = importlib.util.spec_from_file_location(
-        f"payloads_{name}", PROVIDER_TESTS / f"test_{name}.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(PROVIDER_TESTS / f"test_{name}.py", name=f"payloads_{name}")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ so, without it (`.ci/run` installs it).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -31,6 +30,7 @@ import httpx
 import pytest
 
 from support.brokers import free_port
+from support.scripts import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TICKERS = ("AAPL", "FB", "GOOG", "IBM", "MSFT")
@@ -38,15 +38,7 @@ TICKERS = ("AAPL", "FB", "GOOG", "IBM", "MSFT")
 
 def nginx_site() -> ModuleType:
     """scripts/nginx_site.py, imported from its file (scripts/ is no package)."""
-    spec = importlib.util.spec_from_file_location(
-        "nginx_site", REPO_ROOT / "scripts" / "nginx_site.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(REPO_ROOT / "scripts" / "nginx_site.py")
 
 
 def nginx_binary() -> str:

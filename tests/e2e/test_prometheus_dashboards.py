@@ -51,6 +51,7 @@ from stockpred.settings import Settings, load_settings
 from stockpred.store.duckdb import DuckDBStore
 from support.brokers import free_port
 from support.ledger import forecasts_after_training
+from support.scripts import load_file
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 RULES = REPOSITORY / "deploy" / "prometheus" / "rules" / "stockpred.rules.yml"
@@ -68,16 +69,7 @@ SCRAPE_SECONDS = 1
 
 
 def _generator_panel_queries() -> list[tuple[str, str, str]]:
-    import importlib.util
-
-    path = REPOSITORY / "scripts" / "grafana_dashboards.py"
-    spec = importlib.util.spec_from_file_location("grafana_dashboards", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up while they are being made.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_file(REPOSITORY / "scripts" / "grafana_dashboards.py")
     queries: list[tuple[str, str, str]] = module.panel_queries()
     return queries
 

@@ -7,15 +7,15 @@ binary is absent. `.ci/run` installs both, so in CI they run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from support.scripts import load_file
 
 pytestmark = pytest.mark.integration
 
@@ -139,14 +139,7 @@ def test_alert_rule_unit_tests_fail_when_a_rule_changes(
 
 
 def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "grafana_dashboards", REPO_ROOT / "scripts" / "grafana_dashboards.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = generator
-    spec.loader.exec_module(generator)
+    generator = load_file(REPO_ROOT / "scripts" / "grafana_dashboards.py")
     queries = generator.panel_queries()
     # Each query as a recording rule: promtool parses every expression of a rule file.
     rules = ["groups:", "  - name: dashboards", "    rules:"]

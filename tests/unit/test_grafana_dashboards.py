@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from support.scripts import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "grafana_dashboards.py"
@@ -63,14 +63,7 @@ EXPORTED_METRICS = {
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
     """scripts/grafana_dashboards.py, imported from its file (scripts/ is no package)."""
-    spec = importlib.util.spec_from_file_location("grafana_dashboards", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up while they are being made.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 def committed_dashboards() -> dict[str, dict[str, object]]:

@@ -3,27 +3,19 @@ process an upstream server, and a clear error for what cannot be rendered."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from support.scripts import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def nginx_site() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "nginx_site", REPO_ROOT / "scripts" / "nginx_site.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(REPO_ROOT / "scripts" / "nginx_site.py")
 
 
 def site(module: ModuleType, tmp_path: Path, *upstreams: str) -> object:

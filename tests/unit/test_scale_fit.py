@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from support.scripts import load_file
+
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
 
 
 def _scale() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_scale", _PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(_PATH, name="bench_scale")
 
 
 def test_fit_of_exactly_linear_times_recovers_the_line_and_exponent_near_one() -> None:
