@@ -161,6 +161,8 @@ class Platform:
         within: float = 90.0,
     ) -> Started:
         """Start ``command`` in a process group of its own, record it, wait for ``ready``."""
+        import httpx
+
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         with log.open("ab") as sink:
@@ -173,8 +175,6 @@ class Platform:
                 cwd=self.state_dir,
                 start_new_session=True,
             )
-        import httpx
-
         started = Started(name, process.pid, tuple(command), str(log), url)
         self.started.append(started)
         self._save()
